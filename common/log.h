@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Process-wide logging.
+ *
+ * Levels are syslog's (LOG_ERR .. LOG_DEBUG). Output goes to stderr as
+ * "LEVEL component: message key=value..." or, when stderr is connected to the
+ * journal (JOURNAL_STREAM names our stderr), to journald with CODE_FILE/LINE/FUNC
+ * and PRIORITY fields. Code in common/ logs at debug only; handlers and main()
+ * decide what users see.
+ *
+ * log_*_errno(r, ...) logs with errno = -r (so %m prints its text) and returns r,
+ * so a caller can `return log_error_errno(r, "Failed to open %s: %m", path);`.
+ * Never pass keys or whole tokens to these functions. */
+
+#include <stdarg.h>
+#include <syslog.h>
+
+/* Sets the component name shown on stderr lines ("server", "agent", ...). */
+void log_set_component(const char *name);
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* Parses "error", "warn", "warning", "info", "debug" (case-insensitive) into a
+ * syslog level. Returns the level or -EINVAL. */
+int log_level_from_string(const char *s);
+/* Reads WARDEN_LOG_LEVEL if set; returns 0 or -EINVAL for a bad value. */
+int log_parse_environment(void);
+/* Decides between journald and stderr (call once after fds are settled). */
+void log_open(void);
+
+int log_internal(
+        int level, int error, const char *file, int line, const char *func, const char *format, ...)
+        __attribute__((format(printf, 6, 7)));
+
+#define log_full_errno(level, error, ...)                                                          \
+        ({                                                                                         \
+                int _l = (level), _e = (error);                                                    \
+                (log_get_max_level() >= _l)                                                        \
+                        ? log_internal(_l, _e, __FILE__, __LINE__, __func__, __VA_ARGS__)          \
+                        : -((_e) < 0 ? -(_e) : (_e));                                              \
+        })
+
+#define log_full(level, ...) (void) log_full_errno((level), 0, __VA_ARGS__)
+
+#define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_full(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_full(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
+#define log_error(...) log_full(LOG_ERR, __VA_ARGS__)
+
+#define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, (e), __VA_ARGS__)
+#define log_info_errno(e, ...) log_full_errno(LOG_INFO, (e), __VA_ARGS__)
+#define log_notice_errno(e, ...) log_full_errno(LOG_NOTICE, (e), __VA_ARGS__)
+#define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)

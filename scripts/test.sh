@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one test command: deps, style, build (warnings are errors), all tests, then the
+# same again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+bash scripts/install-deps.sh
+bash scripts/check-style.sh
+
+run_suite() {
+  local dir=$1
+  shift
+  echo "=== configure $dir ($*)"
+  cmake -S . -B "$dir" -DWARDEN_WERROR=ON "$@" >/dev/null
+  echo "=== build $dir"
+  cmake --build "$dir" -j"$JOBS"
+  echo "=== test $dir"
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS")
+}
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DWARDEN_SANITIZE=address,undefined
+echo "=== all tests passed (normal and sanitizer builds)"

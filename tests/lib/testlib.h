@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Shared helpers for cmocka unit tests. Include after <cmocka.h>'s prerequisites:
+ *   #include "testlib.h"   (pulls in stdarg/stddef/setjmp/stdint and cmocka) */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* r >= 0 */
+#define assert_ok(expr)                                                                            \
+        do {                                                                                       \
+                int _r = (expr);                                                                   \
+                if (_r < 0)                                                                        \
+                        fail_msg("%s failed: %d (%s)", #expr, _r, strerror(-_r));                  \
+        } while (0)
+
+/* r == -e */
+#define assert_errno(expr, e)                                                                      \
+        do {                                                                                       \
+                int _r = (expr);                                                                   \
+                if (_r != -(e))                                                                    \
+                        fail_msg("%s returned %d, expected -%s (%d)", #expr, _r, #e, -(e));        \
+        } while (0)
+
+/* Makes a private temp directory (mkdtemp) and returns a malloc'd path. */
+char *test_tmpdir(void);
+/* rm -rf the directory made by test_tmpdir(), then free the path. */
+void test_rmdir_free(char *path);
+/* Reads a whole file; returns malloc'd data (NUL-terminated) or NULL. */
+char *test_read_file(const char *path, size_t *ret_size);
