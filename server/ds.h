@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The issuing server's datastore: registration entries, attested agents, join
+ * tokens and federation bundles behind one interface (a vtable, see
+ * ds_internal.h), so a PostgreSQL backend can sit next to the SQLite one.
+ *
+ * Threading: a Datastore is one database connection owned by the server's main
+ * thread. It is NOT thread-safe; do not share it between threads.
+ *
+ * Errors: every int function returns >= 0 on success or a negative errno:
+ *   -EINVAL     bad argument (NULL, empty, over a cap; see each function)
+ *   -E2BIG      a batch or list over its cap
+ *   -ENOENT     no such entry / agent / token / bundle
+ *   -EEXIST     duplicate (entry with the same spiffe_id + parent_id + selectors,
+ *               same entry id, same join token)
+ *   -EBUSY      the database is locked by another process past the busy timeout
+ *   -EBADMSG    the database file is corrupt or not a database
+ *   -ENOTSUP    the database schema is newer than this binary (ds_open_sqlite only)
+ *   -EACCES, -ENOMEM, -EIO
+ * Nothing stored changes when a call fails. Outputs (ret_*) are written only on
+ * success. Timestamps are seconds since the Unix epoch. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+
+typedef struct Datastore Datastore;
+
+/* Highest schema version this binary knows (PRAGMA user_version of a SQLite file). */
+#define DS_SCHEMA_VERSION 2
+
+#define DS_BATCH_MAX 1000               /* entries per ds_create_entries() */
+#define DS_JOIN_TOKEN_MAX 1024          /* bytes of a join token */
+#define DS_BUNDLE_MAX (4 * 1024 * 1024) /* bytes of one stored bundle */
+#define DS_AGENT_SELECTORS_MAX 64       /* selectors stored per agent */
+#define DS_ATTESTATION_TYPE_MAX 64      /* bytes of an attestation type */
+#define DS_SERIAL_MAX 128               /* hex digits of an SVID serial */
+
+/* Opens (creating it with mode 0600 if missing) the SQLite database at path:
+ * WAL journal, foreign keys on, busy timeout 5 s, synchronous=NORMAL. Pending
+ * schema migrations are applied, one transaction each. A database whose schema
+ * is newer than DS_SCHEMA_VERSION is left untouched and gives -ENOTSUP (use
+ * ds_sqlite_file_schema_version() to name its version); a corrupt file gives
+ * -EBADMSG; a missing directory -ENOENT; no permission -EACCES. */
+int ds_open_sqlite(const char *path, Datastore **ret);
+
+/* Reads the schema version of a SQLite database file without changing it. */
+int ds_sqlite_file_schema_version(const char *path, int *ret);
+
+/* Closes the connection. Accepts NULL, returns NULL. */
+Datastore *ds_close(Datastore *ds);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Datastore *, ds_close)
+
+/* Schema version of the open database (>= 0), or -errno. */
+int ds_schema_version(Datastore *ds);
+
+/* A persisted counter bumped in the same transaction as every write of an
+ * entry, a bundle, an agent's (re-)attestation, banned flag or deletion (not by
+ * SVID renewals, last-seen updates or join tokens): lets the server push
+ * "changes since N". */
+int ds_change_sequence(Datastore *ds, uint64_t *ret);
+
+/* ---- Registration entries ----
+ * The datastore checks only what it needs to store an entry (spiffe_id and
+ * parent_id non-empty, 1..64 valid selectors (selector_validate()), the list
+ * caps of entry.h, a well-formed id when one is given): callers run
+ * entry_validate() first. */
+
+/* Stores n (1..DS_BATCH_MAX) entries in one transaction, all or nothing. On
+ * success each entry gets id (a fresh random one, unless the caller set one),
+ * revision = 1 and created_at = now. A duplicate (same spiffe_id + parent_id +
+ * selector set, or an existing id), also between two entries of the batch,
+ * gives -EEXIST. On failure *reterr_index (optional) is the index of the entry
+ * that failed, or n when the failure was not tied to one entry; the entries are
+ * left as they were. */
+int ds_create_entries(Datastore *ds, Entry *const *entries, size_t n, size_t *reterr_index);
+
+/* -ENOENT when unknown. */
+int ds_get_entry(Datastore *ds, const char *id, Entry **ret);
+
+typedef struct EntryFilter {
+        const char *by_spiffe_id;
+        const char *by_parent_id;
+        const SelectorSet *by_selectors; /* entries containing all of these */
+        const char *by_task;
+        bool only_node_aliases; /* entries with node = true */
+        const char *after_id;   /* paging: only ids > after_id */
+        size_t limit;           /* paging: at most this many, 0 = all */
+} EntryFilter;
+
+/* Entries matching every given criterion of f (f may be NULL = all), ordered
+ * by id. Free the result with entry_array_free(). */
+int ds_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n);
+
+/* Entries whose parent_id is one of parent_ids (duplicates in the input are
+ * ignored), grouped by parent in input order. The server's "entries authorized
+ * for agent X" walk calls this for the agent and its aliases, then for each
+ * level of descendants. */
+int ds_list_entries_by_parent_ids(
+        Datastore *ds, const char *const *parent_ids, size_t n, Entry ***ret, size_t *ret_n);
+
+/* Replaces every field of the stored entry e->id with e's (created_at is kept),
+ * revision + 1. -ENOENT when unknown, -EEXIST when the change would duplicate
+ * another entry. *ret (optional) is the stored result. */
+int ds_update_entry(Datastore *ds, const Entry *e, Entry **ret);
+
+/* -ENOENT when unknown. */
+int ds_delete_entry(Datastore *ds, const char *id);
+
+int ds_count_entries(Datastore *ds, int64_t *ret);
+
+/* ---- Attested agents ---- */
+
+/* Creates the agent, or on re-attestation updates its attestation type, serial,
+ * SVID expiry and selectors. created_at is set on creation only, last_seen_at
+ * to now; the banned flag in a is ignored (it survives re-attestation; use
+ * ds_set_agent_banned()). */
+int ds_upsert_agent(Datastore *ds, const AttestedAgent *a);
+int ds_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
+/* All agents ordered by SPIFFE ID; free with attested_agent_array_free(). */
+int ds_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
+int ds_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned);
+/* Evicts the agent (it must attest again). -ENOENT when unknown. */
+int ds_delete_agent(Datastore *ds, const char *spiffe_id);
+/* Records the agent's new node SVID (serial as hex). -ENOENT when unknown. */
+int ds_update_agent_svid(Datastore *ds,
+                         const char *spiffe_id,
+                         const char *serial,
+                         int64_t expires_at);
+int ds_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now);
+
+/* ---- Join tokens ----
+ * Only the SHA-256 of a token is stored; lookups compare hashes. */
+
+/* token: 1..DS_JOIN_TOKEN_MAX bytes; alias_spiffe_id may be NULL. -EEXIST when
+ * the same token exists. */
+int ds_create_join_token(Datastore *ds,
+                         const char *token,
+                         int64_t expires_at,
+                         const char *alias_spiffe_id);
+/* Atomically checks and uses a token: -ENOENT unknown, -EALREADY already used,
+ * -EKEYEXPIRED when now >= expires_at; else marks it used and returns it
+ * (ret may be NULL). */
+int ds_consume_join_token(Datastore *ds, const char *token, int64_t now, JoinToken **ret);
+/* Deletes tokens with expires_at <= now; returns how many. */
+int ds_prune_join_tokens(Datastore *ds, int64_t now);
+
+/* ---- Federation bundles (data = serialized warden.types.v1.Bundle) ---- */
+
+/* Creates or replaces the bundle of trust domain td (a bare name), 1..DS_BUNDLE_MAX bytes. */
+int ds_set_bundle(Datastore *ds, const char *td, const uint8_t *data, size_t len);
+/* -ENOENT when unknown. *ret_data is malloc'd. */
+int ds_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len);
+/* All bundles ordered by trust domain; free with bundle_row_array_free(). */
+int ds_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n);
+int ds_delete_bundle(Datastore *ds, const char *td);

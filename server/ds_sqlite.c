@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SQLite datastore: connection, statement cache, transactions, error mapping. */
+#include "ds_sqlite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+
+#define DS_BUSY_TIMEOUT_MS 5000
+
+int sqlite_to_errno(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_CONSTRAINT:
+                if (rc == SQLITE_CONSTRAINT_NOTNULL || rc == SQLITE_CONSTRAINT_CHECK)
+                        return -EINVAL;
+                return -EEXIST;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                return -EBADMSG;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+        case SQLITE_READONLY:
+                return -EACCES;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_TOOBIG:
+                return -E2BIG;
+        default:
+                return -EIO;
+        }
+}
+
+int sq_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **ret) {
+        int rc;
+
+        if (!*slot) {
+                rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+                if (rc != SQLITE_OK) {
+                        log_debug("sqlite: prepare failed: %s", sqlite3_errmsg(s->db));
+                        *slot = NULL;
+                        return sqlite_to_errno(rc);
+                }
+        } else {
+                sqlite3_reset(*slot);
+                sqlite3_clear_bindings(*slot);
+        }
+        *ret = *slot;
+        return 0;
+}
+
+int sq_stmt(DsSqlite *s, StmtId id, const char *sql, sqlite3_stmt **ret) {
+        return sq_stmt_slot(s, &s->stmts[id], sql, ret);
+}
+
+int sq_step(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        log_debug("sqlite: step failed: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+        return sqlite_to_errno(rc);
+}
+
+int sq_exec_stmt(sqlite3_stmt *st) {
+        int r = sq_step(st);
+
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (r < 0)
+                return r;
+        return r == 0 ? 0 : -EIO;
+}
+
+int sq_exec(sqlite3 *db, const char *sql) {
+        char *msg = NULL;
+        int rc;
+
+        rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                log_debug("sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+                sqlite3_free(msg);
+                return sqlite_to_errno(rc);
+        }
+        return 0;
+}
+
+int sq_bind_text(sqlite3_stmt *st, int idx, const char *s) {
+        int rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
+
+        return sqlite_to_errno(rc);
+}
+
+int sq_bind_int64(sqlite3_stmt *st, int idx, int64_t v) {
+        return sqlite_to_errno(sqlite3_bind_int64(st, idx, v));
+}
+
+int sq_bind_blob(sqlite3_stmt *st, int idx, const void *data, size_t len) {
+        return sqlite_to_errno(sqlite3_bind_blob64(st, idx, data, len, SQLITE_STATIC));
+}
+
+int sq_column_strdup(sqlite3_stmt *st, int col, char **ret) {
+        const unsigned char *t = sqlite3_column_text(st, col);
+        char *c = NULL;
+
+        if (t) {
+                c = strdup((const char *) t);
+                if (!c)
+                        return -ENOMEM;
+        } else if (sqlite3_column_type(st, col) != SQLITE_NULL)
+                return -ENOMEM; /* conversion to text failed */
+        *ret = c;
+        return 0;
+}
+
+int sq_begin(DsSqlite *s, bool write) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (write)
+                r = sq_stmt(s, STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE", &st);
+        else
+                r = sq_stmt(s, STMT_BEGIN, "BEGIN", &st);
+        if (r < 0)
+                return r;
+        return sq_exec_stmt(st);
+}
+
+int sq_commit(DsSqlite *s) {
+        sqlite3_stmt *st;
+        int r;
+
+        r = sq_stmt(s, STMT_COMMIT, "COMMIT", &st);
+        if (r < 0)
+                return r;
+        return sq_exec_stmt(st);
+}
+
+void sq_rollback(DsSqlite *s) {
+        sqlite3_stmt *st;
+
+        if (sqlite3_get_autocommit(s->db))
+                return; /* no transaction open (SQLite may have rolled back itself) */
+        if (sq_stmt(s, STMT_ROLLBACK, "ROLLBACK", &st) < 0 || sq_exec_stmt(st) < 0)
+                log_debug("sqlite: rollback failed: %s", sqlite3_errmsg(s->db));
+}
+
+int sq_bump_change_seq(DsSqlite *s) {
+        sqlite3_stmt *st;
+        int r;
+
+        r = sq_stmt(s, STMT_SEQ_BUMP, "UPDATE meta SET value = value + 1 WHERE key = 'change_seq'",
+                    &st);
+        if (r < 0)
+                return r;
+        r = sq_exec_stmt(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 1 ? 0 : -EBADMSG;
+}
+
+int sq_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
+        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(sq_resetp) sqlite3_stmt *reset = st;
+        int r;
+
+        r = sq_begin(s, true);
+        if (r < 0)
+                return r;
+        txn = s;
+        r = sq_exec_stmt(TAKE_PTR(reset));
+        if (r < 0)
+                return r;
+        if (sqlite3_changes(s->db) == 0)
+                return -ENOENT;
+        if (bump && (r = sq_bump_change_seq(s)) < 0)
+                return r;
+        r = sq_commit(s);
+        if (r < 0)
+                return r;
+        txn = NULL;
+        return 0;
+}
+
+static int sq_change_sequence(Datastore *ds, uint64_t *ret) {
+        DsSqlite *s = ds_sqlite(ds);
+        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sq_stmt(s, STMT_SEQ_GET, "SELECT value FROM meta WHERE key = 'change_seq'", &st);
+        if (r < 0)
+                return r;
+        r = sq_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EBADMSG;
+        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+static int sq_schema_version(Datastore *ds) {
+        int r, v;
+
+        r = ds_migrate_read_version(ds_sqlite(ds)->db, &v);
+        return r < 0 ? r : v;
+}
+
+static void sq_close(Datastore *ds) {
+        DsSqlite *s = ds_sqlite(ds);
+
+        for (size_t i = 0; i < _STMT_MAX; i++)
+                sqlite3_finalize(s->stmts[i]);
+        for (size_t i = 0; i < DS_LIST_STMT_VARIANTS; i++)
+                sqlite3_finalize(s->list_stmts[i]);
+        if (s->db) {
+                if (s->ready)
+                        (void) sq_exec(s->db, "PRAGMA optimize");
+                if (sqlite3_close(s->db) != SQLITE_OK)
+                        log_debug("sqlite: close failed: %s", sqlite3_errmsg(s->db));
+        }
+        free(s);
+}
+
+static const DatastoreOps sqlite_ops = {
+        .name = "sqlite",
+        .close = sq_close,
+        .schema_version = sq_schema_version,
+        .change_sequence = sq_change_sequence,
+        .create_entries = sq_create_entries,
+        .get_entry = sq_get_entry,
+        .list_entries = sq_list_entries,
+        .list_entries_by_parent_ids = sq_list_entries_by_parent_ids,
+        .update_entry = sq_update_entry,
+        .delete_entry = sq_delete_entry,
+        .count_entries = sq_count_entries,
+        .upsert_agent = sq_upsert_agent,
+        .get_agent = sq_get_agent,
+        .list_agents = sq_list_agents,
+        .set_agent_banned = sq_set_agent_banned,
+        .delete_agent = sq_delete_agent,
+        .update_agent_svid = sq_update_agent_svid,
+        .touch_agent = sq_touch_agent,
+        .create_join_token = sq_create_join_token,
+        .consume_join_token = sq_consume_join_token,
+        .prune_join_tokens = sq_prune_join_tokens,
+        .set_bundle = sq_set_bundle,
+        .get_bundle = sq_get_bundle,
+        .list_bundles = sq_list_bundles,
+        .delete_bundle = sq_delete_bundle,
+};
+
+/* Creates a missing database file with mode 0600 ourselves (SQLite would use
+ * 0644 & ~umask); tightens an existing one that others may read. */
+static int prepare_file(const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0)
+                return 0;
+        if (errno != EEXIST)
+                return log_debug_errno(-errno, "sqlite: cannot create %s: %m", path);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return log_debug_errno(-errno, "sqlite: cannot open %s: %m", path);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0)
+                log_debug_errno(-errno, "sqlite: cannot make %s private: %m, ignoring", path);
+        return 0;
+}
+
+static int configure(sqlite3 *db) {
+        sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        /* Changes the file (journal mode byte): run only after the version check. */
+        rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *mode = (const char *) sqlite3_column_text(st, 0);
+                if (!mode || strcasecmp(mode, "wal") != 0)
+                        log_debug("sqlite: journal mode is %s, not WAL", strna(mode));
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK) {
+                log_debug("sqlite: enabling WAL: %s", sqlite3_errmsg(db));
+                return sqlite_to_errno(rc);
+        }
+        r = sq_exec(db, "PRAGMA foreign_keys = ON");
+        if (r < 0)
+                return r;
+        return sq_exec(db, "PRAGMA synchronous = NORMAL");
+}
+
+static int open_db(const char *path, int flags, sqlite3 **ret) {
+        sqlite3 *db = NULL;
+        int rc;
+
+        rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
+        if (rc != SQLITE_OK) {
+                int sys = db ? sqlite3_system_errno(db) : 0;
+                log_debug("sqlite: cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "");
+                sqlite3_close(db);
+                if ((rc & 0xff) == SQLITE_CANTOPEN && sys == ENOENT)
+                        return -ENOENT;
+                return sqlite_to_errno(rc);
+        }
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, DS_BUSY_TIMEOUT_MS);
+        *ret = db;
+        return 0;
+}
+
+int ds_sqlite_file_schema_version(const char *path, int *ret) {
+        sqlite3 *db = NULL;
+        int r, v;
+
+        if (!path || !*path || !ret)
+                return -EINVAL;
+        r = open_db(path, SQLITE_OPEN_READONLY, &db);
+        if (r < 0)
+                return r;
+        r = ds_migrate_read_version(db, &v);
+        sqlite3_close(db);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+int ds_open_sqlite(const char *path, Datastore **ret) {
+        DsSqlite *s;
+        int r, v;
+
+        if (!path || !*path || !ret)
+                return -EINVAL;
+        r = prepare_file(path);
+        if (r < 0)
+                return r;
+        s = calloc(1, sizeof(DsSqlite));
+        if (!s)
+                return -ENOMEM;
+        s->base.ops = &sqlite_ops;
+
+        r = open_db(path, SQLITE_OPEN_READWRITE, &s->db);
+        if (r < 0)
+                goto fail;
+        /* Read before changing anything: a newer or corrupt file stays untouched. */
+        r = ds_migrate_read_version(s->db, &v);
+        if (r < 0)
+                goto fail;
+        if (v > DS_SCHEMA_VERSION) {
+                log_debug("sqlite: %s has schema version %d, newer than this binary supports "
+                          "(%d)",
+                          path, v, DS_SCHEMA_VERSION);
+                r = -ENOTSUP;
+                goto fail;
+        }
+        r = configure(s->db);
+        if (r < 0)
+                goto fail;
+        r = ds_migrate(s->db, DS_SCHEMA_VERSION);
+        if (r < 0)
+                goto fail;
+        s->ready = true;
+        *ret = &s->base;
+        return 0;
+fail:
+        sq_close(&s->base);
+        return r;
+}
