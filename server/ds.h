@@ -92,7 +92,8 @@ typedef struct EntryFilter {
 } EntryFilter;
 
 /* Entries matching every given criterion of f (f may be NULL = all), ordered
- * by id. Free the result with entry_array_free(). */
+ * by id. -EINVAL when by_selectors holds an invalid selector or more than 64.
+ * Free the result with entry_array_free(). */
 int ds_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n);
 
 /* Entries whose parent_id is one of parent_ids (duplicates in the input are

@@ -329,6 +329,10 @@ static int open_db(const char *path, int flags, sqlite3 **ret) {
         }
         sqlite3_extended_result_codes(db, 1);
         sqlite3_busy_timeout(db, DS_BUSY_TIMEOUT_MS);
+        /* Defence in depth against a tampered file: no schema-defined SQL functions
+         * or views running with our privileges, no writable_schema tricks. */
+        (void) sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        (void) sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
         *ret = db;
         return 0;
 }
