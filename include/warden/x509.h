@@ -169,7 +169,8 @@ typedef struct WardenSvidParams {
  * keyEncipherment|keyAgreement; EKU serverAuth+clientAuth; SKI and AKI; notBefore
  * now-10s; notAfter now+ttl capped at the CA's notAfter; SHA-256 (SHA-384 for a
  * P-384 CA key). -EINVAL for a bad ID, DNS name or ttl, or a CA cert that is not
- * CA:TRUE with keyCertSign or does not match ca_key; -EKEYEXPIRED when the CA has
+ * CA:TRUE with keyCertSign or does not match ca_key; -EKEYREJECTED/-EOPNOTSUPP for a
+ * subject key that is weak or of an unsupported type; -EKEYEXPIRED when the CA has
  * expired at now. */
 int warden_svid_sign(const WardenSvidParams *p, X509 **ret);
 
