@@ -7,6 +7,7 @@ pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
 pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 pkg_check_modules(CONFUSE REQUIRED IMPORTED_TARGET libconfuse)
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 find_package(Threads REQUIRED)
 
 # gRPC core: a dynamic link needs only grpc + gpr (pkg-config would add ~90 absl libs).

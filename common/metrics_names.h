@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The metrics Warden's daemons export, in one place so names, help texts and label
+ * sets stay the same in both daemons, the docs and the dashboards.
+ *
+ * Each daemon registers its set once at start (before any thread updates them) into
+ * a MetricsRegistry it owns, keeps the struct, and updates through the Metric pointers
+ * (metrics.h; all updates are thread-safe and no-ops on NULL, so a zeroed struct means
+ * "metrics off"). Label values:
+ *   method  the gRPC method's short name ("FetchX509SVID", "FetchJWTSVID", ...)
+ *   code    rpc_status_to_string(status): "OK", "PERMISSION_DENIED", ...
+ *   result  METRICS_RESULT_OK or METRICS_RESULT_ERROR
+ *   kind    METRICS_KIND_*: what the server signed
+ *   op      the datastore operation ("create_entry", "list_entries", ...) */
+
+#include "metrics.h"
+
+/* Workload API (agent). */
+#define METRIC_WORKLOAD_API_CALLS "warden_workload_api_calls_total"               /* method, code */
+#define METRIC_WORKLOAD_API_CALL_SECONDS "warden_workload_api_call_seconds"       /* method */
+#define METRIC_WORKLOAD_API_OPEN_STREAMS "warden_workload_api_open_streams"       /* method */
+#define METRIC_WORKLOAD_ATTESTATIONS "warden_workload_attestations_total"         /* result */
+#define METRIC_WORKLOAD_ATTESTATION_SECONDS "warden_workload_attestation_seconds" /* - */
+/* Agent state. */
+#define METRIC_AGENT_SVIDS_ISSUED "warden_agent_svids_issued_total"
+#define METRIC_AGENT_SVIDS_ROTATED "warden_agent_svids_rotated_total"
+#define METRIC_AGENT_SVID_CACHE_ENTRIES "warden_agent_svid_cache_entries"
+#define METRIC_AGENT_JWT_CACHE_ENTRIES "warden_agent_jwt_cache_entries"
+#define METRIC_AGENT_SYNC_RECONNECTS "warden_agent_sync_reconnects_total"
+/* Server. */
+#define METRIC_SERVER_SIGNINGS "warden_server_signings_total"                   /* kind */
+#define METRIC_SERVER_SIGNING_SECONDS "warden_server_signing_seconds"           /* kind */
+#define METRIC_SERVER_DATASTORE_SECONDS "warden_server_datastore_seconds"       /* op */
+#define METRIC_SERVER_NODE_ATTESTATIONS "warden_server_node_attestations_total" /* method, result  \
+                                                                                 */
+#define METRIC_SERVER_AGENT_STREAMS "warden_server_agent_streams"               /* - */
+
+#define METRICS_RESULT_OK "ok"
+#define METRICS_RESULT_ERROR "error"
+
+#define METRICS_KIND_X509_SVID "x509_svid"
+#define METRICS_KIND_JWT_SVID "jwt_svid"
+#define METRICS_KIND_NODE_SVID "node_svid"
+#define METRICS_KIND_CA "ca"
+
+typedef struct AgentMetrics {
+        Metric *workload_api_calls;           /* counter {method, code} */
+        Metric *workload_api_call_seconds;    /* histogram {method}: unary calls, and a
+                                               * stream's time to its first response */
+        Metric *workload_api_open_streams;    /* gauge {method} */
+        Metric *workload_attestations;        /* counter {result} */
+        Metric *workload_attestation_seconds; /* histogram: time to derive selectors */
+        Metric *svids_issued;                 /* counter: X509-SVIDs and JWT-SVIDs received */
+        Metric *svids_rotated;                /* counter: cached X509-SVIDs renewed */
+        Metric *svid_cache_entries;           /* gauge: X509-SVIDs in the cache */
+        Metric *jwt_cache_entries;            /* gauge: JWT-SVIDs in the cache */
+        Metric *sync_reconnects;              /* counter: sync stream re-established */
+} AgentMetrics;
+
+typedef struct ServerMetrics {
+        Metric *signings;          /* counter {kind} */
+        Metric *signing_seconds;   /* histogram {kind} */
+        Metric *datastore_seconds; /* histogram {op} */
+        Metric *node_attestations; /* counter {method, result}: join_token, x509pop, svid */
+        Metric *agent_streams;     /* gauge: open agent sync streams */
+} ServerMetrics;
+
+/* Registers the agent's metrics in reg and fills *ret (borrowed pointers, valid while
+ * reg lives). Returns 0, -EEXIST if already registered, or -ENOMEM; on failure *ret is
+ * untouched and some families may be registered already (free the registry). */
+int metrics_names_register_agent(MetricsRegistry *reg, AgentMetrics *ret);
+
+/* The same for the server's metrics. */
+int metrics_names_register_server(MetricsRegistry *reg, ServerMetrics *ret);
