@@ -16,25 +16,27 @@
 
 #include "metrics.h"
 
-/* Workload API (agent). */
-#define METRIC_WORKLOAD_API_CALLS "warden_workload_api_calls_total"               /* method, code */
-#define METRIC_WORKLOAD_API_CALL_SECONDS "warden_workload_api_call_seconds"       /* method */
-#define METRIC_WORKLOAD_API_OPEN_STREAMS "warden_workload_api_open_streams"       /* method */
-#define METRIC_WORKLOAD_ATTESTATIONS "warden_workload_attestations_total"         /* result */
-#define METRIC_WORKLOAD_ATTESTATION_SECONDS "warden_workload_attestation_seconds" /* - */
-/* Agent state. */
+/* Family names (labels in braces). */
+/* Workload API (agent): calls {method, code}, call seconds {method}, open streams {method},
+ * attestations {result}, attestation seconds. */
+#define METRIC_WORKLOAD_API_CALLS "warden_workload_api_calls_total"
+#define METRIC_WORKLOAD_API_CALL_SECONDS "warden_workload_api_call_seconds"
+#define METRIC_WORKLOAD_API_OPEN_STREAMS "warden_workload_api_open_streams"
+#define METRIC_WORKLOAD_ATTESTATIONS "warden_workload_attestations_total"
+#define METRIC_WORKLOAD_ATTESTATION_SECONDS "warden_workload_attestation_seconds"
+/* Agent state (no labels). */
 #define METRIC_AGENT_SVIDS_ISSUED "warden_agent_svids_issued_total"
 #define METRIC_AGENT_SVIDS_ROTATED "warden_agent_svids_rotated_total"
 #define METRIC_AGENT_SVID_CACHE_ENTRIES "warden_agent_svid_cache_entries"
 #define METRIC_AGENT_JWT_CACHE_ENTRIES "warden_agent_jwt_cache_entries"
 #define METRIC_AGENT_SYNC_RECONNECTS "warden_agent_sync_reconnects_total"
-/* Server. */
-#define METRIC_SERVER_SIGNINGS "warden_server_signings_total"                   /* kind */
-#define METRIC_SERVER_SIGNING_SECONDS "warden_server_signing_seconds"           /* kind */
-#define METRIC_SERVER_DATASTORE_SECONDS "warden_server_datastore_seconds"       /* op */
-#define METRIC_SERVER_NODE_ATTESTATIONS "warden_server_node_attestations_total" /* method, result  \
-                                                                                 */
-#define METRIC_SERVER_AGENT_STREAMS "warden_server_agent_streams"               /* - */
+/* Server: signings {kind}, signing seconds {kind}, datastore seconds {op}, node
+ * attestations {method, result}, open agent streams. */
+#define METRIC_SERVER_SIGNINGS "warden_server_signings_total"
+#define METRIC_SERVER_SIGNING_SECONDS "warden_server_signing_seconds"
+#define METRIC_SERVER_DATASTORE_SECONDS "warden_server_datastore_seconds"
+#define METRIC_SERVER_NODE_ATTESTATIONS "warden_server_node_attestations_total"
+#define METRIC_SERVER_AGENT_STREAMS "warden_server_agent_streams"
 
 #define METRICS_RESULT_OK "ok"
 #define METRICS_RESULT_ERROR "error"
