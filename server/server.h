@@ -17,10 +17,13 @@
 #include <warden/x509.h>
 
 #include "ca.h"
+#include "cleanup.h"
 #include "ds.h"
 #include "rpc.h"
 
 typedef struct NodeApi NodeApi;
+
+#define WARDEN_SERVER_VERSION "0.1.0"
 
 typedef struct ServerConfig {
         char *trust_domain;
@@ -51,9 +54,41 @@ typedef struct Server {
         int node_port; /* the port actually bound */
         time_t started_at;
         uid_t own_uid;
+        /* event sources, owned (server.c / server_run.c) */
+        sd_event_source *node_io, *admin_io;
+        sd_event_source *ca_timer, *prune_timer;
+        sd_event_source *sigterm, *sigint, *sighup;
+        bool stopping;
 } Server;
 
+/* Frees the strings of c and zeroes it (config.c). */
 void server_config_done(ServerConfig *c);
+
+/* Creates the server state from cfg, which it takes over (*cfg is zeroed on success):
+ * blocks SIGTERM/SIGINT/SIGHUP (before any gRPC thread exists), creates dataDir
+ * (0700), opens <dataDir>/datastore.sqlite3, loads or creates the CA, and sets up
+ * both RPC servers (node API on bindAddress:serverPort with TLS, admin API on
+ * socketPath, mode 0770, its directory created 0755 if missing). Logs what failed. */
+int server_new(ServerConfig *cfg, Server **ret);
+
+/* Starts both RPC servers, hooks them, the CA rotation timer, the hourly join-token
+ * prune and the signal handlers into the sd-event loop, sends READY=1, and runs until
+ * SIGTERM/SIGINT (then STOPPING=1). Returns 0 after a clean shutdown, or -errno. */
+int server_run(Server *s);
+
+/* The node API's TLS settings from the CA's current server identity (borrowed PEM
+ * strings, valid until the next ca_tick()). */
+int server_tls_config(Server *s, RpcTlsServerConfig *ret);
+
+/* Shuts the RPC servers down (ending every open call), then frees everything.
+ * Accepts NULL; returns NULL. */
+Server *server_free(Server *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free)
+
+/* `warden-server run ...`: parse, server_new, server_run, server_free. Returns the
+ * process exit status (0 clean shutdown or help, 1 on any error, printed as
+ * "Error: ..." on stderr or logged). */
+int server_main(int argc, char **argv);
 
 /* The authoritative TTL for an entry's SVID: the entry's own value if set, capped at
  * the server default (an entry never raises the cap). */

@@ -97,3 +97,56 @@ assert_not_contains() {
     *) ;;
   esac
 }
+
+# ---- warden-server helpers ----
+
+SERVER_STARTS=0
+
+# start_server NAME [flags...]: runs `warden-server run` for trust domain ${TD:-example.org}
+# with -dataDir $T/NAME.data, -socketPath $T/NAME.sock and -serverPort 0 (flags given
+# override these), logging to $T/NAME.<n>.log. Waits until the node API port is logged
+# and `healthcheck` passes. Sets SERVER_PID, SERVER_PORT, SERVER_SOCK, SERVER_LOG.
+start_server() {
+  local name=$1
+  shift
+  SERVER_STARTS=$((SERVER_STARTS + 1))
+  SERVER_SOCK="$T/$name.sock"
+  local a prev=
+  for a in "$@"; do
+    [ "$prev" = -socketPath ] && SERVER_SOCK=$a
+    prev=$a
+  done
+  SERVER_LOG="$T/$name.$SERVER_STARTS.log"
+  "$SERVER_BIN" run -trustDomain "${TD:-example.org}" -dataDir "$T/$name.data" \
+    -socketPath "$SERVER_SOCK" -serverPort 0 "$@" >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 1 300); do
+    grep -q "node API listening on" "$SERVER_LOG" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "server $name exited: $(tail -n 5 "$SERVER_LOG")"
+    sleep 0.1
+  done
+  SERVER_PORT=$(sed -n 's/.*node API listening on .*:\([0-9]*\)$/\1/p' "$SERVER_LOG" | tail -n 1)
+  [ -n "$SERVER_PORT" ] || fail "server $name did not log its port"
+  wait_for "$SERVER_BIN" healthcheck -socketPath "$SERVER_SOCK" ||
+    fail "server $name is not healthy"
+}
+
+# stop_server: SIGTERM the last started server; it must exit 0 (with ASan: leak-free).
+stop_server() {
+  local rc=0
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID" || rc=$?
+  [ "$rc" -eq 0 ] || fail "server exited with status $rc"
+}
+
+# wcli NOUN [VERB] ARGS...: the admin CLI against the last started server
+# (-socketPath goes right after the command words).
+wcli() {
+  if [ "$1" = healthcheck ]; then
+    "$SERVER_BIN" "$1" -socketPath "$SERVER_SOCK" "${@:2}"
+  else
+    "$SERVER_BIN" "$1" "$2" -socketPath "$SERVER_SOCK" "${@:3}"
+  fi
+}

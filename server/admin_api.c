@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Admin API: method table, caller authorization (SO_PEERCRED uid), request
+ * unpacking, error mapping, and Health. The handlers live in admin_api_*.c. */
+#define _GNU_SOURCE
+
+#include "admin_api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_api_internal.h"
+#include "cleanup.h"
+#include "log.h"
+#include "proto_convert.h"
+#include "rpc_status.h"
+
+static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+
+typedef struct AdminMethod {
+        const char *name;
+        AdminHandler handler;
+} AdminMethod;
+
+static const AdminMethod admin_methods[] = {
+        {"Health", admin_health},
+        {"BatchCreateEntry", admin_batch_create_entry},
+        {"GetEntry", admin_get_entry},
+        {"ListEntries", admin_list_entries},
+        {"UpdateEntry", admin_update_entry},
+        {"DeleteEntry", admin_delete_entry},
+        {"CountEntries", admin_count_entries},
+        {"CreateJoinToken", admin_create_join_token},
+        {"ListAgents", admin_list_agents},
+        {"GetAgent", admin_get_agent},
+        {"EvictAgent", admin_evict_agent},
+        {"BanAgent", admin_ban_agent},
+        {"GetBundle", admin_get_bundle},
+        {"MintX509SVID", admin_mint_x509_svid},
+        {"MintJWTSVID", admin_mint_jwt_svid},
+};
+
+int admin_fail(int r, char *err, size_t n, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int admin_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret) {
+        size_t len;
+        const void *data = rpc_call_request(c, &len);
+        ProtobufCMessage *m;
+
+        m = protobuf_c_message_unpack(desc, NULL, len, data);
+        if (!m)
+                return -EINVAL;
+        *ret = m;
+        return 0;
+}
+
+int admin_reply(RpcCall *c, const void *msg) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len;
+        int r;
+
+        r = pb_pack(msg, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len > RPC_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        r = rpc_call_reply(c, buf, len);
+        /* The call may have gone away meanwhile; nothing left to answer then. */
+        return r == -ENOTCONN ? 0 : r;
+}
+
+static bool admin_uid_allowed(const Server *s, uid_t uid) {
+        if (uid == 0 || uid == s->own_uid)
+                return true;
+        for (size_t i = 0; i < s->cfg.n_admin_uids; i++)
+                if (s->cfg.admin_uids[i] == uid)
+                        return true;
+        return false;
+}
+
+/* Serving means answering here and being able to read the datastore. */
+static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        Warden__Admin__V1__HealthResponse resp = WARDEN__ADMIN__V1__HEALTH_RESPONSE__INIT;
+        int64_t count;
+        int r;
+
+        r = ds_count_entries(s->ds, &count);
+        if (r < 0)
+                return admin_fail(-EAGAIN, err, n, "the datastore is not usable: %s", strerror(-r));
+
+        resp.trust_domain = s->cfg.trust_domain;
+        resp.started_at = s->started_at;
+        resp.version = (char *) WARDEN_SERVER_VERSION;
+        return admin_reply(c, &resp);
+}
+
+static const char *generic_message(int r) {
+        switch (r) {
+        case -EINVAL:
+                return "malformed request";
+        case -ENOENT:
+                return "not found";
+        case -EEXIST:
+                return "already exists";
+        case -EBUSY:
+                return "the datastore is busy, try again";
+        case -E2BIG:
+        case -EMSGSIZE:
+                return "response too large";
+        case -ENOMEM:
+                return "out of memory";
+        default:
+                return "internal error";
+        }
+}
+
+static void admin_dispatch(RpcCall *c, void *userdata) {
+        Server *s = userdata;
+        const RpcPeer *peer = rpc_call_peer(c);
+        const char *method = rpc_call_method(c) + strlen(ADMIN_SERVICE);
+        const AdminMethod *m = NULL;
+        AdminCaller who = {.uid = peer->uid};
+        char err[ADMIN_ERR_MAX] = "";
+        int r;
+
+        if (!admin_uid_allowed(s, peer->uid)) {
+                log_warning("admin: refused %s from uid %u (pid %d): not an admin", method,
+                            (unsigned) peer->uid, (int) peer->pid);
+                snprintf(err, sizeof(err), "permission denied: uid %u is not an admin",
+                         (unsigned) peer->uid);
+                (void) rpc_call_finish(c, GRPC_STATUS_PERMISSION_DENIED, err);
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(admin_methods); i++)
+                if (streq(admin_methods[i].name, method))
+                        m = &admin_methods[i];
+        if (!m) {
+                (void) rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+                return;
+        }
+        snprintf(who.actor, sizeof(who.actor), "uid:%u", (unsigned) peer->uid);
+        log_debug("admin: %s from uid %u", m->name, (unsigned) peer->uid);
+        r = m->handler(s, c, &who, err, sizeof(err));
+        if (r >= 0)
+                return;
+        if (r != -EINVAL && r != -ENOENT && r != -EEXIST)
+                log_error_errno(r, "admin: %s failed: %s: %m", m->name, err[0] ? err : "-");
+        (void) rpc_call_finish_errno(c, r, err[0] ? err : generic_message(r));
+}
+
+int admin_api_register(Server *s, RpcServer *rpc) {
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(admin_methods); i++) {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, ADMIN_SERVICE "%s", admin_methods[i].name) < 0)
+                        return -ENOMEM;
+                r = rpc_server_add_method(rpc, path, RPC_UNARY, admin_dispatch, s, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Admin API: join tokens and attested agents (list, show, evict, ban). */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include <warden/spiffeid.h>
+
+#include "admin_api_internal.h"
+#include "cleanup.h"
+#include "log.h"
+#include "ossl_cleanup.h"
+#include "proto_convert.h"
+
+#define JOIN_TOKEN_DEFAULT_TTL 600
+
+static void pb_freep(void *p) {
+        pb_free(*(void **) p);
+}
+
+/* A random UUID (version 4) string: 122 bits from the OpenSSL DRBG. */
+static int join_token_generate(char ret[static 37]) {
+        uint8_t b[16];
+
+        if (RAND_bytes(b, sizeof(b)) != 1)
+                return ossl_to_errno(-EIO);
+        b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+        b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+        snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                 b[13], b[14], b[15]);
+        explicit_erase(b, sizeof(b));
+        return 0;
+}
+
+int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__CreateJoinTokenRequest *req = NULL;
+        Warden__Admin__V1__CreateJoinTokenResponse resp =
+                WARDEN__ADMIN__V1__CREATE_JOIN_TOKEN_RESPONSE__INIT;
+        const char *reason = NULL, *alias = NULL;
+        char token[37];
+        int64_t ttl, expires_at;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__create_join_token_request__descriptor,
+                         (void **) &req);
+        if (r < 0)
+                return r;
+        ttl = req->ttl == 0 ? JOIN_TOKEN_DEFAULT_TTL : req->ttl;
+        if (ttl < 0 || ttl > ENTRY_TTL_MAX)
+                return admin_fail(-EINVAL, err, n, "invalid token TTL %lld (1s..1 year)",
+                                  (long long) ttl);
+        if (*req->alias_spiffe_id) {
+                alias = req->alias_spiffe_id;
+                if (warden_spiffeid_validate_workload(alias, &reason) < 0)
+                        return admin_fail(-EINVAL, err, n, "invalid alias SPIFFE ID \"%s\": %s",
+                                          alias, reason);
+                if (!warden_spiffeid_member_of(alias, s->cfg.trust_domain))
+                        return admin_fail(-EINVAL, err, n,
+                                          "alias SPIFFE ID is not in the server's trust domain "
+                                          "(%s)",
+                                          s->cfg.trust_domain);
+        }
+        r = join_token_generate(token);
+        if (r < 0)
+                return r;
+        expires_at = (int64_t) time(NULL) + ttl;
+        r = ds_create_join_token(s->ds, token, expires_at, alias);
+        if (r >= 0) {
+                log_info("admin: join token created (expires in %llds%s%s) by %s", (long long) ttl,
+                         alias ? ", alias " : "", alias ? alias : "", who->actor);
+                resp.token = token;
+                resp.expires_at = expires_at;
+                r = admin_reply(c, &resp);
+        }
+        explicit_erase(token, sizeof(token));
+        return r;
+}
+
+int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        Warden__Admin__V1__ListAgentsResponse resp = WARDEN__ADMIN__V1__LIST_AGENTS_RESPONSE__INIT;
+        _cleanup_free_ Warden__Types__V1__AttestedAgent **pbs = NULL;
+        AttestedAgent **agents = NULL;
+        size_t count = 0;
+        int r;
+
+        r = ds_list_agents(s->ds, &agents, &count);
+        if (r < 0)
+                return r;
+        pbs = calloc(count + 1, sizeof(*pbs));
+        r = pbs ? 0 : -ENOMEM;
+        for (size_t i = 0; i < count && r >= 0; i++)
+                r = agent_to_pb(agents[i], &pbs[i]);
+        if (r >= 0) {
+                resp.agents = pbs;
+                resp.n_agents = count;
+                r = admin_reply(c, &resp);
+        }
+        for (size_t i = 0; pbs && i < count; i++)
+                pb_free(pbs[i]);
+        attested_agent_array_free(agents, count);
+        return r;
+}
+
+static int check_agent_id(const char *id, char *err, size_t n) {
+        const char *reason = NULL;
+
+        if (!*id)
+                return admin_fail(-EINVAL, err, n, "missing agent SPIFFE ID");
+        if (warden_spiffeid_validate(id, &reason) < 0)
+                return admin_fail(-EINVAL, err, n, "invalid agent SPIFFE ID \"%s\": %s", id,
+                                  reason);
+        return 0;
+}
+
+static int no_agent(const char *id, char *err, size_t n) {
+        return admin_fail(-ENOENT, err, n, "no attested agent with SPIFFE ID %s", id);
+}
+
+int admin_get_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__GetAgentRequest *req = NULL;
+        _cleanup_(pb_freep) Warden__Types__V1__AttestedAgent *pb = NULL;
+        _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__get_agent_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = check_agent_id(req->spiffe_id, err, n);
+        if (r < 0)
+                return r;
+        r = ds_get_agent(s->ds, req->spiffe_id, &a);
+        if (r == -ENOENT)
+                return no_agent(req->spiffe_id, err, n);
+        if (r >= 0)
+                r = agent_to_pb(a, &pb);
+        if (r < 0)
+                return r;
+        return admin_reply(c, pb);
+}
+
+/* Evict (ban = false) deletes the agent; ban sets its banned flag. Either way its
+ * open streams end and its next call is refused. */
+static int agent_action(
+        Server *s, RpcCall *c, const AdminCaller *who, bool ban, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__AgentIDRequest *req = NULL;
+        Warden__Admin__V1__AgentActionResponse resp =
+                WARDEN__ADMIN__V1__AGENT_ACTION_RESPONSE__INIT;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__agent_idrequest__descriptor, (void **) &req);
+        if (r >= 0)
+                r = check_agent_id(req->spiffe_id, err, n);
+        if (r < 0)
+                return r;
+        r = ban ? ds_set_agent_banned(s->ds, req->spiffe_id, true)
+                : ds_delete_agent(s->ds, req->spiffe_id);
+        if (r == -ENOENT)
+                return no_agent(req->spiffe_id, err, n);
+        if (r < 0)
+                return r;
+        log_info("admin: agent %s %s by %s", req->spiffe_id, ban ? "banned" : "evicted",
+                 who->actor);
+        server_agent_changed(s, req->spiffe_id);
+        return admin_reply(c, &resp);
+}
+
+int admin_evict_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        return agent_action(s, c, who, false, err, n);
+}
+
+int admin_ban_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        return agent_action(s, c, who, true, err, n);
+}

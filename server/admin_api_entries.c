@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Admin API: registration entries (create in batches, get, list, update, delete,
+ * count). Every committed change is pushed to the agents (server_entries_changed). */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <warden/spiffeid.h>
+
+#include "admin_api_internal.h"
+#include "cleanup.h"
+#include "log.h"
+#include "proto_convert.h"
+#include "rpc_status.h"
+
+static void pb_freep(void *p) {
+        pb_free(*(void **) p);
+}
+
+typedef struct EntryVec {
+        Entry **entries;
+        size_t n;
+} EntryVec;
+
+static void entry_vec_done(EntryVec *v) {
+        entry_array_free(v->entries, v->n);
+}
+
+/* "invalid entry: <reason>", naming our trust domain when that is the problem. */
+static int invalid_entry(const Server *s, const char *reason, char *err, size_t n) {
+        if (strstr(reason, "server's trust domain"))
+                return admin_fail(-EINVAL, err, n, "invalid entry: %s (%s)", reason,
+                                  s->cfg.trust_domain);
+        return admin_fail(-EINVAL, err, n, "invalid entry: %s", reason);
+}
+
+static const char *duplicate_message(void) {
+        return "an entry with the same SPIFFE ID, parent ID and selectors already exists";
+}
+
+/* Converts and validates one entry from a client. Server-owned fields are reset. */
+static int entry_from_client(
+        Server *s, const Warden__Types__V1__Entry *pb, Entry **ret, char *err, size_t n) {
+        _cleanup_(entry_freep) Entry *e = NULL;
+        const char *reason = "malformed entry";
+        int r;
+
+        if (!pb)
+                return admin_fail(-EINVAL, err, n, "missing entry");
+        r = entry_from_pb(pb, &e, &reason);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                r = entry_validate(e, s->cfg.trust_domain, &reason);
+        if (r < 0)
+                return invalid_entry(s, reason, err, n);
+        e->revision = 0;
+        e->created_at = 0;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+/* All-or-nothing failure: entry `bad` gets (status, message), the others ABORTED. */
+static int batch_reply_failure(RpcCall *c, size_t n, size_t bad, int r, const char *message) {
+        Warden__Admin__V1__BatchCreateEntryResponse resp =
+                WARDEN__ADMIN__V1__BATCH_CREATE_ENTRY_RESPONSE__INIT;
+        _cleanup_free_ Warden__Admin__V1__EntryResult *res = calloc(n, sizeof(*res));
+        _cleanup_free_ Warden__Admin__V1__EntryResult **ptrs = calloc(n, sizeof(*ptrs));
+        char other[64];
+
+        if (!res || !ptrs)
+                return -ENOMEM;
+        snprintf(other, sizeof(other), "not created: entry %zu failed", bad + 1);
+        for (size_t i = 0; i < n; i++) {
+                warden__admin__v1__entry_result__init(&res[i]);
+                res[i].status = i == bad ? (int32_t) errno_to_grpc_status(r)
+                                         : (int32_t) GRPC_STATUS_ABORTED;
+                res[i].message = (char *) (i == bad ? message : other);
+                ptrs[i] = &res[i];
+        }
+        resp.results = ptrs;
+        resp.n_results = n;
+        return admin_reply(c, &resp);
+}
+
+static int batch_reply_success(RpcCall *c, Entry **entries, size_t n) {
+        Warden__Admin__V1__BatchCreateEntryResponse resp =
+                WARDEN__ADMIN__V1__BATCH_CREATE_ENTRY_RESPONSE__INIT;
+        _cleanup_free_ Warden__Admin__V1__EntryResult *res = calloc(n, sizeof(*res));
+        _cleanup_free_ Warden__Admin__V1__EntryResult **ptrs = calloc(n, sizeof(*ptrs));
+        int r = 0;
+
+        if (!res || !ptrs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                warden__admin__v1__entry_result__init(&res[i]);
+                res[i].message = (char *) "created";
+                ptrs[i] = &res[i];
+                r = entry_to_pb(entries[i], &res[i].entry);
+        }
+        if (r >= 0) {
+                resp.results = ptrs;
+                resp.n_results = n;
+                r = admin_reply(c, &resp);
+        }
+        for (size_t i = 0; i < n; i++)
+                pb_free(res[i].entry);
+        return r;
+}
+
+/* A caller-chosen entry ID that is taken: index of the first one, or n. */
+static size_t find_taken_id(Server *s, Entry **entries, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(entry_freep) Entry *old = NULL;
+                if (entries[i]->id && ds_get_entry(s->ds, entries[i]->id, &old) >= 0)
+                        return i;
+        }
+        return n;
+}
+
+static int batch_create(Server *s, RpcCall *c, Entry **entries, size_t n, char *err, size_t errn) {
+        size_t bad = find_taken_id(s, entries, n);
+        int r;
+
+        if (bad < n) {
+                (void) admin_fail(-EEXIST, err, errn, "an entry with ID %s already exists",
+                                  entries[bad]->id);
+                return batch_reply_failure(c, n, bad, -EEXIST, err);
+        }
+        r = ds_create_entries(s->ds, entries, n, &bad);
+        if (r == -EEXIST && bad < n)
+                return batch_reply_failure(c, n, bad, r, duplicate_message());
+        if (r < 0 && bad < n)
+                return batch_reply_failure(c, n, bad, r, "the datastore refused the entry");
+        if (r < 0)
+                return admin_fail(r, err, errn, "failed to store the entries");
+        for (size_t i = 0; i < n; i++)
+                log_info("admin: entry %s created (%s, parent %s) by %s", entries[i]->id,
+                         entries[i]->spiffe_id, entries[i]->parent_id,
+                         strna(entries[i]->created_by));
+        server_entries_changed(s);
+        return batch_reply_success(c, entries, n);
+}
+
+static int set_actor(Entry *e, const char *actor) {
+        free(e->created_by);
+        free(e->approved_by);
+        e->approved_by = NULL;
+        e->created_by = strdup(actor);
+        return e->created_by ? 0 : -ENOMEM;
+}
+
+int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__BatchCreateEntryRequest *req = NULL;
+        _cleanup_(entry_vec_done) EntryVec v = {};
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__batch_create_entry_request__descriptor,
+                         (void **) &req);
+        if (r < 0)
+                return r;
+        if (req->n_entries == 0)
+                return admin_fail(-EINVAL, err, n, "no entries in the request");
+        if (req->n_entries > DS_BATCH_MAX)
+                return admin_fail(-E2BIG, err, n, "too many entries in one batch (at most %d)",
+                                  DS_BATCH_MAX);
+        v.entries = calloc(req->n_entries, sizeof(Entry *));
+        if (!v.entries)
+                return -ENOMEM;
+        v.n = req->n_entries;
+        for (size_t i = 0; i < v.n; i++) {
+                r = entry_from_client(s, req->entries[i], &v.entries[i], err, n);
+                if (r >= 0)
+                        r = set_actor(v.entries[i], who->actor);
+                if (r == -EINVAL)
+                        return batch_reply_failure(c, v.n, i, r, err);
+                if (r < 0)
+                        return r;
+        }
+        return batch_create(s, c, v.entries, v.n, err, n);
+}
+
+static int check_entry_id(const char *id, char *err, size_t n) {
+        if (!id || !*id)
+                return admin_fail(-EINVAL, err, n, "missing entry ID");
+        if (entry_id_validate(id) < 0)
+                return admin_fail(-EINVAL, err, n,
+                                  "invalid entry ID (1..%d characters of A-Z a-z 0-9 _ -)",
+                                  ENTRY_ID_MAX);
+        return 0;
+}
+
+static int reply_entry(RpcCall *c, const Entry *e) {
+        _cleanup_(pb_freep) Warden__Types__V1__Entry *pb = NULL;
+        int r;
+
+        r = entry_to_pb(e, &pb);
+        if (r < 0)
+                return r;
+        return admin_reply(c, pb);
+}
+
+int admin_get_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__GetEntryRequest *req = NULL;
+        _cleanup_(entry_freep) Entry *e = NULL;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__get_entry_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = check_entry_id(req->id, err, n);
+        if (r < 0)
+                return r;
+        r = ds_get_entry(s->ds, req->id, &e);
+        if (r == -ENOENT)
+                return admin_fail(r, err, n, "no entry with ID %s", req->id);
+        if (r < 0)
+                return r;
+        return reply_entry(c, e);
+}
+
+static int list_filter(Warden__Admin__V1__ListEntriesRequest *req,
+                       EntryFilter *f,
+                       SelectorSet *sel,
+                       char *err,
+                       size_t n) {
+        const char *reason = NULL;
+        int r;
+
+        if (*req->by_spiffe_id) {
+                if (warden_spiffeid_validate(req->by_spiffe_id, &reason) < 0)
+                        return admin_fail(-EINVAL, err, n, "invalid SPIFFE ID filter: %s", reason);
+                f->by_spiffe_id = req->by_spiffe_id;
+        }
+        if (*req->by_parent_id) {
+                if (warden_spiffeid_validate(req->by_parent_id, &reason) < 0)
+                        return admin_fail(-EINVAL, err, n, "invalid parent ID filter: %s", reason);
+                f->by_parent_id = req->by_parent_id;
+        }
+        if (req->n_by_selectors > 0) {
+                r = selectors_from_pb(req->by_selectors, req->n_by_selectors, sel, &reason);
+                if (r == -EINVAL || r == -E2BIG)
+                        return admin_fail(-EINVAL, err, n, "invalid selector filter: %s",
+                                          strna(reason));
+                if (r < 0)
+                        return r;
+                f->by_selectors = sel;
+        }
+        return 0;
+}
+
+int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__ListEntriesRequest *req = NULL;
+        Warden__Admin__V1__ListEntriesResponse resp =
+                WARDEN__ADMIN__V1__LIST_ENTRIES_RESPONSE__INIT;
+        _cleanup_(entry_vec_done) EntryVec v = {};
+        _cleanup_(selector_set_done) SelectorSet sel = {};
+        _cleanup_free_ Warden__Types__V1__Entry **pbs = NULL;
+        EntryFilter f = {};
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__list_entries_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = list_filter(req, &f, &sel, err, n);
+        if (r >= 0)
+                r = ds_list_entries(s->ds, &f, &v.entries, &v.n);
+        if (r < 0)
+                return r;
+        pbs = calloc(v.n + 1, sizeof(*pbs));
+        if (!pbs)
+                return -ENOMEM;
+        for (size_t i = 0; i < v.n && r >= 0; i++)
+                r = entry_to_pb(v.entries[i], &pbs[i]);
+        if (r >= 0) {
+                resp.entries = pbs;
+                resp.n_entries = v.n;
+                r = admin_reply(c, &resp);
+                if (r == -EMSGSIZE)
+                        (void) admin_fail(r, err, n,
+                                          "too many entries (%zu) for one answer; narrow "
+                                          "the filter",
+                                          v.n);
+        }
+        for (size_t i = 0; i < v.n; i++)
+                pb_free(pbs[i]);
+        return r;
+}
+
+int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__UpdateEntryRequest *req = NULL;
+        _cleanup_(entry_freep) Entry *e = NULL, *old = NULL, *stored = NULL;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__update_entry_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = check_entry_id(req->entry ? req->entry->id : NULL, err, n);
+        if (r < 0)
+                return r;
+        r = ds_get_entry(s->ds, req->entry->id, &old);
+        if (r == -ENOENT)
+                return admin_fail(r, err, n, "no entry with ID %s", req->entry->id);
+        if (r >= 0)
+                r = entry_from_client(s, req->entry, &e, err, n);
+        if (r < 0)
+                return r;
+        /* Who created and approved an entry is the server's record, not the caller's. */
+        free(e->created_by);
+        free(e->approved_by);
+        e->created_by = TAKE_PTR(old->created_by);
+        e->approved_by = TAKE_PTR(old->approved_by);
+        r = ds_update_entry(s->ds, e, &stored);
+        if (r == -ENOENT)
+                return admin_fail(r, err, n, "no entry with ID %s", e->id);
+        if (r == -EEXIST)
+                return admin_fail(r, err, n, "%s", duplicate_message());
+        if (r < 0)
+                return r;
+        log_info("admin: entry %s updated to revision %lld by %s", stored->id,
+                 (long long) stored->revision, who->actor);
+        server_entries_changed(s);
+        return reply_entry(c, stored);
+}
+
+int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__DeleteEntryRequest *req = NULL;
+        Warden__Admin__V1__DeleteEntryResponse resp =
+                WARDEN__ADMIN__V1__DELETE_ENTRY_RESPONSE__INIT;
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__delete_entry_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = check_entry_id(req->id, err, n);
+        if (r < 0)
+                return r;
+        r = ds_delete_entry(s->ds, req->id);
+        if (r == -ENOENT)
+                return admin_fail(r, err, n, "no entry with ID %s", req->id);
+        if (r < 0)
+                return r;
+        log_info("admin: entry %s deleted by %s", req->id, who->actor);
+        server_entries_changed(s);
+        return admin_reply(c, &resp);
+}
+
+int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        Warden__Admin__V1__CountEntriesResponse resp =
+                WARDEN__ADMIN__V1__COUNT_ENTRIES_RESPONSE__INIT;
+        int64_t count;
+        int r;
+
+        r = ds_count_entries(s->ds, &count);
+        if (r < 0)
+                return r;
+        resp.count = count;
+        return admin_reply(c, &resp);
+}

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `warden-server entry create|show|update|delete|count`. */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <warden/spiffeid.h>
+
+#include "cleanup.h"
+#include "cli.h"
+#include "cli_nouns.h"
+#include "entry.h"
+#include "parse.h"
+#include "proto_convert.h"
+#include "warden/admin/v1/admin.pb-c.h"
+
+/* Flags describing an entry, shared by create and update. */
+// clang-format off
+#define ENTRY_FIELD_OPTIONS                                                                        \
+        {"spiffeID", OPT_STRING, NULL, "SPIFFE ID of the workload"},                               \
+        {"parentID", OPT_STRING, NULL, "SPIFFE ID of the parent: an agent or a node alias"},       \
+        {"selector", OPT_STRV, NULL, "Selector type:key:value, e.g. unix:uid:1000 (repeatable)"},  \
+        {"x509SVIDTTL", OPT_DURATION, NULL,                                                        \
+         "X509-SVID lifetime, e.g. 30m (0 = the server default, which is also the cap)"},          \
+        {"jwtSVIDTTL", OPT_DURATION, NULL,                                                         \
+         "JWT-SVID lifetime (0 = the server default, which is also the cap)"},                     \
+        {"dns", OPT_STRV, NULL, "DNS name for the X509-SVID (repeatable)"},                        \
+        {"federatesWith", OPT_STRV, NULL,                                                          \
+         "Trust domain whose bundle the workload also gets (repeatable)"},                         \
+        {"hint", OPT_STRING, NULL, "Hint for workloads that get several identities"},              \
+        {"admin", OPT_BOOL, NULL, "The workload may use the admin API"},                           \
+        {"downstream", OPT_BOOL, NULL, "The workload is a downstream CA"},                         \
+        {"node", OPT_BOOL, NULL, "A node alias: matches agents by their selectors"},               \
+        {"entryExpiry", OPT_INT, NULL, "Unix time when the entry stops being valid"}
+// clang-format on
+
+static void pb_freep(void *p) {
+        pb_free(*(void **) p);
+}
+
+static void print_strv(const char *label, char *const *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                printf("%-17s: %s\n", label, v[i]);
+}
+
+static const char *ttl_string(int32_t ttl, char buf[static DURATION_STRING_MAX]) {
+        return ttl > 0 ? format_duration(ttl, buf, DURATION_STRING_MAX) : "default";
+}
+
+void cli_print_entry(const Warden__Types__V1__Entry *e) {
+        char t[32], d[DURATION_STRING_MAX];
+
+        printf("%-17s: %s\n", "Entry ID", e->id);
+        printf("%-17s: %s\n", "SPIFFE ID", e->spiffe_id);
+        printf("%-17s: %s\n", "Parent ID", e->parent_id);
+        printf("%-17s: %lld\n", "Revision", (long long) e->revision);
+        printf("%-17s: %s\n", "X509-SVID TTL", ttl_string(e->x509_svid_ttl, d));
+        printf("%-17s: %s\n", "JWT-SVID TTL", ttl_string(e->jwt_svid_ttl, d));
+        for (size_t i = 0; i < e->n_selectors; i++)
+                printf("%-17s: %s:%s\n", "Selector", e->selectors[i]->type, e->selectors[i]->value);
+        print_strv("DNS name", e->dns_names, e->n_dns_names);
+        print_strv("FederatesWith", e->federates_with, e->n_federates_with);
+        if (*e->hint)
+                printf("%-17s: %s\n", "Hint", e->hint);
+        if (e->admin)
+                printf("%-17s: true\n", "Admin");
+        if (e->downstream)
+                printf("%-17s: true\n", "Downstream");
+        if (e->node)
+                printf("%-17s: true\n", "Node alias");
+        if (e->expires_at)
+                printf("%-17s: %s\n", "Expires at", cli_format_time(e->expires_at, t));
+        if (*e->state)
+                printf("%-17s: %s\n", "State", e->state);
+        printf("%-17s: %s\n", "Created at", cli_format_time(e->created_at, t));
+        if (*e->created_by)
+                printf("%-17s: %s\n", "Created by", e->created_by);
+}
+
+static int set_id_flag(const Options *o, const char *flag, bool workload, char **field) {
+        const char *v = options_get_string(o, flag), *reason = NULL;
+        int r;
+
+        if (!v)
+                return 0;
+        r = workload ? warden_spiffeid_validate_workload(v, &reason)
+                     : warden_spiffeid_validate(v, &reason);
+        if (r < 0)
+                return cli_error("invalid -%s \"%s\": %s", flag, v, reason);
+        free(*field);
+        *field = strdup(v);
+        return *field ? 0 : -ENOMEM;
+}
+
+static int set_selectors(const Options *o, Entry *e) {
+        char *const *sel = options_get_strv(o, "selector", NULL);
+        const char *reason = NULL;
+        int r;
+
+        if (!options_is_set(o, "selector"))
+                return 0;
+        selector_set_done(&e->selectors);
+        for (size_t i = 0; sel[i]; i++) {
+                r = selector_set_add_string(&e->selectors, sel[i], &reason);
+                if (r == -E2BIG)
+                        return cli_error("too many -selector flags (at most %d)",
+                                         ENTRY_SELECTORS_MAX);
+                if (r < 0)
+                        return cli_error("invalid -selector \"%s\": %s", sel[i], strna(reason));
+        }
+        return 0;
+}
+
+static void strv_clear(char ***v, size_t *n) {
+        for (size_t i = 0; i < *n; i++)
+                free((*v)[i]);
+        free(*v);
+        *v = NULL;
+        *n = 0;
+}
+
+static int set_lists(const Options *o, Entry *e) {
+        char *const *v;
+        const char *reason = NULL;
+        int r;
+
+        if (options_is_set(o, "dns")) {
+                strv_clear(&e->dns_names, &e->n_dns_names);
+                for (v = options_get_strv(o, "dns", NULL); *v; v++) {
+                        if (dns_name_validate(*v, &reason) < 0)
+                                return cli_error("invalid -dns \"%s\": %s", *v, reason);
+                        if ((r = entry_add_dns_name(e, *v)) < 0)
+                                return r;
+                }
+        }
+        if (options_is_set(o, "federatesWith")) {
+                strv_clear(&e->federates_with, &e->n_federates_with);
+                for (v = options_get_strv(o, "federatesWith", NULL); *v; v++) {
+                        _cleanup_free_ char *td = NULL;
+                        if (warden_trust_domain_from_string(*v, &td, &reason) < 0)
+                                return cli_error("invalid -federatesWith \"%s\": %s", *v, reason);
+                        if ((r = entry_add_federates_with(e, td)) < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int set_scalars(const Options *o, Entry *e) {
+        int r;
+
+        if (options_is_set(o, "x509SVIDTTL") &&
+            (r = cli_ttl(o, "x509SVIDTTL", ENTRY_TTL_MAX, &e->x509_svid_ttl)) < 0)
+                return r;
+        if (options_is_set(o, "jwtSVIDTTL") &&
+            (r = cli_ttl(o, "jwtSVIDTTL", ENTRY_TTL_MAX, &e->jwt_svid_ttl)) < 0)
+                return r;
+        if (options_is_set(o, "hint")) {
+                free(e->hint);
+                e->hint = strdup(options_get_string(o, "hint"));
+                if (!e->hint)
+                        return -ENOMEM;
+        }
+        if (options_is_set(o, "entryExpiry")) {
+                e->expires_at = options_get_int(o, "entryExpiry");
+                if (e->expires_at < 0)
+                        return cli_error("-entryExpiry: must be a Unix time >= 0");
+        }
+        if (options_is_set(o, "admin"))
+                e->admin = options_get_bool(o, "admin");
+        if (options_is_set(o, "downstream"))
+                e->downstream = options_get_bool(o, "downstream");
+        if (options_is_set(o, "node"))
+                e->node = options_get_bool(o, "node");
+        return 0;
+}
+
+/* Applies every given entry flag to e (for update: only what was given). */
+static int apply_flags(const Options *o, Entry *e) {
+        int r;
+
+        r = set_id_flag(o, "spiffeID", true, &e->spiffe_id);
+        if (r >= 0)
+                r = set_id_flag(o, "parentID", false, &e->parent_id);
+        if (r >= 0)
+                r = set_selectors(o, e);
+        if (r >= 0)
+                r = set_lists(o, e);
+        if (r >= 0)
+                r = set_scalars(o, e);
+        if (r == -ENOMEM)
+                return cli_error_errno(r, "out of memory");
+        return r;
+}
+
+/* A node alias without -parentID hangs below the server's own ID, as in SPIRE. */
+static int default_parent(Entry *e) {
+        _cleanup_free_ char *td = NULL;
+
+        if (e->parent_id || !e->node || !e->spiffe_id)
+                return 0;
+        if (warden_spiffeid_parse(e->spiffe_id, &td, NULL, NULL) < 0 ||
+            warden_spiffeid_format(td, "/warden/server", &e->parent_id) < 0)
+                return cli_error_errno(-ENOMEM, "out of memory");
+        return 0;
+}
+
+static int entries_from_flags(const Options *o, Warden__Types__V1__Entry ***ret, size_t *ret_n) {
+        _cleanup_(entry_freep) Entry *e = NULL;
+        Warden__Types__V1__Entry **v;
+        int r;
+
+        if (!options_is_set(o, "spiffeID"))
+                return cli_error("-spiffeID is required (or -data FILE)");
+        if (!options_is_set(o, "selector"))
+                return cli_error("at least one -selector is required");
+        if (!options_is_set(o, "parentID") && !options_get_bool(o, "node"))
+                return cli_error("-parentID is required");
+        r = entry_new(&e);
+        if (r >= 0)
+                r = apply_flags(o, e);
+        if (r >= 0)
+                r = default_parent(e);
+        if (r < 0)
+                return r;
+        v = calloc(1, sizeof(*v));
+        if (!v || entry_to_pb(e, &v[0]) < 0) {
+                free(v);
+                return cli_error_errno(-ENOMEM, "out of memory");
+        }
+        *ret = v;
+        *ret_n = 1;
+        return 0;
+}
+
+static int print_created(const Cli *cli, Warden__Admin__V1__BatchCreateEntryResponse *resp) {
+        json_t *list;
+
+        if (!cli->json) {
+                for (size_t i = 0; i < resp->n_results; i++) {
+                        if (i > 0)
+                                printf("\n");
+                        cli_print_entry(resp->results[i]->entry);
+                }
+                return 0;
+        }
+        list = json_array();
+        for (size_t i = 0; list && i < resp->n_results; i++)
+                json_array_append_new(list, cli_entry_to_json(resp->results[i]->entry));
+        return cli_print_json(json_pack("{s:o}", "entries", list));
+}
+
+/* All or nothing: name the entry that failed. */
+static int check_batch(Warden__Admin__V1__BatchCreateEntryResponse *resp,
+                       Warden__Types__V1__Entry **sent,
+                       size_t n) {
+        if (resp->n_results != n)
+                return cli_error("malformed answer: %zu results for %zu entries", resp->n_results,
+                                 n);
+        for (size_t i = 0; i < n; i++) {
+                const Warden__Admin__V1__EntryResult *res = resp->results[i];
+                if (res->status == 0 && res->entry)
+                        continue;
+                if (res->status == 0 || res->status == 10 /* ABORTED: another one failed */)
+                        continue;
+                if (n == 1)
+                        return cli_error("%s", res->message);
+                return cli_error("entry %zu of %zu (%s): %s; no entries were created", i + 1, n,
+                                 sent[i]->spiffe_id, res->message);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (resp->results[i]->status != 0 || !resp->results[i]->entry)
+                        return cli_error("the server created no entries");
+        return 0;
+}
+
+static const Option create_options[] = {
+        CLI_COMMON_OPTIONS,
+        ENTRY_FIELD_OPTIONS,
+        {"data", OPT_STRING, NULL,
+         "JSON file {\"entries\": [...]} whose entries are created in one all-or-nothing call"},
+};
+
+static int entry_create(int argc, char **argv) {
+        _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_(pb_freep) Warden__Admin__V1__BatchCreateEntryResponse *resp = NULL;
+        Warden__Admin__V1__BatchCreateEntryRequest req =
+                WARDEN__ADMIN__V1__BATCH_CREATE_ENTRY_REQUEST__INIT;
+        _cleanup_(cli_done) Cli cli = {};
+        Warden__Types__V1__Entry **v = NULL;
+        size_t n = 0;
+        int r;
+
+        r = cli_parse("warden-server entry create -spiffeID ID -parentID ID -selector T:K:V... "
+                      "[flags] | -data FILE",
+                      create_options, ELEMENTSOF(create_options), argc, argv, &o);
+        if (r < 0)
+                return r;
+        if (options_is_set(o, "data")) {
+                if (options_is_set(o, "spiffeID") || options_is_set(o, "parentID") ||
+                    options_is_set(o, "selector"))
+                        return cli_error("-data cannot be combined with -spiffeID, -parentID or "
+                                         "-selector");
+                r = cli_entries_from_file(options_get_string(o, "data"), &v, &n);
+        } else
+                r = entries_from_flags(o, &v, &n);
+        if (r >= 0)
+                r = cli_open(&cli, o);
+        if (r >= 0) {
+                req.entries = v;
+                req.n_entries = n;
+                r = cli_call(&cli, "BatchCreateEntry", &req,
+                             &warden__admin__v1__batch_create_entry_response__descriptor,
+                             (void **) &resp);
+        }
+        if (r >= 0)
+                r = check_batch(resp, v, n);
+        if (r >= 0)
+                r = print_created(&cli, resp);
+        cli_entries_free(v, n);
+        return r;
+}
+
+static int print_entries(const Cli *cli, Warden__Types__V1__Entry **v, size_t n) {
+        json_t *list;
+
+        if (!cli->json) {
+                printf("Found %zu %s\n", n, n == 1 ? "entry" : "entries");
+                for (size_t i = 0; i < n; i++) {
+                        printf("\n");
+                        cli_print_entry(v[i]);
+                }
+                return 0;
+        }
+        list = json_array();
+        for (size_t i = 0; list && i < n; i++)
+                json_array_append_new(list, cli_entry_to_json(v[i]));
+        return cli_print_json(json_pack("{s:o}", "entries", list));
+}
+
+static int get_entry(Cli *cli, const char *id, Warden__Types__V1__Entry **ret) {
+        Warden__Admin__V1__GetEntryRequest req = WARDEN__ADMIN__V1__GET_ENTRY_REQUEST__INIT;
+
+        req.id = (char *) id;
+        return cli_call(cli, "GetEntry", &req, &warden__types__v1__entry__descriptor,
+                        (void **) ret);
+}
+
+static const Option show_options[] = {
+        CLI_COMMON_OPTIONS,
+        {"entryID", OPT_STRING, NULL, "Show only the entry with this ID"},
+        {"spiffeID", OPT_STRING, NULL, "Only entries with this SPIFFE ID"},
+        {"parentID", OPT_STRING, NULL, "Only entries with this parent ID"},
+        {"selector", OPT_STRV, NULL,
+         "Only entries holding this selector (repeatable: all of them)"},
+};
+
+/* Fills the list filter; its strings are borrowed from *ret_filter. */
+static int list_request(const Options *o,
+                        Warden__Admin__V1__ListEntriesRequest *req,
+                        Entry **ret_filter) {
+        _cleanup_(entry_freep) Entry *e = NULL;
+        int r;
+
+        r = entry_new(&e);
+        if (r >= 0)
+                r = set_id_flag(o, "spiffeID", false, &e->spiffe_id);
+        if (r >= 0)
+                r = set_id_flag(o, "parentID", false, &e->parent_id);
+        if (r >= 0)
+                r = set_selectors(o, e);
+        if (r >= 0)
+                r = selectors_to_pb(&e->selectors, &req->by_selectors, &req->n_by_selectors);
+        if (r < 0)
+                return r;
+        req->by_spiffe_id = (char *) strempty(e->spiffe_id);
+        req->by_parent_id = (char *) strempty(e->parent_id);
+        *ret_filter = TAKE_PTR(e);
+        return 0;
+}
+
+static int entry_show(int argc, char **argv) {
+        _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_(pb_freep) Warden__Admin__V1__ListEntriesResponse *resp = NULL;
+        _cleanup_(pb_freep) Warden__Types__V1__Entry *one = NULL;
+        Warden__Admin__V1__ListEntriesRequest req = WARDEN__ADMIN__V1__LIST_ENTRIES_REQUEST__INIT;
+        _cleanup_(entry_freep) Entry *filter = NULL;
+        _cleanup_(cli_done) Cli cli = {};
+        int r;
+
+        r = cli_parse("warden-server entry show [-entryID ID | -spiffeID ID -parentID ID "
+                      "-selector T:K:V...]",
+                      show_options, ELEMENTSOF(show_options), argc, argv, &o);
+        if (r < 0)
+                return r;
+        if (options_is_set(o, "entryID") &&
+            (options_is_set(o, "spiffeID") || options_is_set(o, "parentID") ||
+             options_is_set(o, "selector")))
+                return cli_error("-entryID cannot be combined with other filters");
+        if (!options_is_set(o, "entryID"))
+                r = list_request(o, &req, &filter);
+        if (r >= 0)
+                r = cli_open(&cli, o);
+        if (r >= 0 && options_is_set(o, "entryID")) {
+                r = get_entry(&cli, options_get_string(o, "entryID"), &one);
+                if (r >= 0)
+                        r = print_entries(&cli, &one, 1);
+        } else if (r >= 0) {
+                r = cli_call(&cli, "ListEntries", &req,
+                             &warden__admin__v1__list_entries_response__descriptor,
+                             (void **) &resp);
+                if (r >= 0)
+                        r = print_entries(&cli, resp->entries, resp->n_entries);
+        }
+        for (size_t i = 0; i < req.n_by_selectors; i++)
+                pb_free(req.by_selectors[i]);
+        free(req.by_selectors);
+        return r;
+}
+
+static const Option update_options[] = {
+        CLI_COMMON_OPTIONS,
+        {"entryID", OPT_STRING, NULL, "ID of the entry to change (required)"},
+        ENTRY_FIELD_OPTIONS,
+};
+
+static int entry_update(int argc, char **argv) {
+        _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_(pb_freep) Warden__Types__V1__Entry *old = NULL, *out = NULL, *updated = NULL;
+        Warden__Admin__V1__UpdateEntryRequest req = WARDEN__ADMIN__V1__UPDATE_ENTRY_REQUEST__INIT;
+        _cleanup_(entry_freep) Entry *e = NULL;
+        _cleanup_(cli_done) Cli cli = {};
+        const char *reason = NULL;
+        int r;
+
+        r = cli_parse("warden-server entry update -entryID ID [flags to change]", update_options,
+                      ELEMENTSOF(update_options), argc, argv, &o);
+        if (r < 0)
+                return r;
+        if (!options_is_set(o, "entryID"))
+                return cli_error("-entryID is required");
+        r = cli_open(&cli, o);
+        if (r >= 0)
+                r = get_entry(&cli, options_get_string(o, "entryID"), &old);
+        if (r < 0)
+                return r;
+        r = entry_from_pb(old, &e, &reason);
+        if (r < 0)
+                return cli_error_errno(r, "cannot read the stored entry: %s", strna(reason));
+        r = apply_flags(o, e);
+        if (r >= 0)
+                r = entry_to_pb(e, &out);
+        if (r < 0)
+                return r == -ENOMEM ? cli_error_errno(r, "out of memory") : r;
+        req.entry = out;
+        r = cli_call(&cli, "UpdateEntry", &req, &warden__types__v1__entry__descriptor,
+                     (void **) &updated);
+        if (r < 0)
+                return r;
+        if (cli.json)
+                return cli_print_json(cli_entry_to_json(updated));
+        cli_print_entry(updated);
+        return 0;
+}
+
+static const Option id_options[] = {
+        CLI_COMMON_OPTIONS,
+        {"entryID", OPT_STRING, NULL, "ID of the entry (required)"},
+};
+
+static int entry_delete(int argc, char **argv) {
+        _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_(pb_freep) Warden__Admin__V1__DeleteEntryResponse *resp = NULL;
+        Warden__Admin__V1__DeleteEntryRequest req = WARDEN__ADMIN__V1__DELETE_ENTRY_REQUEST__INIT;
+        _cleanup_(cli_done) Cli cli = {};
+        int r;
+
+        r = cli_parse("warden-server entry delete -entryID ID", id_options, ELEMENTSOF(id_options),
+                      argc, argv, &o);
+        if (r < 0)
+                return r;
+        if (!options_is_set(o, "entryID"))
+                return cli_error("-entryID is required");
+        req.id = (char *) options_get_string(o, "entryID");
+        r = cli_open(&cli, o);
+        if (r >= 0)
+                r = cli_call(&cli, "DeleteEntry", &req,
+                             &warden__admin__v1__delete_entry_response__descriptor,
+                             (void **) &resp);
+        if (r < 0)
+                return r;
+        if (cli.json)
+                return cli_print_json(json_pack("{s:s}", "deleted", req.id));
+        printf("Deleted entry %s\n", req.id);
+        return 0;
+}
+
+static const Option common_options[] = {CLI_COMMON_OPTIONS};
+
+static int entry_count(int argc, char **argv) {
+        _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_(pb_freep) Warden__Admin__V1__CountEntriesResponse *resp = NULL;
+        Warden__Admin__V1__CountEntriesRequest req = WARDEN__ADMIN__V1__COUNT_ENTRIES_REQUEST__INIT;
+        _cleanup_(cli_done) Cli cli = {};
+        int r;
+
+        r = cli_parse("warden-server entry count", common_options, ELEMENTSOF(common_options), argc,
+                      argv, &o);
+        if (r >= 0)
+                r = cli_open(&cli, o);
+        if (r >= 0)
+                r = cli_call(&cli, "CountEntries", &req,
+                             &warden__admin__v1__count_entries_response__descriptor,
+                             (void **) &resp);
+        if (r < 0)
+                return r;
+        if (cli.json)
+                return cli_print_json(json_pack("{s:I}", "count", (json_int_t) resp->count));
+        printf("%lld registration %s\n", (long long) resp->count,
+               resp->count == 1 ? "entry" : "entries");
+        return 0;
+}
+
+static const CliVerb entry_verbs[] = {
+        {"create", entry_create, "Create an entry (or many with -data FILE)"},
+        {"show", entry_show, "Show entries, optionally filtered"},
+        {"update", entry_update, "Change an entry (bumps its revision)"},
+        {"delete", entry_delete, "Delete an entry"},
+        {"count", entry_count, "Count the entries"},
+};
+
+int cli_entry_main(int argc, char **argv) {
+        return cli_dispatch(entry_verbs, ELEMENTSOF(entry_verbs), argc, argv);
+}

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `warden-server run` flags and config file → ServerConfig, with validation. */
+#define _GNU_SOURCE
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <warden/spiffeid.h>
+#include <warden/x509.h>
+
+#include "cleanup.h"
+#include "entry.h"
+#include "log.h"
+#include "options.h"
+#include "parse.h"
+
+#define ADMIN_UIDS_MAX 64
+
+static const Option run_options[] = {
+        {"trustDomain", OPT_STRING, NULL,
+         "Trust domain of this server, e.g. example.org (required)"},
+        {"dataDir", OPT_STRING, SERVER_DEFAULT_DATA_DIR,
+         "Directory for the datastore and the CA keys (created 0700)"},
+        {"bindAddress", OPT_STRING, SERVER_DEFAULT_BIND_ADDRESS, "IP address of the node API"},
+        {"serverPort", OPT_PORT, "8081", "TCP port of the node API (0 = any free port, logged)"},
+        {"socketPath", OPT_STRING, SERVER_DEFAULT_SOCKET_PATH, "Admin API Unix socket (mode 0770)"},
+        {"logLevel", OPT_STRING, "info", "error, warning, info or debug"},
+        {"defaultX509SVIDTTL", OPT_DURATION, "1h", "Default (and maximum) X509-SVID lifetime"},
+        {"defaultJWTSVIDTTL", OPT_DURATION, "5m", "Default (and maximum) JWT-SVID lifetime"},
+        {"caTTL", OPT_DURATION, "24h", "Lifetime of each signing CA and JWT key"},
+        {"caKeyType", OPT_STRING, "ec-p256", "CA and JWT key type: ec-p256, ec-p384 or rsa-2048"},
+        {"upstreamCA", OPT_STRING, NULL,
+         "cert.pem,key.pem of an upstream CA that signs our CA (default: self-signed)"},
+        {"x509popCA", OPT_STRING, NULL, "PEM CA certificates for x509pop node attestation"},
+        {"adminUIDs", OPT_STRV, NULL,
+         "Extra uids (or user names, comma-separated, repeatable) allowed on the admin socket"},
+};
+
+void server_config_print_help(FILE *f) {
+        options_print_help(run_options, ELEMENTSOF(run_options), f);
+}
+
+void server_config_done(ServerConfig *c) {
+        if (!c)
+                return;
+        free(c->trust_domain);
+        free(c->data_dir);
+        free(c->bind_address);
+        free(c->socket_path);
+        free(c->upstream_cert);
+        free(c->upstream_key);
+        free(c->x509pop_ca);
+        free(c->admin_uids);
+        *c = (ServerConfig){};
+}
+
+static int fail(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(char **ret, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret) {
+                va_start(ap, fmt);
+                if (vasprintf(ret, fmt, ap) < 0)
+                        *ret = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char **reterr_bad) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL, *tok;
+
+        if (!copy)
+                return -ENOMEM;
+        for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                size_t len;
+                uid_t uid, *l;
+
+                tok += strspn(tok, " \t");
+                len = strlen(tok);
+                while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+                        tok[--len] = '\0';
+                if (parse_uid(tok, &uid) < 0) {
+                        if (reterr_bad)
+                                *reterr_bad = s + (tok - copy);
+                        return -EINVAL;
+                }
+                if (*n >= ADMIN_UIDS_MAX)
+                        return -E2BIG;
+                l = reallocarray(*uids, *n + 1, sizeof(uid_t));
+                if (!l)
+                        return -ENOMEM;
+                *uids = l;
+                l[(*n)++] = uid;
+        }
+        return 0;
+}
+
+static int config_strings(const Options *o, ServerConfig *c, char **reterr_message) {
+        const char *td = options_get_string(o, "trustDomain"), *up;
+
+        if (!td || !*td)
+                return fail(reterr_message, "-trustDomain is required");
+        c->trust_domain = strdup(td);
+        c->data_dir = strdup(options_get_string(o, "dataDir"));
+        c->bind_address = strdup(options_get_string(o, "bindAddress"));
+        c->socket_path = strdup(options_get_string(o, "socketPath"));
+        if (!c->trust_domain || !c->data_dir || !c->bind_address || !c->socket_path)
+                return -ENOMEM;
+        up = options_get_string(o, "upstreamCA");
+        if (up) {
+                const char *comma = strchr(up, ',');
+                if (!comma || comma == up || !comma[1] || strchr(comma + 1, ','))
+                        return fail(reterr_message,
+                                    "-upstreamCA: expected CERT.pem,KEY.pem, got \"%s\"", up);
+                c->upstream_cert = strndup(up, (size_t) (comma - up));
+                c->upstream_key = strdup(comma + 1);
+                if (!c->upstream_cert || !c->upstream_key)
+                        return -ENOMEM;
+        }
+        if (options_get_string(o, "x509popCA")) {
+                c->x509pop_ca = strdup(options_get_string(o, "x509popCA"));
+                if (!c->x509pop_ca)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int config_values(const Options *o, ServerConfig *c, char **reterr_message) {
+        const char *level = options_get_string(o, "logLevel");
+        const char *kt = options_get_string(o, "caKeyType");
+        char *const *uids = options_get_strv(o, "adminUIDs", NULL);
+        int r;
+
+        r = log_level_from_string(level);
+        if (r < 0)
+                return fail(reterr_message,
+                            "-logLevel: unknown level \"%s\" (use error, warning, info or debug)",
+                            level);
+        c->log_level = r;
+        r = warden_key_type_from_string(kt);
+        if (r < 0)
+                return fail(
+                        reterr_message,
+                        "-caKeyType: unknown key type \"%s\" (use ec-p256, ec-p384 or rsa-2048)",
+                        kt);
+        c->ca_key_type = (WardenKeyType) r;
+        c->port = options_get_port(o, "serverPort");
+        c->default_x509_ttl = options_get_duration(o, "defaultX509SVIDTTL");
+        c->default_jwt_ttl = options_get_duration(o, "defaultJWTSVIDTTL");
+        c->ca_ttl = options_get_duration(o, "caTTL");
+        for (size_t i = 0; uids && uids[i]; i++) {
+                const char *bad = NULL;
+                r = server_config_parse_uids(uids[i], &c->admin_uids, &c->n_admin_uids, &bad);
+                if (r == -EINVAL)
+                        return fail(reterr_message, "-adminUIDs: no such user or bad uid \"%s\"",
+                                    bad ? bad : uids[i]);
+                if (r == -E2BIG)
+                        return fail(reterr_message, "-adminUIDs: more than %d uids",
+                                    ADMIN_UIDS_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int validate_ttl(const char *flag, int64_t ttl, int64_t max, char **reterr_message) {
+        char buf[DURATION_STRING_MAX], maxbuf[DURATION_STRING_MAX];
+
+        if (ttl <= 0)
+                return fail(reterr_message, "-%s: must be longer than 0s", flag);
+        if (ttl > max)
+                return fail(reterr_message, "-%s: %s is longer than the maximum %s", flag,
+                            format_duration(ttl, buf, sizeof(buf)),
+                            format_duration(max, maxbuf, sizeof(maxbuf)));
+        return 0;
+}
+
+static int validate_file(const char *flag, const char *path, char **reterr_message) {
+        if (!path || !*path)
+                return fail(reterr_message, "-%s: empty file name", flag);
+        if (access(path, R_OK) < 0)
+                return fail(reterr_message, "-%s: cannot read %s: %s", flag, path, strerror(errno));
+        return 0;
+}
+
+static int validate_paths(const ServerConfig *c, char **reterr_message) {
+        struct in6_addr a6;
+        struct in_addr a4;
+        int r;
+
+        if (!c->data_dir || !*c->data_dir)
+                return fail(reterr_message, "-dataDir: must not be empty");
+        if (!c->socket_path || c->socket_path[0] != '/')
+                return fail(reterr_message, "-socketPath: must be an absolute path, got \"%s\"",
+                            strempty(c->socket_path));
+        if (strlen(c->socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return fail(reterr_message, "-socketPath: longer than %zu bytes",
+                            sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        if (!c->bind_address || (inet_pton(AF_INET, c->bind_address, &a4) != 1 &&
+                                 inet_pton(AF_INET6, c->bind_address, &a6) != 1))
+                return fail(reterr_message, "-bindAddress: not an IP address: \"%s\"",
+                            strempty(c->bind_address));
+        if (c->upstream_cert) {
+                r = validate_file("upstreamCA", c->upstream_cert, reterr_message);
+                if (r >= 0)
+                        r = validate_file("upstreamCA", c->upstream_key, reterr_message);
+                if (r < 0)
+                        return r;
+        }
+        if (c->x509pop_ca)
+                return validate_file("x509popCA", c->x509pop_ca, reterr_message);
+        return 0;
+}
+
+int server_config_validate(const ServerConfig *c, char **reterr_message) {
+        const char *reason = NULL;
+        int r;
+
+        if (!c->trust_domain || warden_trust_domain_validate(c->trust_domain, &reason) < 0)
+                return fail(reterr_message, "-trustDomain: invalid trust domain \"%s\": %s",
+                            strempty(c->trust_domain), strna(reason));
+        r = validate_paths(c, reterr_message);
+        if (r < 0)
+                return r;
+        if (c->ca_key_type < 0 || c->ca_key_type >= _WARDEN_KEY_TYPE_MAX)
+                return fail(reterr_message, "-caKeyType: unknown key type");
+        r = validate_ttl("defaultX509SVIDTTL", c->default_x509_ttl, ENTRY_TTL_MAX, reterr_message);
+        if (r >= 0)
+                r = validate_ttl("defaultJWTSVIDTTL", c->default_jwt_ttl, ENTRY_TTL_MAX,
+                                 reterr_message);
+        if (r >= 0)
+                r = validate_ttl("caTTL", c->ca_ttl, WARDEN_X509_TTL_MAX, reterr_message);
+        if (r < 0)
+                return r;
+        if (c->ca_ttl < CA_TTL_MIN)
+                return fail(reterr_message, "-caTTL: must be at least %ds", CA_TTL_MIN);
+        return 0;
+}
+
+int server_config_parse(int argc, char **argv, ServerConfig *ret, char **reterr_message) {
+        _cleanup_(options_freep) Options *o = NULL;
+        ServerConfig c = {};
+        size_t n_pos;
+        char **pos;
+        int r;
+
+        r = options_parse(run_options, ELEMENTSOF(run_options), argc, argv, &o, reterr_message);
+        if (r < 0)
+                return r;
+        pos = options_positional(o, &n_pos);
+        if (n_pos > 0)
+                return fail(reterr_message, "unexpected argument \"%s\"", pos[0]);
+        r = config_strings(o, &c, reterr_message);
+        if (r >= 0)
+                r = config_values(o, &c, reterr_message);
+        if (r >= 0)
+                r = server_config_validate(&c, reterr_message);
+        if (r < 0) {
+                server_config_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}

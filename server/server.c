@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The issuing server's state: building it (datastore, CA, RPC servers), TTL policy,
+ * change notifications, and tearing it down. The event loop is in server_run.c. */
+#define _GNU_SOURCE
+
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin_api.h"
+#include "cleanup.h"
+#include "log.h"
+#include "node_api.h"
+
+#define DATASTORE_FILE "datastore.sqlite3"
+
+int64_t server_x509_ttl(const Server *s, int32_t entry_ttl) {
+        int64_t cap = s->cfg.default_x509_ttl;
+
+        return entry_ttl > 0 && entry_ttl < cap ? entry_ttl : cap;
+}
+
+int64_t server_jwt_ttl(const Server *s, int32_t entry_ttl) {
+        int64_t cap = s->cfg.default_jwt_ttl;
+
+        return entry_ttl > 0 && entry_ttl < cap ? entry_ttl : cap;
+}
+
+void server_entries_changed(Server *s) {
+        if (s && s->node)
+                node_api_entries_changed(s->node);
+}
+
+void server_bundle_changed(Server *s) {
+        if (s && s->node)
+                node_api_bundle_changed(s->node);
+}
+
+void server_agent_changed(Server *s, const char *agent_id) {
+        if (s && s->node)
+                node_api_agent_changed(s->node, agent_id);
+}
+
+/* mkdir -p: missing parents are created 0755, the directory itself with mode; an
+ * existing path must be a directory (its mode is left alone). */
+static int ensure_dir(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        struct stat st;
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+                return -errno;
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        return 0;
+}
+
+static int server_open_datastore(Server *s) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = ensure_dir(s->cfg.data_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create data directory %s: %m",
+                                       s->cfg.data_dir);
+        if (asprintf(&path, "%s/" DATASTORE_FILE, s->cfg.data_dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = ds_open_sqlite(path, &s->ds);
+        if (r == -ENOTSUP)
+                return log_error_errno(r, "Datastore %s was written by a newer version", path);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "Datastore %s is corrupt or not a database", path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open datastore %s: %m", path);
+        return 0;
+}
+
+static int server_open_ca(Server *s) {
+        CaConfig cc = {
+                .trust_domain = s->cfg.trust_domain,
+                .data_dir = s->cfg.data_dir,
+                .key_type = s->cfg.ca_key_type,
+                .ca_ttl = s->cfg.ca_ttl,
+                .upstream_cert_path = s->cfg.upstream_cert,
+                .upstream_key_path = s->cfg.upstream_key,
+        };
+        int r;
+
+        r = ca_new(&cc, time(NULL), &s->ca);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load or create the CA in %s/ca: %m",
+                                       s->cfg.data_dir);
+        return 0;
+}
+
+/* Fills the node API's TLS settings from the CA's current server identity. */
+int server_tls_config(Server *s, RpcTlsServerConfig *ret) {
+        const char *chain, *key, *roots;
+        int r;
+
+        r = ca_server_tls(s->ca, &chain, &key, &roots);
+        if (r < 0)
+                return r;
+        *ret = (RpcTlsServerConfig){
+                .roots_pem = roots,
+                .cert_chain_pem = chain,
+                .key_pem = key,
+                .client_cert = RPC_CLIENT_CERT_OPTIONAL,
+        };
+        return 0;
+}
+
+static int server_setup_node_rpc(Server *s) {
+        _cleanup_free_ char *addr = NULL;
+        RpcTlsServerConfig tls;
+        bool v6 = strchr(s->cfg.bind_address, ':');
+        int r;
+
+        r = rpc_server_new(&s->node_rpc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the node API server: %m");
+        r = node_api_new(s, &s->node);
+        if (r >= 0)
+                r = node_api_register(s->node, s->node_rpc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the node API: %m");
+        r = server_tls_config(s, &tls);
+        if (r < 0)
+                return log_error_errno(r, "Failed to get the server's TLS identity: %m");
+        if (asprintf(&addr, v6 ? "[%s]:%u" : "%s:%u", s->cfg.bind_address, (unsigned) s->cfg.port) <
+            0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = rpc_server_listen_tls(s->node_rpc, addr, &tls, &s->node_port);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", addr);
+        return 0;
+}
+
+static int server_setup_admin_rpc(Server *s) {
+        _cleanup_free_ char *dir = strdup(s->cfg.socket_path);
+        char *slash;
+        int r;
+
+        if (!dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                r = ensure_dir(dir, 0755);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create socket directory %s: %m", dir);
+        }
+        r = rpc_server_new(&s->admin_rpc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the admin API server: %m");
+        r = admin_api_register(s, s->admin_rpc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the admin API: %m");
+        r = rpc_server_listen_unix(s->admin_rpc, s->cfg.socket_path, 0770);
+        if (r == -EADDRINUSE)
+                return log_error_errno(r, "Admin socket %s is in use by another server",
+                                       s->cfg.socket_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", s->cfg.socket_path);
+        return 0;
+}
+
+static int block_signals(void) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int server_new(ServerConfig *cfg, Server **ret) {
+        _cleanup_(server_freep) Server *s = NULL;
+        int r;
+
+        r = block_signals();
+        if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
+        s = calloc(1, sizeof(Server));
+        if (!s)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        s->cfg = *cfg;
+        *cfg = (ServerConfig){};
+        s->own_uid = getuid();
+        s->started_at = time(NULL);
+        r = sd_event_default(&s->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        r = server_open_datastore(s);
+        if (r >= 0)
+                r = server_open_ca(s);
+        if (r >= 0)
+                r = server_setup_node_rpc(s);
+        if (r >= 0)
+                r = server_setup_admin_rpc(s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        /* Shut the RPC servers down first: their close callbacks still reach the node
+         * API and the datastore. */
+        if (s->node && !s->stopping)
+                node_api_close_all(s->node);
+        if (s->node_rpc)
+                rpc_server_shutdown(s->node_rpc);
+        if (s->admin_rpc)
+                rpc_server_shutdown(s->admin_rpc);
+        s->node = node_api_free(s->node);
+        s->node_rpc = rpc_server_free(s->node_rpc);
+        s->admin_rpc = rpc_server_free(s->admin_rpc);
+        sd_event_source_disable_unref(s->node_io);
+        sd_event_source_disable_unref(s->admin_io);
+        sd_event_source_disable_unref(s->ca_timer);
+        sd_event_source_disable_unref(s->prune_timer);
+        sd_event_source_disable_unref(s->sigterm);
+        sd_event_source_disable_unref(s->sigint);
+        sd_event_source_disable_unref(s->sighup);
+        s->ca = ca_free(s->ca);
+        s->ds = ds_close(s->ds);
+        sd_event_unref(s->event);
+        server_config_done(&s->cfg);
+        free(s);
+        return NULL;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The admin CLI's entry JSON: `entry create -data FILE` parsing (both selector forms,
+ * durations, ignored and unknown keys, caps at limit and limit + 1) and the round trip
+ * through `entry show -output json`. */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "cli.h"
+#include "ds.h"
+#include "proto_convert.h"
+#include "testlib.h"
+
+static char *tmpdir;
+
+static int setup(void **state) {
+        tmpdir = test_tmpdir();
+        assert_non_null(tmpdir);
+        return 0;
+}
+
+static int teardown(void **state) {
+        test_rmdir_free(tmpdir);
+        tmpdir = NULL;
+        return 0;
+}
+
+static char *write_file(const char *content, size_t len) {
+        char *path;
+        int fd;
+
+        assert_true(asprintf(&path, "%s/data.json", tmpdir) > 0);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, content, len), (ssize_t) len);
+        close(fd);
+        return path;
+}
+
+static int parse(const char *content, Warden__Types__V1__Entry ***v, size_t *n) {
+        _cleanup_free_ char *path = write_file(content, strlen(content));
+
+        return cli_entries_from_file(path, v, n);
+}
+
+#define AGENT "spiffe://example.org/warden/agent/join_token/a"
+
+static void test_parse_entries(void **state) {
+        Warden__Types__V1__Entry **v = NULL;
+        size_t n = 0;
+
+        assert_ok(parse(
+                "{\"entries\": ["
+                " {\"spiffe_id\": \"spiffe://example.org/a\", \"parent_id\": \"" AGENT "\","
+                "  \"selectors\": [{\"type\": \"unix\", \"value\": \"uid:1\"}, \"unix:gid:2\"],"
+                "  \"x509_svid_ttl\": \"1h30m\", \"jwt_svid_ttl\": 60, \"admin\": true,"
+                "  \"dns_names\": [\"a.example\"], \"federates_with\": [\"other.org\"],"
+                "  \"hint\": \"h\", \"expires_at\": 4102444800, \"revision\": 7,"
+                "  \"created_by\": \"someone\", \"created_at\": 5, \"id\": \"myid\"},"
+                " {\"spiffe_id\": \"spiffe://example.org/b\", \"parent_id\": \"" AGENT "\","
+                "  \"selectors\": [\"unix:uid:3\"], \"node\": true, \"hint\": \"\"}]}",
+                &v, &n));
+        assert_int_equal(n, 2);
+        assert_string_equal(v[0]->spiffe_id, "spiffe://example.org/a");
+        assert_string_equal(v[0]->id, "myid");
+        assert_int_equal(v[0]->n_selectors, 2);
+        assert_string_equal(v[0]->selectors[0]->value, "gid:2"); /* sorted set */
+        assert_string_equal(v[0]->selectors[1]->value, "uid:1");
+        assert_int_equal(v[0]->x509_svid_ttl, 5400);
+        assert_int_equal(v[0]->jwt_svid_ttl, 60);
+        assert_true(v[0]->admin);
+        assert_int_equal(v[0]->expires_at, 4102444800);
+        assert_int_equal(v[0]->n_dns_names, 1);
+        assert_string_equal(v[0]->federates_with[0], "other.org");
+        /* Server-owned fields are not taken from the file. */
+        assert_int_equal(v[0]->revision, 0);
+        assert_int_equal(v[0]->created_at, 0);
+        assert_string_equal(v[0]->created_by, "");
+        assert_true(v[1]->node);
+        assert_string_equal(v[1]->hint, "");
+        cli_entries_free(v, n);
+}
+
+static void test_bare_array(void **state) {
+        Warden__Types__V1__Entry **v = NULL;
+        size_t n = 0;
+
+        assert_ok(parse("[{\"spiffe_id\": \"spiffe://example.org/a\"}]", &v, &n));
+        assert_int_equal(n, 1);
+        cli_entries_free(v, n);
+}
+
+static void test_bad_input(void **state) {
+        static const char *const bad[] = {
+                "",
+                "{",
+                "[]",
+                "{\"entries\": []}",
+                "{\"entries\": [], \"more\": 1}",
+                "{\"items\": [{}]}",
+                "\"entries\"",
+                "[1]",
+                "[{\"colour\": \"red\"}]",
+                "[{\"spiffe_id\": 5}]",
+                "[{\"spiffe_id\": \"a\\u0000b\"}]",
+                "[{\"spiffe_id\": \"a\", \"spiffe_id\": \"b\"}]",
+                "[{\"selectors\": \"unix:uid:1\"}]",
+                "[{\"selectors\": [\"unix:uid:01\"]}]",
+                "[{\"selectors\": [{\"type\": \"unix\"}]}]",
+                "[{\"selectors\": [{\"type\": \"unix\", \"value\": \"uid:1\", \"x\": 1}]}]",
+                "[{\"x509_svid_ttl\": -1}]",
+                "[{\"x509_svid_ttl\": \"1y\"}]",
+                "[{\"jwt_svid_ttl\": 31622401}]",
+                "[{\"jwt_svid_ttl\": 1.5}]",
+                "[{\"expires_at\": -1}]",
+                "[{\"admin\": \"yes\"}]",
+                "[{\"dns_names\": [1]}]",
+                "[{\"dns_names\": \"a\"}]",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                Warden__Types__V1__Entry **v = NULL;
+                size_t n = 0;
+                int r = parse(bad[i], &v, &n);
+                if (r >= 0)
+                        fail_msg("accepted: %s", bad[i]);
+                assert_null(v);
+        }
+}
+
+static char *entries_json(size_t n) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        assert_non_null(f);
+        fputs("[", f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f,
+                        "%s{\"spiffe_id\": \"spiffe://example.org/w%zu\", \"selectors\": "
+                        "[\"unix:uid:%zu\"]}",
+                        i ? "," : "", i, i);
+        fputs("]", f);
+        fclose(f);
+        return buf;
+}
+
+static void test_batch_cap(void **state) {
+        _cleanup_free_ char *ok = entries_json(DS_BATCH_MAX),
+                            *over = entries_json(DS_BATCH_MAX + 1);
+        Warden__Types__V1__Entry **v = NULL;
+        size_t n = 0;
+
+        assert_ok(parse(ok, &v, &n));
+        assert_int_equal(n, DS_BATCH_MAX);
+        cli_entries_free(v, n);
+        v = NULL;
+        assert_errno(parse(over, &v, &n), EINVAL);
+        assert_null(v);
+}
+
+static void test_file_caps(void **state) {
+        _cleanup_free_ char *big = malloc(RPC_MAX_MESSAGE_SIZE + 1), *path = NULL;
+        Warden__Types__V1__Entry **v = NULL;
+        size_t n = 0;
+
+        assert_non_null(big);
+        memset(big, ' ', RPC_MAX_MESSAGE_SIZE + 1);
+        path = write_file(big, RPC_MAX_MESSAGE_SIZE + 1);
+        assert_errno(cli_entries_from_file(path, &v, &n), EFBIG);
+        assert_errno(cli_entries_from_file(tmpdir, &v, &n), EINVAL); /* a directory */
+        assert_true(cli_entries_from_file("/nonexistent/x.json", &v, &n) == -ENOENT);
+        assert_null(v);
+}
+
+/* `entry show -output json` output can be fed back to `entry create -data`. */
+static void test_round_trip(void **state) {
+        Warden__Types__V1__Entry **v = NULL, **w = NULL;
+        _cleanup_free_ char *s = NULL, *wrapped = NULL;
+        size_t n = 0, m = 0;
+        json_t *j;
+
+        assert_ok(parse("[{\"spiffe_id\": \"spiffe://example.org/a\", \"parent_id\": \"" AGENT "\","
+                        " \"selectors\": [\"unix:uid:1\", \"systemd:id:a.service\"],"
+                        " \"dns_names\": [\"a.example\", \"b.example\"], \"x509_svid_ttl\": 90,"
+                        " \"downstream\": true, \"scopes\": [\"read\"], \"env\": \"dev\"}]",
+                        &v, &n));
+        j = cli_entry_to_json(v[0]);
+        assert_non_null(j);
+        assert_int_equal(json_object_size(j), 21);
+        s = json_dumps(j, 0);
+        json_decref(j);
+        assert_true(asprintf(&wrapped, "{\"entries\": [%s]}", s) > 0);
+        assert_ok(parse(wrapped, &w, &m));
+        assert_int_equal(m, 1);
+        assert_string_equal(w[0]->spiffe_id, v[0]->spiffe_id);
+        assert_string_equal(w[0]->parent_id, v[0]->parent_id);
+        assert_int_equal(w[0]->n_selectors, 2);
+        assert_string_equal(w[0]->selectors[0]->type, "systemd");
+        assert_int_equal(w[0]->n_dns_names, 2);
+        assert_int_equal(w[0]->x509_svid_ttl, 90);
+        assert_true(w[0]->downstream);
+        assert_string_equal(w[0]->scopes[0], "read");
+        assert_string_equal(w[0]->env, "dev");
+        cli_entries_free(v, n);
+        cli_entries_free(w, m);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_parse_entries, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bare_array, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_cap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_file_caps, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
