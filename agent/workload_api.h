@@ -42,11 +42,34 @@ typedef struct WorkloadApiConfig {
 
 typedef struct WorkloadApi WorkloadApi;
 
+/* Where call handlers run (attestation reads /proc, JWT-SVIDs may wait for the server):
+ *   INLINE   on the gRPC completion-queue thread (lowest latency; a slow attestation,
+ *            e.g. hashing a big executable the first time, delays other calls);
+ *   OWNER    on the thread running the sd-event loop given to workload_api_start();
+ *   WORKERS  the CQ thread hands each call to a small pool of worker threads.
+ * JWT-SVID mints that miss the cache never block any of them: the answer is sent
+ * from the source's callback. The default is WORKLOAD_API_HANDLERS_DEFAULT (chosen by
+ * measurement, see scripts/bench.sh). */
+typedef enum WorkloadApiHandlerMode {
+        WORKLOAD_API_HANDLERS_INLINE,
+        WORKLOAD_API_HANDLERS_OWNER,
+        WORKLOAD_API_HANDLERS_WORKERS,
+        _WORKLOAD_API_HANDLERS_MAX,
+} WorkloadApiHandlerMode;
+
+#define WORKLOAD_API_HANDLERS_DEFAULT WORKLOAD_API_HANDLERS_WORKERS
+
 /* Creates the API and its RpcServer (not yet serving). Borrowed: source, attestor. */
 int workload_api_new(const WorkloadApiConfig *cfg,
                      const WorkloadApiSource *source,
                      Attestor *attestor,
                      WorkloadApi **ret);
+
+/* Before workload_api_start() only (-EBUSY after, -EINVAL for a bad mode). */
+int workload_api_set_handler_mode(WorkloadApi *w, WorkloadApiHandlerMode mode);
+
+/* "inline" | "owner" | "workers" -> mode (>= 0), else -EINVAL. */
+int workload_api_handler_mode_from_string(const char *s);
 
 /* Starts serving. The RpcServer's event fd is added to `event` (handlers run on the
  * thread running that loop). */
@@ -58,4 +81,7 @@ void workload_api_snapshot_changed(WorkloadApi *w);
 /* Ends every stream and stops serving; the socket path is unlinked unless the fd
  * was socket-activated. */
 void workload_api_stop(WorkloadApi *w);
+/* Stops (if needed) and drops the owner's reference. Memory still used by JWT-SVID
+ * requests in flight at the source is released when their callbacks have run. */
 WorkloadApi *workload_api_free(WorkloadApi *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WorkloadApi *, workload_api_free)

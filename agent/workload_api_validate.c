@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ValidateJWTSVID: checks a token against the bundles the caller can see (our trust
+ * domain plus the federated ones of its entries; no identity needed). Every failure is
+ * INVALID_ARGUMENT with one generic message; the reason goes to the debug log with a
+ * hash prefix of the token, never the token. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include <warden/jwtsvid.h>
+
+#include "log.h"
+#include "spiffe/workload/workload.pb-c.h"
+#include "workload_api_internal.h"
+
+/* First 12 hex digits of the token's SHA-256, for logs. */
+static void token_tag(const char *token, char ret[static 13]) {
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+
+        strcpy(ret, "?");
+        if (EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL) != 1 || n < 6)
+                return;
+        for (size_t i = 0; i < 6; i++)
+                snprintf(ret + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Bundles visible to the caller, borrowed from the view's snapshot. */
+static int caller_bundles(const WapiView *v,
+                          const SelectorSet *have,
+                          const WardenBundle ***ret,
+                          size_t *ret_n) {
+        _cleanup_free_ bool *sel = calloc(v->n_tds, sizeof(*sel));
+        const WardenBundle **b;
+        size_t n = 0;
+
+        b = calloc(v->n_tds, sizeof(*b));
+        if (!sel || !b) {
+                free(b);
+                return -ENOMEM;
+        }
+        (void) wapi_view_caller_tds(v, have, sel);
+        for (size_t k = 0; k < v->n_tds; k++) {
+                const WardenBundle *x;
+
+                if (!sel[k])
+                        continue;
+                x = k == 0 ? v->snap->bundle : agent_snapshot_federated(v->snap, v->tds[k].td);
+                if (x)
+                        b[n++] = x;
+        }
+        *ret = b;
+        *ret_n = n;
+        return 0;
+}
+
+/* The claims to return: all of them for our own trust domain; for a federated one only
+ * sub, aud and exp (as SPIRE without allowed_foreign_jwt_claims). aud is always a
+ * list. A new reference. */
+static json_t *claims_out(const WardenJwtClaims *claims, const char *own_td) {
+        json_t *out, *aud;
+
+        if (streq(claims->trust_domain, own_td))
+                out = json_copy(claims->all);
+        else {
+                out = json_object();
+                if (out && (json_object_set(out, "sub", json_object_get(claims->all, "sub")) < 0 ||
+                            json_object_set(out, "exp", json_object_get(claims->all, "exp")) < 0)) {
+                        json_decref(out);
+                        return NULL;
+                }
+        }
+        aud = json_array();
+        for (size_t i = 0; aud && i < claims->n_aud; i++)
+                if (json_array_append_new(aud, json_string(claims->aud[i])) < 0) {
+                        json_decref(aud);
+                        aud = NULL;
+                }
+        if (!out || !aud || json_object_set_new(out, "aud", aud) < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        return out;
+}
+
+static int validate_reply(RpcCall *c, const WardenJwtClaims *claims, const char *own_td) {
+        ValidateJWTSVIDResponse resp = VALIDATE_JWTSVIDRESPONSE__INIT;
+        _cleanup_(json_decrefp) json_t *out = NULL;
+        Google__Protobuf__Struct *st = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        out = claims_out(claims, own_td);
+        if (!out)
+                return -ENOMEM;
+        r = wapi_struct_from_json(out, &st);
+        if (r < 0)
+                return r;
+        resp.spiffe_id = claims->spiffe_id;
+        resp.claims = st;
+        r = wapi_pack(&resp.base, &buf, &len);
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+        if (r < 0)
+                return r;
+        return rpc_call_reply(c, buf, len);
+}
+
+static void validate(WorkloadApi *w, RpcCall *c, const ValidateJWTSVIDRequest *pb) {
+        _cleanup_(warden_jwt_claims_freep) WardenJwtClaims *claims = NULL;
+        _cleanup_(selector_set_done) SelectorSet sel = {};
+        _cleanup_(wapi_view_unrefp) WapiView *v = NULL;
+        _cleanup_free_ const WardenBundle **bundles = NULL;
+        WardenJwtError err = WARDEN_JWT_OK;
+        char tag[13];
+        size_t n;
+        int r;
+
+        if (wapi_attest(w, c, &sel) < 0)
+                return;
+        r = wapi_view_get(w, &v);
+        if (r < 0) {
+                (void) rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
+                return;
+        }
+        r = caller_bundles(v, &sel, &bundles, &n);
+        if (r < 0) {
+                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                return;
+        }
+        r = warden_jwtsvid_validate(pb->svid, pb->audience, bundles, n, 0, WAPI_JWT_LEEWAY_SECONDS,
+                                    &claims, &err);
+        if (r < 0) {
+                token_tag(pb->svid, tag);
+                log_debug_errno(r, "workload api: JWT-SVID %s rejected: %s", tag,
+                                warden_jwt_error_to_string(err));
+                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_INVALID_JWT);
+                return;
+        }
+        r = validate_reply(c, claims, v->tds[0].td);
+        if (r < 0 && r != -ENOTCONN) {
+                log_debug_errno(r, "workload api: ValidateJWTSVID reply failed: %m");
+                (void) rpc_call_finish(c, GRPC_STATUS_INTERNAL, "internal error");
+        }
+}
+
+void wapi_handle_validate_jwt_svid(RpcCall *c, void *userdata) {
+        ValidateJWTSVIDRequest *pb;
+
+        pb = (ValidateJWTSVIDRequest *) wapi_unpack_request(c,
+                                                            &validate_jwtsvidrequest__descriptor);
+        if (!pb)
+                return;
+        if (!pb->audience[0])
+                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "audience must be specified");
+        else if (!pb->svid[0])
+                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "svid must be specified");
+        else
+                validate(userdata, c, pb);
+        /* The token is a credential: wipe it. */
+        explicit_erase(pb->svid, strlen(pb->svid));
+        protobuf_c_message_free_unpacked(&pb->base, NULL);
+}
