@@ -7,19 +7,52 @@
  *
  * Every call except X509PopChallenge and AttestAgent must carry a client
  * certificate whose SPIFFE ID is an attested, unbanned agent in the datastore
- * (checked on every call). Handlers run on the server's main thread. */
+ * (checked on every call). Handlers run on the server's main thread.
+ *
+ * Attestation (node_attest.c, node_x509pop.c):
+ *   join_token  agent ID spiffe://<td>/warden/agent/join_token/<token>; the token is
+ *               single use (unknown, expired and used tokens get the same
+ *               PERMISSION_DENIED); a token made with an alias creates the node alias
+ *               entry {alias, parent spiffe://<td>/warden/server, node,
+ *               warden:agent_id:<agent ID>} unless an identical one exists.
+ *   x509pop     X509PopChallenge, then AttestAgent with the proof (node_x509pop.c);
+ *               agent ID spiffe://<td>/warden/agent/x509pop/<SHA-1 of the leaf>;
+ *               UNIMPLEMENTED without -x509popCA.
+ *   no method   with a valid node SVID as client certificate: a renewal.
+ * Every agent gets the selector warden:agent_id:<agent ID>; x509pop agents also
+ * x509pop:subject:cn:<CN>, x509pop:ca:fingerprint:<SHA-1 of each CA above the leaf>
+ * and x509pop:san:dns:<each DNS SAN>. The node SVID lives for the server's default
+ * X.509 TTL; its serial and expiry are recorded. A banned agent cannot attest.
+ *
+ * Authorization (authz.h): BatchNewX509SVID (<= 500 CSRs; each entry not authorized
+ * gets its own PERMISSION_DENIED result) and NewJWTSVID (1..32 audiences of 1..256
+ * bytes) serve only entries authorized for the calling agent, with the entry's TTL
+ * capped by the server default. */
 
+#include "cleanup.h"
 #include "server.h"
 
+/* Creates the node API for s (borrowed; it must outlive the NodeApi). Loads the
+ * x509pop CA file when s->cfg.x509pop_ca is set (x509pop is disabled otherwise). */
 int node_api_new(Server *s, NodeApi **ret);
+/* Frees the API and what is left of its stream records. Call after the RPC server has
+ * shut down (its close callbacks still reach the NodeApi). Accepts NULL, returns NULL. */
 NodeApi *node_api_free(NodeApi *n);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NodeApi *, node_api_free)
 
 /* Registers the node API methods on rpc (before rpc_server_start). */
 int node_api_register(NodeApi *n, RpcServer *rpc);
 
 /* Pushes to open Sync streams. entries_changed recomputes every connected agent's
  * authorized entries and sends what differs; bundle_changed sends the new bundle;
- * agent_changed ends the streams of a banned/evicted agent with PERMISSION_DENIED. */
+ * agent_changed ends the streams of a banned/evicted agent with PERMISSION_DENIED.
+ *
+ * Design: every SyncResponse is a complete snapshot (full_snapshot = true, all
+ * authorized entries, the bundle, federated bundles, sequence = the datastore's change
+ * sequence), never a delta. rpc_call_send() coalesces messages that have not gone
+ * out yet (a slow agent only gets the newest), so a delta could be lost silently; a
+ * snapshot cannot. A snapshot is sent only when it differs from the last one sent on
+ * that stream. deleted_entry_ids stays unused (kept in the proto for later). */
 void node_api_entries_changed(NodeApi *n);
 void node_api_bundle_changed(NodeApi *n);
 void node_api_agent_changed(NodeApi *n, const char *agent_id);

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Shared by the node API files: node_api.c (method table, authentication, helpers),
+ * node_attest.c (X509PopChallenge, AttestAgent, RenewAgent), node_sync.c (Sync
+ * streams) and node_svid.c (BatchNewX509SVID, NewJWTSVID). Main thread only. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "entry.h"
+#include "node_api.h"
+#include "proto_convert.h"
+#include "rpc.h"
+#include "server.h"
+#include "warden/node/v1/node.pb-c.h"
+
+#define NODE_SERVICE "/warden.node.v1.Node/"
+
+/* The one message for every per-call authentication failure. */
+#define NODE_NOT_ATTESTED "agent is not attested"
+
+/* x509pop */
+#define NODE_NONCE_SIZE 32
+#define NODE_NONCE_TTL 60
+#define NODE_NONCES_MAX 1024
+#define NODE_X509POP_CONTEXT "warden-x509pop-v1"
+#define NODE_X509POP_SIGNATURE_MAX 1024 /* RSA-8192 */
+#define NODE_FINGERPRINT_HEX 40
+
+/* Request caps */
+#define NODE_JOIN_TOKEN_MAX 256
+#define NODE_BATCH_MAX 500
+#define NODE_AUDIENCES_MAX 32
+#define NODE_AUDIENCE_MAX 256
+#define NODE_FEDERATED_BUNDLES_MAX 64
+
+typedef struct NodeNonce {
+        uint8_t nonce[NODE_NONCE_SIZE];
+        char fingerprint[NODE_FINGERPRINT_HEX + 1]; /* SHA-1 hex of the leaf it is bound to */
+        int64_t expires_at;
+} NodeNonce;
+
+typedef struct NodeStream NodeStream;
+
+/* A handler answers the call itself and returns 0, or returns a negative errno; the
+ * dispatcher then ends the call with errno_to_grpc_status(r) and *reterr_message (a
+ * static string, or a generic text when the handler left it NULL). */
+typedef int (*NodeHandler)(NodeApi *n, RpcCall *c, const char **reterr_message);
+
+typedef struct NodeMethod {
+        const char *name;
+        RpcKind kind;
+        NodeHandler handler;
+} NodeMethod;
+
+typedef struct NodeBinding {
+        NodeApi *node;
+        const NodeMethod *method;
+} NodeBinding;
+
+#define NODE_METHODS_MAX 8
+
+struct NodeApi {
+        Server *server;
+        STACK_OF(X509) * x509pop_roots; /* NULL: x509pop disabled */
+        NodeNonce *nonces;              /* oldest first */
+        size_t n_nonces;
+        NodeStream *streams; /* open Sync streams (doubly linked) */
+        NodeBinding bindings[NODE_METHODS_MAX];
+        bool closing;
+};
+
+/* _cleanup_ for any protobuf-c message pointer (pb_free()). */
+static inline void node_pb_freep(void *p) {
+        pb_free(*(void **) p);
+}
+
+/* ---- node_api.c ---- */
+
+/* Unpacks the call's request as a message of desc; -EINVAL when malformed. */
+int node_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret);
+/* Packs msg and replies with it (a call that went away meanwhile is not an error). */
+int node_reply(RpcCall *c, const void *msg);
+/* Per-call authentication: the caller's client certificate names an agent that is in
+ * the datastore and not banned. On success *ret (optional) is that agent and its
+ * last_seen is updated. Failures are logged at info and return -EPERM (the caller
+ * answers PERMISSION_DENIED with NODE_NOT_ATTESTED), or a datastore error. */
+int node_authenticate(NodeApi *n, RpcCall *c, AttestedAgent **ret);
+/* DER copies of every certificate into a protobuf repeated bytes field. */
+int node_chain_to_pb(STACK_OF(X509) * chain, ProtobufCBinaryData **ret, size_t *ret_n);
+/* The public key of a peer's DER CSR (-EINVAL "missing CSR" / "invalid CSR"). */
+int node_csr_public_key(const ProtobufCBinaryData *csr,
+                        EVP_PKEY **ret,
+                        const char **reterr_message);
+/* Signs an X.509-SVID with the CA; a CA failure is logged and becomes -EIO
+ * ("signing failed"). */
+int node_sign_svid(NodeApi *n,
+                   EVP_PKEY *pub,
+                   const char *spiffe_id,
+                   const char *const *dns_names,
+                   size_t n_dns_names,
+                   int64_t ttl,
+                   int64_t now,
+                   STACK_OF(X509) * *ret_chain,
+                   const char **reterr_message);
+
+/* ---- node_attest.c ---- */
+
+int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message);
+int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message);
+
+/* ---- node_x509pop.c ---- */
+
+int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message);
+/* Checks an x509pop proof for csr: the chain verifies to the -x509popCA roots, the
+ * nonce was issued for this leaf and is unexpired (consumed here), and the signature
+ * over NODE_X509POP_CONTEXT || nonce || csr verifies with the leaf's key. On success
+ * *ret_agent_id = spiffe://<td>/warden/agent/x509pop/<sha1 of leaf> and *ret_chain the
+ * parsed chain (leaf first). -EOPNOTSUPP when x509pop is disabled, -EINVAL for a
+ * malformed proof, -EPERM for one that does not hold. */
+int node_x509pop_verify_proof(NodeApi *n,
+                              const Warden__Node__V1__X509PopProof *proof,
+                              const ProtobufCBinaryData *csr,
+                              int64_t now,
+                              char **ret_agent_id,
+                              STACK_OF(X509) * *ret_chain,
+                              const char **reterr_message);
+/* Adds x509pop:subject:cn:<CN>, x509pop:ca:fingerprint:<sha1> (each CA above the
+ * leaf, including the configured root that issued the chain) and
+ * x509pop:san:dns:<name> (each DNS SAN). Values that are not valid selector values are
+ * skipped, and so is everything past the set's cap. */
+int node_x509pop_selectors(NodeApi *n, STACK_OF(X509) * chain, SelectorSet *sel);
+
+/* ---- node_sync.c ---- */
+
+int node_sync(NodeApi *n, RpcCall *c, const char **reterr_message);
+/* Detaches and frees every stream record (after the RPC server has shut down). */
+void node_sync_free_all(NodeApi *n);
+
+/* ---- node_svid.c ---- */
+
+int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message);
+int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message);
