@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent process: wiring of config, node identity, link thread, manager, Workload
+ * API and the event loop (signals, sd_notify, watchdog). */
+#define _GNU_SOURCE
+
+#include "agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "attest_node.h"
+#include "attest_wl.h"
+#include "log.h"
+#include "manager.h"
+#include "server_client.h"
+#include "sync.h"
+#include "workload_api.h"
+
+struct Agent {
+        AgentConfig cfg;
+        sd_event *event;
+        WardenBundle *bootstrap;
+        ServerCreds *creds;
+        ServerConn worker_conn; /* the manager's worker thread only */
+        Manager *manager;
+        Link *link;
+        Attestor *attestor;
+        WorkloadApi *wapi;
+        int listen_fd;
+        char *agent_id;
+        sd_event_source *link_io, *sigterm, *sigint, *sighup, *watchdog;
+        uint64_t watchdog_usec;
+        bool connected, ever_connected, stopping;
+        int exit_error;
+};
+
+/* ---- the manager's backend: the node API, called on the worker thread ---- */
+
+static int backend_batch_sign(void *userdata,
+                              const ManagerSignRequest *requests,
+                              size_t n,
+                              ManagerSignResult *results) {
+        ServerConn *conn = userdata;
+        RpcChannel *ch;
+        int r;
+
+        r = server_conn_channel(conn, true, &ch);
+        if (r < 0)
+                return -EAGAIN;
+        r = server_batch_sign(ch, requests, n, results);
+        if (r == -EAGAIN || r == -ETIMEDOUT)
+                server_conn_reset(conn);
+        return r;
+}
+
+static int backend_mint_jwt(void *userdata,
+                            const char *entry_id,
+                            const char *const *audiences,
+                            size_t n_audiences,
+                            char **ret_token,
+                            int64_t *ret_expires_at,
+                            int64_t *ret_issued_at) {
+        ServerConn *conn = userdata;
+        RpcChannel *ch;
+        int r;
+
+        r = server_conn_channel(conn, true, &ch);
+        if (r < 0)
+                return -EAGAIN;
+        r = server_new_jwt(ch, entry_id, audiences, n_audiences, ret_token, ret_expires_at,
+                           ret_issued_at);
+        if (r == -EAGAIN || r == -ETIMEDOUT)
+                server_conn_reset(conn);
+        return r;
+}
+
+/* ---- Workload API source ---- */
+
+static AgentSnapshot *source_snapshot(void *userdata) {
+        return manager_snapshot(userdata);
+}
+
+static int source_fetch_jwt(void *userdata,
+                            const CachedSvid *svid,
+                            const char *const *audiences,
+                            size_t n_audiences,
+                            ManagerJwtCallback done,
+                            void *done_userdata) {
+        return manager_fetch_jwt_svid(userdata, svid, audiences, n_audiences, done, done_userdata);
+}
+
+static void on_snapshot(AgentSnapshot *snapshot, void *userdata) {
+        Agent *a = userdata;
+
+        if (a->wapi)
+                workload_api_snapshot_changed(a->wapi);
+}
+
+/* ---- status ---- */
+
+static void notify_status(Agent *a) {
+        size_t n_entries = 0, n_svids = 0;
+
+        manager_get_counts(a->manager, &n_entries, &n_svids);
+        (void) sd_notifyf(false, "STATUS=%s; %zu SVIDs for %zu entries; agent %s",
+                          a->connected        ? "Connected to the server"
+                          : a->ever_connected ? "Server unreachable, serving from cache"
+                                              : "Connecting to the server",
+                          n_svids, n_entries, a->agent_id ? a->agent_id : "not attested");
+}
+
+static void link_event(const LinkEvent *ev, void *userdata) {
+        Agent *a = userdata;
+        int r;
+
+        switch (ev->type) {
+        case LINK_EVENT_ATTESTED:
+        case LINK_EVENT_RENEWED:
+                free(a->agent_id);
+                a->agent_id = ev->message ? strdup(ev->message) : NULL;
+                break;
+        case LINK_EVENT_CONNECTED:
+                log_info("Connected to the server at %s", a->cfg.server_target);
+                a->connected = a->ever_connected = true;
+                break;
+        case LINK_EVENT_SYNC:
+                r = manager_apply_sync(a->manager, ev->sync);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to apply a Sync message, ignoring: %m");
+                break;
+        case LINK_EVENT_DISCONNECTED:
+                if (a->connected || !a->ever_connected)
+                        log_warning("Server at %s unreachable or stream lost%s; retrying",
+                                    a->cfg.server_target,
+                                    a->ever_connected ? ", serving from cache" : "");
+                a->connected = false;
+                break;
+        case LINK_EVENT_FATAL:
+                log_error("Cannot continue: %s", strna(ev->message));
+                a->exit_error = ev->error < 0 ? ev->error : -EPERM;
+                (void) sd_event_exit(a->event, 1);
+                break;
+        }
+        notify_status(a);
+}
+
+static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Agent *a = userdata;
+
+        link_dispatch(a->link);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Agent *a = userdata;
+
+        if (si->ssi_signo == SIGHUP) {
+                log_info("SIGHUP: configuration reload is not supported, ignoring");
+                return 0;
+        }
+        if (a->stopping)
+                return 0;
+        a->stopping = true;
+        log_info("Received %s, shutting down", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        return sd_event_exit(a->event, 0);
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Agent *a = userdata;
+
+        (void) sd_notify(false, "WATCHDOG=1");
+        (void) sd_event_source_set_time(s, usec + a->watchdog_usec / 2);
+        return sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+/* ---- setup ---- */
+
+static int block_signals(void) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* mkdir -p; the last component gets mode. */
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        struct stat st;
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        if (stat(p, &st) < 0)
+                return -errno;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* The persisted identity, or NULL when the link must attest first. */
+static int load_identity(Agent *a, NodeIdentity **ret) {
+        bool have_method = a->cfg.join_token || a->cfg.x509pop_cert;
+        const char *reason = NULL;
+        NodeIdentity *id = NULL;
+        int r;
+
+        *ret = NULL;
+        r = node_identity_load(a->cfg.data_dir, a->cfg.trust_domain, a->bootstrap, &id, &reason);
+        if (r == -ENOKEY)
+                return log_error_errno(r,
+                                       "A node SVID is in %s but no bundle to trust the server "
+                                       "with: give -trustBundle",
+                                       a->cfg.data_dir);
+        if (r < 0 && r != -ENOENT) {
+                if (!have_method)
+                        return log_error_errno(r,
+                                               "Cannot use the node SVID in %s (%s) and no join "
+                                               "token or x509pop is configured",
+                                               a->cfg.data_dir, strna(reason));
+                log_warning_errno(r, "Ignoring the node SVID in %s (%s): %m", a->cfg.data_dir,
+                                  strna(reason));
+        }
+        if (r == -ENOENT && !have_method)
+                return log_error_errno(r,
+                                       "No node SVID in %s: give -joinToken, -joinTokenFile or "
+                                       "-x509popCert/-x509popKey to attest this node",
+                                       a->cfg.data_dir);
+        if (id && node_identity_expired(id, time(NULL))) {
+                if (!have_method) {
+                        node_identity_free(id);
+                        return log_error_errno(-EKEYEXPIRED,
+                                               "The node SVID in %s has expired "
+                                               "and no join token or x509pop is "
+                                               "configured to attest again",
+                                               a->cfg.data_dir);
+                }
+                log_info("The node SVID in %s has expired, attesting again", a->cfg.data_dir);
+        } else if (id)
+                log_info("Using the node SVID of %s from %s (valid until %lld)", id->spiffe_id,
+                         a->cfg.data_dir, (long long) id->not_after);
+        if (!id && !a->bootstrap)
+                return log_error_errno(-ENOKEY, "-trustBundle is required to attest this node");
+        *ret = id;
+        return 0;
+}
+
+static int setup_link(Agent *a) {
+        NodeIdentity *id = NULL;
+        LinkConfig lc = {
+                .trust_domain = a->cfg.trust_domain,
+                .data_dir = a->cfg.data_dir,
+                .attest =
+                        {
+                                .trust_domain = a->cfg.trust_domain,
+                                .join_token = a->cfg.join_token,
+                                .x509pop_cert = a->cfg.x509pop_cert,
+                                .x509pop_key = a->cfg.x509pop_key,
+                        },
+                .bootstrap = a->bootstrap,
+        };
+        int r;
+
+        r = load_identity(a, &id);
+        if (r < 0)
+                return r;
+        if (id) {
+                a->agent_id = strdup(id->spiffe_id);
+                if (!a->agent_id) {
+                        node_identity_free(id);
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                }
+        }
+        r = link_new(&lc, id, a->creds, link_event, a, &a->link);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the server link: %m");
+        return 0;
+}
+
+static int setup_manager(Agent *a) {
+        ManagerConfig mc = {
+                .trust_domain = a->cfg.trust_domain,
+                .key_type = a->cfg.workload_key_type,
+        };
+        ManagerBackend be = {
+                .batch_sign = backend_batch_sign,
+                .mint_jwt = backend_mint_jwt,
+                .userdata = &a->worker_conn,
+        };
+        int r;
+
+        a->worker_conn.creds = a->creds;
+        r = manager_new(&mc, &be, a->event, &a->manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the manager: %m");
+        manager_set_snapshot_callback(a->manager, on_snapshot, a);
+        return 0;
+}
+
+static int setup_workload_api(Agent *a) {
+        WorkloadApiSource src = {
+                .snapshot = source_snapshot,
+                .fetch_jwt_svid = source_fetch_jwt,
+                .userdata = a->manager,
+        };
+        WorkloadApiConfig wc = {
+                .socket_path = a->cfg.socket_path,
+                .listen_fd = -1,
+                .max_connections = 0,
+        };
+        int r;
+
+        r = sd_listen_fds(true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the sockets passed by systemd: %m");
+        if (r > 1)
+                return log_error_errno(-EINVAL, "Got %d sockets from systemd, expected one", r);
+        if (r == 1) {
+                wc.listen_fd = a->listen_fd = SD_LISTEN_FDS_START;
+                log_info("Using the Workload API socket passed by systemd");
+        }
+        r = attestor_new(NULL, &a->attestor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the workload attestor: %m");
+        r = workload_api_new(&wc, &src, a->attestor, &a->wapi);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the Workload API on %s: %m",
+                                       a->cfg.socket_path);
+        return 0;
+}
+
+int agent_new(AgentConfig *cfg, Agent **ret) {
+        _cleanup_(agent_freep) Agent *a = NULL;
+        int r;
+
+        r = block_signals();
+        if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
+        a = calloc(1, sizeof(Agent));
+        if (!a)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        a->listen_fd = -EBADF;
+        a->cfg = *cfg;
+        *cfg = (AgentConfig){};
+        r = sd_event_default(&a->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        r = mkdir_p(a->cfg.data_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create data directory %s: %m",
+                                       a->cfg.data_dir);
+        if (a->cfg.trust_bundle) {
+                r = node_bundle_from_pem_file(a->cfg.trust_bundle, a->cfg.trust_domain,
+                                              &a->bootstrap);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read -trustBundle %s: %m",
+                                               a->cfg.trust_bundle);
+        }
+        r = server_creds_new(a->cfg.server_target, a->cfg.trust_domain, &a->creds);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the server credentials: %m");
+        r = setup_link(a);
+        if (r >= 0)
+                r = setup_manager(a);
+        if (r >= 0)
+                r = setup_workload_api(a);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+static int add_sources(Agent *a) {
+        int r;
+
+        r = sd_event_add_io(a->event, &a->link_io, link_event_fd(a->link), EPOLLIN, on_link, a);
+        if (r >= 0)
+                r = sd_event_add_signal(a->event, &a->sigterm, SIGTERM, on_signal, a);
+        if (r >= 0)
+                r = sd_event_add_signal(a->event, &a->sigint, SIGINT, on_signal, a);
+        if (r >= 0)
+                r = sd_event_add_signal(a->event, &a->sighup, SIGHUP, on_signal, a);
+        if (r >= 0 && sd_watchdog_enabled(false, &a->watchdog_usec) > 0 && a->watchdog_usec > 0) {
+                uint64_t now;
+                r = sd_event_now(a->event, CLOCK_MONOTONIC, &now);
+                if (r >= 0)
+                        r = sd_event_add_time(a->event, &a->watchdog, CLOCK_MONOTONIC,
+                                              now + a->watchdog_usec / 2, 0, on_watchdog, a);
+        }
+        return r;
+}
+
+int agent_run(Agent *a) {
+        int r;
+
+        r = manager_start(a->manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the manager: %m");
+        r = workload_api_start(a->wapi, a->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the Workload API on %s: %m",
+                                       a->cfg.socket_path);
+        r = add_sources(a);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the event loop: %m");
+        r = link_start(a->link);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the server link: %m");
+        log_info("Workload API listening on %s; server %s, trust domain %s",
+                 a->listen_fd >= 0 ? "the socket passed by systemd" : a->cfg.socket_path,
+                 a->cfg.server_target, a->cfg.trust_domain);
+        (void) sd_notify(false, "READY=1");
+        notify_status(a);
+        r = sd_event_loop(a->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        if (a->exit_error < 0)
+                return a->exit_error;
+        log_info("Agent stopped");
+        return 0;
+}
+
+Agent *agent_free(Agent *a) {
+        if (!a)
+                return NULL;
+        /* Workload API first (no more calls into the manager), then the link (no more
+         * events), then the manager (its worker answers pending JWT callbacks). */
+        if (a->wapi)
+                workload_api_stop(a->wapi);
+        a->link = link_free(a->link);
+        a->manager = manager_free(a->manager);
+        a->wapi = workload_api_free(a->wapi);
+        a->attestor = attestor_free(a->attestor);
+        server_conn_done(&a->worker_conn);
+        a->creds = server_creds_free(a->creds);
+        warden_bundle_unref(a->bootstrap);
+        sd_event_source_disable_unref(a->link_io);
+        sd_event_source_disable_unref(a->sigterm);
+        sd_event_source_disable_unref(a->sigint);
+        sd_event_source_disable_unref(a->sighup);
+        sd_event_source_disable_unref(a->watchdog);
+        sd_event_unref(a->event);
+        free(a->agent_id);
+        agent_config_done(&a->cfg);
+        free(a);
+        return NULL;
+}
+
+int agent_main(int argc, char **argv) {
+        _cleanup_(agent_freep) Agent *a = NULL;
+        _cleanup_free_ char *msg = NULL;
+        AgentConfig cfg = {};
+        int r;
+
+        r = agent_config_parse(argc, argv, &cfg, &msg);
+        if (r == -ECANCELED)
+                return 0;
+        if (r < 0) {
+                fprintf(stderr, "Error: %s\n", msg ? msg : strerror(-r));
+                return 1;
+        }
+        log_set_max_level(cfg.log_level);
+        (void) log_parse_environment(); /* WARDEN_LOG_LEVEL overrides -logLevel */
+        r = agent_new(&cfg, &a);
+        agent_config_done(&cfg);
+        if (r < 0)
+                return 1;
+        r = agent_run(a);
+        a = agent_free(a);
+        return r < 0 ? 1 : 0;
+}

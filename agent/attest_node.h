@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The agent's node identity: node attestation (join token or x509pop), renewal, and
+ * persistence in dataDir.
+ *
+ * Files (every one written atomically: temp file, fsync, rename, fsync of the dir):
+ *   agent_svid.pem   the node SVID chain, leaf first (0600)
+ *   agent_svid.key   its private key, PEM PKCS#8 (0600)
+ *   bundle.json      our trust domain's bundle, SPIFFE bundle JSON with sequence (0600)
+ * At start the agent loads them: an unexpired SVID is used for mutual TLS (and renewed
+ * at half-life); an expired one, or one the server refuses, means attesting anew.
+ *
+ * x509pop proof: signature = warden_sign(x509pop key, "warden-x509pop-v1" || nonce ||
+ * csr), the nonce from X509PopChallenge (server/node_x509pop.c checks the same bytes). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <warden/bundle.h>
+
+#include "cleanup.h"
+#include "rpc_client.h"
+
+#define NODE_SVID_FILE "agent_svid.pem"
+#define NODE_KEY_FILE "agent_svid.key"
+#define NODE_BUNDLE_FILE "bundle.json"
+#define NODE_X509POP_CONTEXT "warden-x509pop-v1"
+
+typedef struct NodeIdentity {
+        char *spiffe_id;        /* spiffe://<td>/warden/agent/... */
+        STACK_OF(X509) * chain; /* node SVID, leaf first */
+        EVP_PKEY *key;
+        WardenBundle *bundle; /* our trust domain's bundle (roots for the server) */
+        int64_t not_before;
+        int64_t not_after;
+} NodeIdentity;
+
+NodeIdentity *node_identity_free(NodeIdentity *id);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NodeIdentity *, node_identity_free)
+
+/* Loads the persisted identity of trust domain td from data_dir. bootstrap (may be NULL,
+ * borrowed) is used when bundle.json is missing. -ENOENT when there is no node SVID;
+ * -EBADMSG (+ reason) for files that do not parse, a key that does not match the
+ * leaf, an ID of another trust domain; -ENOKEY when there is no bundle at all. An
+ * expired SVID still loads (check node_identity_expired). */
+int node_identity_load(const char *data_dir,
+                       const char *td,
+                       const WardenBundle *bootstrap,
+                       NodeIdentity **ret,
+                       const char **reterr_reason);
+
+/* Writes the SVID chain, key and bundle to data_dir. */
+int node_identity_save(const NodeIdentity *id, const char *data_dir);
+
+/* Writes bundle.json only (after the bundle changed). */
+int node_bundle_save(const WardenBundle *b, const char *data_dir);
+
+/* Reads PEM CA certificates (-trustBundle) into a bundle for td. */
+int node_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret);
+
+/* true once the node SVID has expired (now >= notAfter). */
+bool node_identity_expired(const NodeIdentity *id, int64_t now);
+/* When to renew: notBefore + half the lifetime. */
+int64_t node_identity_renew_at(const NodeIdentity *id);
+
+typedef struct NodeAttestParams {
+        const char *trust_domain;
+        const char *join_token;   /* either this ... */
+        const char *x509pop_cert; /* ... or these two (PEM file paths) */
+        const char *x509pop_key;
+} NodeAttestParams;
+
+/* Attests over ch (server-authenticated TLS): new node key + CSR, join token or x509pop
+ * proof, AttestAgent. The answer is checked (ID in our trust domain, chain leaf carries
+ * that ID and our key). bootstrap (borrowed) is kept as the bundle when the server sends
+ * none. -EPERM/-EINVAL: refused by the server (*reterr_message says why); -EAGAIN and
+ * others: try again later; -ENOKEY: no attestation method configured. */
+int node_attest(RpcChannel *ch,
+                const NodeAttestParams *p,
+                const WardenBundle *bootstrap,
+                NodeIdentity **ret,
+                char **reterr_message);
+
+/* Renews id over ch (mutual TLS with id): new key + CSR, RenewAgent; on success id's
+ * chain, key and times are replaced (the SPIFFE ID must stay the same). */
+int node_renew(RpcChannel *ch, NodeIdentity *id, char **reterr_message);
+
+/* The x509pop signed payload: NODE_X509POP_CONTEXT || nonce || csr (malloc'd). */
+int node_x509pop_payload(const uint8_t *nonce,
+                         size_t nonce_len,
+                         const uint8_t *csr,
+                         size_t csr_len,
+                         uint8_t **ret,
+                         size_t *ret_len);
+
+/* Writes data to path atomically with mode (temp file in the same directory, fsync,
+ * rename, fsync of the directory). */
+int node_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

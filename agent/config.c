@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `warden-agent run` flags and config file -> AgentConfig, with validation. */
+#define _GNU_SOURCE
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <warden/spiffeid.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "options.h"
+
+static const Option run_options[] = {
+        {"trustDomain", OPT_STRING, NULL,
+         "Trust domain of this agent, e.g. example.org (required)"},
+        {"serverAddress", OPT_STRING, AGENT_DEFAULT_SERVER_ADDRESS,
+         "Host name or IP address of the server's node API"},
+        {"serverPort", OPT_PORT, "8081", "TCP port of the server's node API"},
+        {"dataDir", OPT_STRING, AGENT_DEFAULT_DATA_DIR,
+         "Directory for the node SVID, its key and the bundle (created 0700)"},
+        {"socketPath", OPT_STRING, AGENT_DEFAULT_SOCKET_PATH,
+         "Workload API Unix socket (mode 0777, directory 0755)"},
+        {"joinToken", OPT_STRING, NULL, "Join token for node attestation"},
+        {"joinTokenFile", OPT_STRING, NULL, "File holding the join token"},
+        {"x509popCert", OPT_STRING, NULL, "PEM certificate chain for x509pop node attestation"},
+        {"x509popKey", OPT_STRING, NULL, "PEM private key of -x509popCert"},
+        {"trustBundle", OPT_STRING, NULL,
+         "PEM CA certificates to trust the server on first contact"},
+        {"logLevel", OPT_STRING, "info", "error, warning, info or debug"},
+        {"workloadKeyType", OPT_STRING, "ec-p256",
+         "Workload SVID key type: ec-p256, ec-p384 or rsa-2048"},
+};
+
+void agent_config_print_help(FILE *f) {
+        options_print_help(run_options, ELEMENTSOF(run_options), f);
+}
+
+void agent_config_done(AgentConfig *c) {
+        if (!c)
+                return;
+        free(c->trust_domain);
+        free(c->server_address);
+        free(c->server_target);
+        free(c->data_dir);
+        free(c->socket_path);
+        erase_and_free(c->join_token);
+        free(c->x509pop_cert);
+        free(c->x509pop_key);
+        free(c->trust_bundle);
+        *c = (AgentConfig){};
+}
+
+static int fail(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(char **ret, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret) {
+                va_start(ap, fmt);
+                if (vasprintf(ret, fmt, ap) < 0)
+                        *ret = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+static int dup_opt(const Options *o, const char *name, char **ret) {
+        const char *v = options_get_string(o, name);
+
+        *ret = NULL;
+        if (!v)
+                return 0;
+        *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Reads the token file: one line, surrounding whitespace dropped. */
+static int read_token_file(const char *path, char **ret, char **reterr_message) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        char buf[AGENT_JOIN_TOKEN_MAX + 2];
+        ssize_t n;
+        size_t b = 0, e;
+
+        if (fd < 0)
+                return fail(reterr_message, "-joinTokenFile: cannot open %s: %s", path,
+                            strerror(errno));
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return fail(reterr_message, "-joinTokenFile: cannot read %s: %s", path,
+                            strerror(errno));
+        if ((size_t) n > AGENT_JOIN_TOKEN_MAX) {
+                explicit_erase(buf, sizeof(buf));
+                return fail(reterr_message, "-joinTokenFile: %s is longer than %d bytes", path,
+                            AGENT_JOIN_TOKEN_MAX);
+        }
+        e = (size_t) n;
+        while (b < e && strchr(" \t\r\n", buf[b]))
+                b++;
+        while (e > b && strchr(" \t\r\n", buf[e - 1]))
+                e--;
+        *ret = strndup(buf + b, e - b);
+        explicit_erase(buf, sizeof(buf));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int config_strings(const Options *o, AgentConfig *c, char **reterr_message) {
+        int r = 0;
+
+        if (dup_opt(o, "trustDomain", &c->trust_domain) < 0 ||
+            dup_opt(o, "serverAddress", &c->server_address) < 0 ||
+            dup_opt(o, "dataDir", &c->data_dir) < 0 ||
+            dup_opt(o, "socketPath", &c->socket_path) < 0 ||
+            dup_opt(o, "joinToken", &c->join_token) < 0 ||
+            dup_opt(o, "x509popCert", &c->x509pop_cert) < 0 ||
+            dup_opt(o, "x509popKey", &c->x509pop_key) < 0 ||
+            dup_opt(o, "trustBundle", &c->trust_bundle) < 0)
+                return -ENOMEM;
+        if (!c->trust_domain || !*c->trust_domain)
+                return fail(reterr_message, "-trustDomain is required");
+        if (options_get_string(o, "joinTokenFile")) {
+                if (c->join_token)
+                        return fail(reterr_message,
+                                    "-joinToken and -joinTokenFile are mutually exclusive");
+                r = read_token_file(options_get_string(o, "joinTokenFile"), &c->join_token,
+                                    reterr_message);
+        }
+        return r;
+}
+
+static int config_values(const Options *o, AgentConfig *c, char **reterr_message) {
+        const char *level = options_get_string(o, "logLevel");
+        const char *kt = options_get_string(o, "workloadKeyType");
+        bool v6;
+        int r;
+
+        r = log_level_from_string(level);
+        if (r < 0)
+                return fail(reterr_message,
+                            "-logLevel: unknown level \"%s\" (use error, warning, info or debug)",
+                            level);
+        c->log_level = r;
+        r = warden_key_type_from_string(kt);
+        if (r < 0)
+                return fail(reterr_message,
+                            "-workloadKeyType: unknown key type \"%s\" (use ec-p256, ec-p384 or "
+                            "rsa-2048)",
+                            kt);
+        c->workload_key_type = (WardenKeyType) r;
+        c->server_port = options_get_port(o, "serverPort");
+        if (c->server_port == 0)
+                return fail(reterr_message, "-serverPort: must not be 0");
+        v6 = c->server_address && strchr(c->server_address, ':');
+        if (asprintf(&c->server_target, v6 ? "[%s]:%u" : "%s:%u", strempty(c->server_address),
+                     (unsigned) c->server_port) < 0) {
+                c->server_target = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int validate_file(const char *flag, const char *path, char **reterr_message) {
+        if (!*path)
+                return fail(reterr_message, "-%s: empty file name", flag);
+        if (access(path, R_OK) < 0)
+                return fail(reterr_message, "-%s: cannot read %s: %s", flag, path, strerror(errno));
+        return 0;
+}
+
+static int validate_attestation(const AgentConfig *c, char **reterr_message) {
+        int r = 0;
+
+        if (!!c->x509pop_cert != !!c->x509pop_key)
+                return fail(reterr_message, "-x509popCert and -x509popKey go together");
+        if (c->join_token && c->x509pop_cert)
+                return fail(reterr_message, "use either a join token or x509pop, not both");
+        if (c->join_token && (!*c->join_token || strlen(c->join_token) > AGENT_JOIN_TOKEN_MAX))
+                return fail(reterr_message, "join token: must be 1..%d bytes",
+                            AGENT_JOIN_TOKEN_MAX);
+        if (c->x509pop_cert) {
+                r = validate_file("x509popCert", c->x509pop_cert, reterr_message);
+                if (r >= 0)
+                        r = validate_file("x509popKey", c->x509pop_key, reterr_message);
+        }
+        if (r >= 0 && c->trust_bundle)
+                r = validate_file("trustBundle", c->trust_bundle, reterr_message);
+        return r;
+}
+
+int agent_config_validate(const AgentConfig *c, char **reterr_message) {
+        const char *reason = NULL;
+
+        if (!c->trust_domain || warden_trust_domain_validate(c->trust_domain, &reason) < 0)
+                return fail(reterr_message, "-trustDomain: invalid trust domain \"%s\": %s",
+                            strempty(c->trust_domain), strna(reason));
+        if (!c->server_address || !*c->server_address)
+                return fail(reterr_message, "-serverAddress: must not be empty");
+        if (!c->data_dir || !*c->data_dir)
+                return fail(reterr_message, "-dataDir: must not be empty");
+        if (!c->socket_path || c->socket_path[0] != '/')
+                return fail(reterr_message, "-socketPath: must be an absolute path, got \"%s\"",
+                            strempty(c->socket_path));
+        if (strlen(c->socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return fail(reterr_message, "-socketPath: longer than %zu bytes",
+                            sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        if (c->workload_key_type < 0 || c->workload_key_type >= _WARDEN_KEY_TYPE_MAX)
+                return fail(reterr_message, "-workloadKeyType: unknown key type");
+        return validate_attestation(c, reterr_message);
+}
+
+int agent_config_parse(int argc, char **argv, AgentConfig *ret, char **reterr_message) {
+        _cleanup_(options_freep) Options *o = NULL;
+        AgentConfig c = {};
+        size_t n_pos;
+        char **pos;
+        int r;
+
+        r = options_parse(run_options, ELEMENTSOF(run_options), argc, argv, &o, reterr_message);
+        if (r < 0)
+                return r;
+        pos = options_positional(o, &n_pos);
+        if (n_pos > 0)
+                return fail(reterr_message, "unexpected argument \"%s\"", pos[0]);
+        r = config_strings(o, &c, reterr_message);
+        if (r >= 0)
+                r = config_values(o, &c, reterr_message);
+        if (r >= 0)
+                r = agent_config_validate(&c, reterr_message);
+        if (r < 0) {
+                agent_config_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* warden-agent: `run` starts the node agent; `api ...` and `healthcheck` are the
+ * workload-side CLI that talks to a running agent over the Workload API socket.
+ * Exit status: 0 on success (and for -h), 1 on any error. */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cleanup.h"
+#include "cli_api.h"
+#include "log.h"
+
+typedef struct Command {
+        const char *name;
+        int (*main)(int argc, char **argv);
+        const char *help;
+} Command;
+
+static int run_main(int argc, char **argv) {
+        log_set_component("agent");
+        log_open();
+        return agent_main(argc, argv);
+}
+
+static const Command commands[] = {
+        {"run", run_main, "Run the node agent"},
+        {"api", agent_cli_api, "Workload API client: fetch x509|jwt|bundles, watch, validate"},
+        {"healthcheck", agent_cli_healthcheck, "Exit 0 if the agent's Workload API answers"},
+};
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: warden-agent <command> [<verb>] [flags]\n\nCommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", "version", "Print the version");
+        fprintf(f, "\nEvery command takes -h. Exit status: 0 on success, 1 on any error.\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return 1;
+        }
+        if (streq(argv[1], "-h") || streq(argv[1], "-help") || streq(argv[1], "--help") ||
+            streq(argv[1], "help")) {
+                usage(stdout);
+                return 0;
+        }
+        if (streq(argv[1], "version") || streq(argv[1], "-version") ||
+            streq(argv[1], "--version")) {
+                printf("warden-agent %s\n", WARDEN_AGENT_VERSION);
+                return 0;
+        }
+        /* The CLI keeps its own and gRPC's debug chatter quiet unless asked for. */
+        log_set_component("cli");
+        log_set_max_level(LOG_WARNING);
+        (void) log_parse_environment();
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (streq(commands[i].name, argv[1]))
+                        return commands[i].main(argc - 1, argv + 1);
+        fprintf(stderr, "Error: unknown command \"%s\" (run 'warden-agent -h' for the commands)\n",
+                argv[1]);
+        return 1;
+}

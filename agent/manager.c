@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The manager: lifecycle, applying Sync messages to the entry set, and publishing
+ * snapshots. Signing and rotation are in manager_svid.c, the JWT cache in
+ * manager_jwt.c. */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include <warden/spiffeid.h>
+#include <warden/x509.h>
+
+#include "log.h"
+#include "manager_internal.h"
+#include "pb_util.h"
+
+int64_t manager_now(Manager *m) {
+        return m->cfg.clock ? m->cfg.clock(m->cfg.clock_userdata) : (int64_t) time(NULL);
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int strv_copy(char *const *src, size_t n, char ***ret) {
+        char **v = NULL;
+
+        if (n > 0) {
+                v = calloc(n, sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                v[i] = strdup(src[i]);
+                if (!v[i]) {
+                        strv_free(v, i);
+                        return -ENOMEM;
+                }
+        }
+        *ret = v;
+        return 0;
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb) {
+        if (na != nb)
+                return false;
+        for (size_t i = 0; i < na; i++)
+                if (!streq(a[i], b[i]))
+                        return false;
+        return true;
+}
+
+void managed_entry_drop_svid(ManagedEntry *e) {
+        free(e->chain_der);
+        explicit_erase(e->key_pkcs8, e->key_len);
+        free(e->key_pkcs8);
+        e->chain_der = e->key_pkcs8 = NULL;
+        e->chain_len = e->key_len = 0;
+        e->not_before = e->not_after = e->renew_at = 0;
+}
+
+ManagedEntry *managed_entry_free(ManagedEntry *e) {
+        if (!e)
+                return NULL;
+        free(e->entry_id);
+        free(e->spiffe_id);
+        free(e->hint);
+        selector_set_done(&e->selectors);
+        strv_free(e->dns_names, e->n_dns_names);
+        strv_free(e->federates_with, e->n_federates_with);
+        managed_entry_drop_svid(e);
+        free(e);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ManagedEntry *, managed_entry_free)
+
+/* Index of entry_id in the sorted array, or where it would go (*found false). */
+static size_t entry_index(Manager *m, const char *entry_id, bool *found) {
+        size_t lo = 0, hi = m->n_entries;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(m->entries[mid]->entry_id, entry_id);
+                if (c == 0) {
+                        *found = true;
+                        return mid;
+                }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        *found = false;
+        return lo;
+}
+
+ManagedEntry *manager_find_entry(Manager *m, const char *entry_id) {
+        bool found;
+        size_t i = entry_index(m, entry_id, &found);
+
+        return found ? m->entries[i] : NULL;
+}
+
+static void entry_remove_at(Manager *m, size_t i) {
+        managed_entry_free(m->entries[i]);
+        memmove(&m->entries[i], &m->entries[i + 1],
+                (m->n_entries - i - 1) * sizeof(ManagedEntry *));
+        m->n_entries--;
+}
+
+static void entry_remove(Manager *m, const char *entry_id) {
+        bool found;
+        size_t i = entry_index(m, entry_id, &found);
+
+        if (found)
+                entry_remove_at(m, i);
+}
+
+/* Checks an entry from the server and copies what the agent needs. Returns 0 with
+ * *ret NULL for an entry no workload can match (node alias, no selectors, expired,
+ * not active); -EINVAL + reason for an invalid one. */
+static int entry_from_pb(Manager *m,
+                         const Warden__Types__V1__Entry *pb,
+                         ManagedEntry **ret,
+                         const char **reterr_reason) {
+        _cleanup_(managed_entry_freep) ManagedEntry *e = NULL;
+        int r;
+
+        *ret = NULL;
+        if (!pb->id || !*pb->id || strlen(pb->id) > MANAGER_ENTRY_ID_MAX)
+                return *reterr_reason = "bad entry ID", -EINVAL;
+        if (warden_spiffeid_validate_workload(pb->spiffe_id, reterr_reason) < 0)
+                return -EINVAL;
+        if (!warden_spiffeid_member_of(pb->spiffe_id, m->trust_domain))
+                return *reterr_reason = "SPIFFE ID of another trust domain", -EINVAL;
+        if (pb->n_dns_names > WARDEN_SVID_DNS_NAMES_MAX ||
+            pb->n_federates_with > MANAGER_FEDERATES_WITH_MAX)
+                return *reterr_reason = "too many DNS names or federated trust domains", -EINVAL;
+        for (size_t i = 0; i < pb->n_federates_with; i++)
+                if (warden_trust_domain_validate(pb->federates_with[i], reterr_reason) < 0)
+                        return -EINVAL;
+        if (pb->node || pb->n_selectors == 0 ||
+            (pb->expires_at > 0 && pb->expires_at <= manager_now(m)) ||
+            (pb->state && *pb->state && !streq(pb->state, "active")))
+                return 0;
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        r = selectors_from_pb(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
+        if (r < 0)
+                return r;
+        e->entry_id = strdup(pb->id);
+        e->spiffe_id = strdup(pb->spiffe_id);
+        if (!e->entry_id || !e->spiffe_id)
+                return -ENOMEM;
+        if (pb->hint && *pb->hint && strlen(pb->hint) <= MANAGER_HINT_MAX) {
+                e->hint = strdup(pb->hint);
+                if (!e->hint)
+                        return -ENOMEM;
+        }
+        r = strv_copy(pb->dns_names, pb->n_dns_names, &e->dns_names);
+        if (r < 0)
+                return r;
+        e->n_dns_names = pb->n_dns_names;
+        r = strv_copy(pb->federates_with, pb->n_federates_with, &e->federates_with);
+        if (r < 0)
+                return r;
+        e->n_federates_with = pb->n_federates_with;
+        e->x509_ttl = pb->x509_svid_ttl;
+        e->jwt_ttl = pb->jwt_svid_ttl;
+        e->revision = pb->revision;
+        e->created_at = pb->created_at;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+/* Moves the SVID state of old into new when it is still good for new. */
+static void entry_carry_over(ManagedEntry *old, ManagedEntry *new) {
+        new->sign_gen = old->sign_gen;
+        new->in_flight = old->in_flight;
+        new->failures = old->failures;
+        new->retry_at = old->retry_at;
+        new->stale =
+                old->stale || old->revision != new->revision || old->x509_ttl != new->x509_ttl ||
+                !strv_equal(old->dns_names, old->n_dns_names, new->dns_names, new->n_dns_names);
+        if (!streq(old->spiffe_id, new->spiffe_id)) {
+                /* Another identity: the old SVID must not be served under it. */
+                new->stale = true;
+                return;
+        }
+        new->chain_der = TAKE_PTR(old->chain_der);
+        new->chain_len = old->chain_len;
+        new->key_pkcs8 = TAKE_PTR(old->key_pkcs8);
+        new->key_len = old->key_len;
+        old->key_len = old->chain_len = 0;
+        new->not_before = old->not_before;
+        new->not_after = old->not_after;
+        new->renew_at = old->renew_at;
+}
+
+/* Inserts or updates one entry; takes e. Returns 1 when added/updated, 0 skipped. */
+static int entry_upsert(Manager *m, ManagedEntry *e) {
+        bool found;
+        size_t i = entry_index(m, e->entry_id, &found);
+
+        e->seen = true;
+        if (found) {
+                entry_carry_over(m->entries[i], e);
+                managed_entry_free(m->entries[i]);
+                m->entries[i] = e;
+                return 1;
+        }
+        if (m->n_entries >= MANAGER_ENTRIES_MAX) {
+                managed_entry_free(e);
+                return 0;
+        }
+        if (!m->entries || (m->n_entries & (m->n_entries - 1)) == 0) {
+                size_t cap = m->n_entries ? m->n_entries * 2 : 16;
+                ManagedEntry **n = reallocarray(m->entries, cap, sizeof(*n));
+                if (!n) {
+                        managed_entry_free(e);
+                        return -ENOMEM;
+                }
+                m->entries = n;
+        }
+        memmove(&m->entries[i + 1], &m->entries[i], (m->n_entries - i) * sizeof(ManagedEntry *));
+        m->entries[i] = e;
+        m->n_entries++;
+        return 1;
+}
+
+static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
+        size_t skipped_cap = 0;
+        int r;
+
+        for (size_t i = 0; i < m->n_entries; i++)
+                m->entries[i]->seen = false;
+        for (size_t i = 0; i < resp->n_entries; i++) {
+                const Warden__Types__V1__Entry *pb = resp->entries[i];
+                ManagedEntry *e = NULL;
+                const char *reason = NULL;
+
+                r = entry_from_pb(m, pb, &e, &reason);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        log_warning("Ignoring invalid entry %s from the server: %s", strna(pb->id),
+                                    strna(reason));
+                if (!e) {
+                        if (pb->id && *pb->id)
+                                entry_remove(m, pb->id);
+                        continue;
+                }
+                r = entry_upsert(m, e);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        skipped_cap++;
+        }
+        if (skipped_cap > 0)
+                log_warning("More than %d entries: %zu ignoring", MANAGER_ENTRIES_MAX, skipped_cap);
+        for (size_t i = 0; i < resp->n_deleted_entry_ids; i++)
+                entry_remove(m, resp->deleted_entry_ids[i]);
+        if (resp->full_snapshot)
+                for (size_t i = m->n_entries; i > 0; i--)
+                        if (!m->entries[i - 1]->seen)
+                                entry_remove_at(m, i - 1);
+        return 0;
+}
+
+static void federated_clear(Manager *m) {
+        for (size_t i = 0; i < m->n_federated; i++)
+                warden_bundle_unref(m->federated[i]);
+        free(m->federated);
+        m->federated = NULL;
+        m->n_federated = 0;
+}
+
+/* Inserts or replaces the bundle of its trust domain; takes b. */
+static int federated_put(Manager *m, WardenBundle *b) {
+        const char *td = warden_bundle_trust_domain(b);
+        WardenBundle **n;
+
+        for (size_t i = 0; i < m->n_federated; i++)
+                if (streq(warden_bundle_trust_domain(m->federated[i]), td)) {
+                        warden_bundle_unref(m->federated[i]);
+                        m->federated[i] = b;
+                        return 0;
+                }
+        if (m->n_federated >= MANAGER_FEDERATED_MAX) {
+                warden_bundle_unref(b);
+                return 0;
+        }
+        n = reallocarray(m->federated, m->n_federated + 1, sizeof(*n));
+        if (!n) {
+                warden_bundle_unref(b);
+                return -ENOMEM;
+        }
+        m->federated = n;
+        m->federated[m->n_federated++] = b;
+        return 0;
+}
+
+static int apply_federated(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
+        if (resp->full_snapshot)
+                federated_clear(m);
+        for (size_t i = 0; i < resp->n_federated_bundles; i++) {
+                WardenBundle *b = NULL;
+                const char *reason = NULL;
+                int r;
+
+                r = bundle_from_pb(resp->federated_bundles[i], &b, &reason);
+                if (r == -ENOMEM)
+                        return r;
+                if (r >= 0 && streq(warden_bundle_trust_domain(b), m->trust_domain)) {
+                        warden_bundle_unref(b);
+                        r = -EINVAL, reason = "federated bundle of our own trust domain";
+                }
+                if (r < 0) {
+                        log_warning("Ignoring a bad federated bundle: %s", strna(reason));
+                        continue;
+                }
+                r = federated_put(m, b);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int manager_apply_sync(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
+        _cleanup_(warden_bundle_unrefp) WardenBundle *bundle = NULL;
+        const char *reason = NULL;
+        int r;
+
+        if (resp->bundle) {
+                r = bundle_from_pb(resp->bundle, &bundle, &reason);
+                if (r >= 0 && !streq(warden_bundle_trust_domain(bundle), m->trust_domain))
+                        r = -EINVAL, reason = "bundle of another trust domain";
+                if (r < 0)
+                        return log_warning_errno(r, "Ignoring Sync message with a bad bundle: %s",
+                                                 strna(reason));
+        }
+        r = apply_entries(m, resp);
+        if (r >= 0)
+                r = apply_federated(m, resp);
+        if (r < 0)
+                return r;
+        if (bundle) {
+                warden_bundle_unref(m->bundle);
+                m->bundle = TAKE_PTR(bundle);
+        }
+        m->synced = true;
+        /* The server is back: retry failed signings now. */
+        for (size_t i = 0; i < m->n_entries; i++)
+                m->entries[i]->failures = 0, m->entries[i]->retry_at = 0;
+        log_debug("Sync applied: %zu entries, sequence %llu", m->n_entries,
+                  (unsigned long long) resp->sequence);
+        r = manager_publish(m);
+        manager_schedule_signing(m);
+        manager_rearm(m);
+        return r;
+}
+
+void manager_get_counts(Manager *m, size_t *ret_entries, size_t *ret_svids) {
+        size_t n = 0;
+        int64_t now = manager_now(m);
+
+        for (size_t i = 0; i < m->n_entries; i++)
+                if (m->entries[i]->chain_der && now < m->entries[i]->not_after)
+                        n++;
+        if (ret_entries)
+                *ret_entries = m->n_entries;
+        if (ret_svids)
+                *ret_svids = n;
+}
+
+static int cached_svid_from_entry(const ManagedEntry *e, int64_t now, CachedSvid **ret) {
+        _cleanup_(cached_svid_freep) CachedSvid *c = calloc(1, sizeof(CachedSvid));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->entry_id = strdup(e->entry_id);
+        c->spiffe_id = strdup(e->spiffe_id);
+        if (!c->entry_id || !c->spiffe_id || (e->hint && !(c->hint = strdup(e->hint))))
+                return -ENOMEM;
+        r = selector_set_copy(&e->selectors, &c->selectors);
+        if (r < 0)
+                return r;
+        r = strv_copy(e->federates_with, e->n_federates_with, &c->federates_with);
+        if (r < 0)
+                return r;
+        c->n_federates_with = e->n_federates_with;
+        c->entry_created_at = e->created_at;
+        c->jwt_svid_ttl = e->jwt_ttl;
+        if (e->chain_der && now < e->not_after) {
+                c->chain_der = malloc(e->chain_len);
+                c->key_pkcs8 = malloc(e->key_len);
+                if (!c->chain_der || !c->key_pkcs8)
+                        return -ENOMEM;
+                memcpy(c->chain_der, e->chain_der, e->chain_len);
+                memcpy(c->key_pkcs8, e->key_pkcs8, e->key_len);
+                c->chain_len = e->chain_len;
+                c->key_len = e->key_len;
+                c->not_before = e->not_before;
+                c->expires_at = e->not_after;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static int build_snapshot(Manager *m, AgentSnapshot **ret) {
+        _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = NULL;
+        int64_t now = manager_now(m);
+        int r;
+
+        r = agent_snapshot_new(m->trust_domain, &s);
+        if (r < 0)
+                return r;
+        s->version = ++m->version;
+        s->bundle = warden_bundle_ref(m->bundle);
+        if (m->n_federated > 0) {
+                s->federated = calloc(m->n_federated, sizeof(WardenBundle *));
+                if (!s->federated)
+                        return -ENOMEM;
+                for (size_t i = 0; i < m->n_federated; i++)
+                        s->federated[i] = warden_bundle_ref(m->federated[i]);
+                s->n_federated = m->n_federated;
+        }
+        if (m->n_entries > 0) {
+                s->svids = calloc(m->n_entries, sizeof(CachedSvid *));
+                if (!s->svids)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < m->n_entries; i++) {
+                r = cached_svid_from_entry(m->entries[i], now, &s->svids[i]);
+                if (r < 0)
+                        return r;
+                s->n_svids = i + 1;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int manager_publish(Manager *m) {
+        AgentSnapshot *s = NULL, *old;
+        int r;
+
+        r = build_snapshot(m, &s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build a snapshot: %m");
+        pthread_mutex_lock(&m->snapshot_lock);
+        old = m->snapshot;
+        m->snapshot = s;
+        pthread_mutex_unlock(&m->snapshot_lock);
+        agent_snapshot_unref(old);
+        if (m->cb)
+                m->cb(s, m->cb_userdata);
+        return 0;
+}
+
+AgentSnapshot *manager_snapshot(Manager *m) {
+        AgentSnapshot *s;
+
+        pthread_mutex_lock(&m->snapshot_lock);
+        s = agent_snapshot_ref(m->snapshot);
+        pthread_mutex_unlock(&m->snapshot_lock);
+        return s;
+}
+
+void manager_set_snapshot_callback(Manager *m, ManagerSnapshotCallback cb, void *userdata) {
+        m->cb = cb;
+        m->cb_userdata = userdata;
+}
+
+int manager_new(const ManagerConfig *cfg,
+                const ManagerBackend *backend,
+                sd_event *event,
+                Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        if (!cfg || !cfg->trust_domain || !backend || !backend->batch_sign || !backend->mint_jwt ||
+            !event)
+                return -EINVAL;
+        if (cfg->key_type < 0 || cfg->key_type >= _WARDEN_KEY_TYPE_MAX)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        pthread_mutex_init(&m->snapshot_lock, NULL);
+        m->cfg = *cfg;
+        m->backend = *backend;
+        m->event = sd_event_ref(event);
+        m->trust_domain = strdup(cfg->trust_domain);
+        if (!m->trust_domain)
+                return -ENOMEM;
+        m->cfg.trust_domain = m->trust_domain;
+        r = taskq_new(true, &m->results);
+        if (r >= 0)
+                r = taskq_new(false, &m->work);
+        if (r >= 0)
+                r = jwt_cache_new(cfg->jwt_cache_max ? cfg->jwt_cache_max
+                                                     : MANAGER_JWT_CACHE_MAX_DEFAULT,
+                                  &m->jwt);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static void *worker_main(void *p) {
+        Manager *m = p;
+
+        taskq_run(m->work);
+        return NULL;
+}
+
+static int on_results(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        taskq_dispatch(m->results);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        if (m->started)
+                return -EBUSY;
+        r = sd_event_add_io(m->event, &m->results_io, taskq_fd(m->results), EPOLLIN, on_results, m);
+        if (r >= 0)
+                r = manager_svid_start(m);
+        if (r < 0)
+                return r;
+        r = taskq_thread_create(&m->worker, worker_main, m);
+        if (r < 0)
+                return r;
+        m->started = true;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        /* Queued jobs are destroyed (JWT waiters get -ECANCELED); the running one ends. */
+        taskq_close(m->work);
+        if (m->started)
+                pthread_join(m->worker, NULL);
+        m->work = taskq_free(m->work);
+        m->results = taskq_free(m->results);
+        sd_event_source_disable_unref(m->results_io);
+        sd_event_source_disable_unref(m->batch_timer);
+        sd_event_source_disable_unref(m->rotate_timer);
+        for (size_t i = 0; i < m->n_entries; i++)
+                managed_entry_free(m->entries[i]);
+        free(m->entries);
+        warden_bundle_unref(m->bundle);
+        federated_clear(m);
+        agent_snapshot_unref(m->snapshot);
+        m->jwt = jwt_cache_free(m->jwt);
+        pthread_mutex_destroy(&m->snapshot_lock);
+        sd_event_unref(m->event);
+        free(m->trust_domain);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Internals shared by manager.c (lifecycle, Sync, snapshots), manager_svid.c (signing,
+ * rotation) and manager_jwt.c (JWT cache), and exposed to the unit tests. */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include <warden/bundle.h>
+
+#include "manager.h"
+#include "selector.h"
+#include "snapshot.h"
+#include "taskq.h"
+
+#define MANAGER_FEDERATED_MAX 256
+#define MANAGER_ENTRY_ID_MAX 256
+#define MANAGER_HINT_MAX 1024
+#define MANAGER_FEDERATES_WITH_MAX 64
+/* The rotation timer wakes at least this often (wall-clock jumps). */
+#define MANAGER_TIMER_MAX_SEC 3600
+
+typedef struct JwtCache JwtCache;
+
+/* One authorized entry and its X.509-SVID. */
+typedef struct ManagedEntry {
+        char *entry_id;
+        char *spiffe_id;
+        char *hint; /* NULL when empty */
+        SelectorSet selectors;
+        char **dns_names;
+        size_t n_dns_names;
+        char **federates_with;
+        size_t n_federates_with;
+        int32_t x509_ttl;
+        int32_t jwt_ttl;
+        int64_t revision;
+        int64_t created_at;
+        bool seen; /* marks during a full snapshot */
+
+        /* the SVID (chain_der NULL until signed) */
+        uint8_t *chain_der;
+        size_t chain_len;
+        uint8_t *key_pkcs8; /* secret */
+        size_t key_len;
+        int64_t not_before;
+        int64_t not_after;
+        int64_t renew_at;
+        bool stale; /* the entry changed since the SVID was requested: sign again */
+
+        /* signing */
+        uint64_t sign_gen; /* the request in flight (Manager.sign_seq); others are dropped */
+        bool in_flight;
+        unsigned failures;
+        int64_t retry_at;
+} ManagedEntry;
+
+struct Manager {
+        ManagerConfig cfg;
+        char *trust_domain;
+        ManagerBackend backend;
+        sd_event *event;
+        sd_event_source *results_io;
+        sd_event_source *batch_timer;
+        sd_event_source *rotate_timer;
+        TaskQueue *results; /* worker -> main (eventfd) */
+        TaskQueue *work;    /* main -> worker */
+        pthread_t worker;
+        bool started;
+
+        ManagedEntry **entries; /* sorted by entry_id */
+        size_t n_entries;
+        WardenBundle *bundle;
+        WardenBundle **federated;
+        size_t n_federated;
+        bool synced;       /* a Sync message was applied */
+        uint64_t sign_seq; /* numbers sign requests */
+
+        pthread_mutex_t snapshot_lock; /* guards snapshot (the pointer) only */
+        AgentSnapshot *snapshot;
+        uint64_t version;
+        ManagerSnapshotCallback cb;
+        void *cb_userdata;
+
+        JwtCache *jwt; /* locked inside */
+};
+
+/* manager.c */
+int64_t manager_now(Manager *m);
+ManagedEntry *manager_find_entry(Manager *m, const char *entry_id);
+ManagedEntry *managed_entry_free(ManagedEntry *e);
+/* Drops the SVID of e (key wiped). */
+void managed_entry_drop_svid(ManagedEntry *e);
+/* Builds and publishes a new snapshot from the current state, then calls the callback. */
+int manager_publish(Manager *m);
+
+/* manager_svid.c */
+/* Renewal time of an SVID valid [not_before, not_after): half-life +- lifetime/20,
+ * unit in [0, 1] choosing the point in that window (0.5 = exact half-life). */
+int64_t manager_renew_time(int64_t not_before, int64_t not_after, double unit);
+/* Back-off before retry number `failures` (>= 1). */
+int64_t manager_retry_delay(unsigned failures);
+bool managed_entry_needs_signing(const ManagedEntry *e, int64_t now);
+/* Arms the batch timer (MANAGER_BATCH_DELAY_MS) if an entry needs signing. */
+void manager_schedule_signing(Manager *m);
+/* Sends every entry that needs signing now to the worker, in batches. Returns how many. */
+size_t manager_sign_due(Manager *m);
+/* Drops expired SVIDs (publishing if any), signs what is due, re-arms the timer. The
+ * rotation timer calls this; tests call it after moving their clock. */
+void manager_tick(Manager *m);
+/* Re-arms the rotation timer for the earliest renewal, expiry or retry. */
+void manager_rearm(Manager *m);
+int manager_svid_start(Manager *m);
+
+/* manager_jwt.c */
+int jwt_cache_new(size_t max, JwtCache **ret);
+JwtCache *jwt_cache_free(JwtCache *c);
+size_t jwt_cache_size(JwtCache *c);
+/* SHA-256(spiffe_id NUL, then the sorted audiences each followed by NUL). */
+int jwt_cache_key(const char *spiffe_id,
+                  const char *const *audiences,
+                  size_t n_audiences,
+                  uint8_t ret[32]);
+/* A cached token for key (copied, erase_and_free it): fresh_only = more than half of
+ * its lifetime left at now, else merely unexpired. 1 found, 0 not. Marks it used. */
+int jwt_cache_lookup(JwtCache *c, const uint8_t key[32], int64_t now, bool fresh_only, char **ret);
+/* Stores (or replaces) a token; evicts the least recently used beyond the cap. */
+int jwt_cache_store(JwtCache *c,
+                    const uint8_t key[32],
+                    const char *token,
+                    int64_t issued_at,
+                    int64_t expires_at);

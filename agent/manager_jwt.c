@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JWT-SVIDs: an LRU cache keyed by (SPIFFE ID, sorted audiences), shared by every
+ * thread under one mutex, with one mint in flight per key (later callers wait on it).
+ * Mints run on the manager's worker thread; their callbacks run there too. */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <warden/jwtsvid.h>
+
+#include "log.h"
+#include "manager_internal.h"
+#include "ossl_cleanup.h"
+
+#define JWT_KEY_SIZE 32
+#define JWT_BUCKETS 256
+/* Callers waiting on mints, all keys together. */
+#define JWT_WAITERS_MAX 4096
+
+typedef struct JwtItem {
+        uint8_t key[JWT_KEY_SIZE];
+        char *token; /* secret */
+        int64_t issued_at;
+        int64_t expires_at;
+        struct JwtItem *prev, *next; /* LRU, head = most recently used */
+        struct JwtItem *hnext;
+} JwtItem;
+
+typedef struct JwtWaiter {
+        ManagerJwtCallback done;
+        void *userdata;
+        struct JwtWaiter *next;
+} JwtWaiter;
+
+typedef struct JwtPending {
+        uint8_t key[JWT_KEY_SIZE];
+        JwtWaiter *waiters;
+        struct JwtPending *next;
+} JwtPending;
+
+struct JwtCache {
+        pthread_mutex_t lock;
+        size_t max, n, n_waiters;
+        JwtItem *buckets[JWT_BUCKETS];
+        JwtItem *head, *tail;
+        JwtPending *pending;
+};
+
+typedef struct MintJob {
+        Manager *m;
+        uint8_t key[JWT_KEY_SIZE];
+        char *entry_id;
+        char *spiffe_id;
+        size_t n_audiences;
+        char *audiences[];
+} MintJob;
+
+int jwt_cache_new(size_t max, JwtCache **ret) {
+        JwtCache *c;
+
+        if (max == 0)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        pthread_mutex_init(&c->lock, NULL);
+        c->max = max;
+        *ret = c;
+        return 0;
+}
+
+static void item_free(JwtItem *it) {
+        erase_and_free(it->token);
+        free(it);
+}
+
+JwtCache *jwt_cache_free(JwtCache *c) {
+        if (!c)
+                return NULL;
+        while (c->head) {
+                JwtItem *it = c->head;
+                c->head = it->next;
+                item_free(it);
+        }
+        while (c->pending) {
+                JwtPending *p = c->pending;
+                c->pending = p->next;
+                while (p->waiters) {
+                        JwtWaiter *w = p->waiters;
+                        p->waiters = w->next;
+                        free(w);
+                }
+                free(p);
+        }
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+}
+
+size_t jwt_cache_size(JwtCache *c) {
+        size_t n;
+
+        pthread_mutex_lock(&c->lock);
+        n = c->n;
+        pthread_mutex_unlock(&c->lock);
+        return n;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+int jwt_cache_key(const char *spiffe_id,
+                  const char *const *audiences,
+                  size_t n_audiences,
+                  uint8_t ret[32]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        _cleanup_free_ const char **sorted = calloc(n_audiences ? n_audiences : 1, sizeof(char *));
+        unsigned len = 0;
+        int ok;
+
+        if (!ctx || !sorted)
+                return -ENOMEM;
+        memcpy(sorted, audiences, n_audiences * sizeof(char *));
+        qsort(sorted, n_audiences, sizeof(char *), cmp_str);
+        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, spiffe_id, strlen(spiffe_id) + 1);
+        for (size_t i = 0; ok && i < n_audiences; i++)
+                ok = EVP_DigestUpdate(ctx, sorted[i], strlen(sorted[i]) + 1);
+        if (!ok || !EVP_DigestFinal_ex(ctx, ret, &len) || len != JWT_KEY_SIZE)
+                return ossl_to_errno(-EIO);
+        return 0;
+}
+
+/* ---- LRU + hash (caller holds the lock) ---- */
+
+static JwtItem **bucket(JwtCache *c, const uint8_t key[JWT_KEY_SIZE]) {
+        return &c->buckets[key[0]];
+}
+
+static JwtItem *find(JwtCache *c, const uint8_t key[JWT_KEY_SIZE]) {
+        for (JwtItem *it = *bucket(c, key); it; it = it->hnext)
+                if (memcmp(it->key, key, JWT_KEY_SIZE) == 0)
+                        return it;
+        return NULL;
+}
+
+static void lru_unlink(JwtCache *c, JwtItem *it) {
+        if (it->prev)
+                it->prev->next = it->next;
+        else
+                c->head = it->next;
+        if (it->next)
+                it->next->prev = it->prev;
+        else
+                c->tail = it->prev;
+        it->prev = it->next = NULL;
+}
+
+static void lru_push_front(JwtCache *c, JwtItem *it) {
+        it->prev = NULL;
+        it->next = c->head;
+        if (c->head)
+                c->head->prev = it;
+        c->head = it;
+        if (!c->tail)
+                c->tail = it;
+}
+
+static void remove_item(JwtCache *c, JwtItem *it) {
+        for (JwtItem **p = bucket(c, it->key); *p; p = &(*p)->hnext)
+                if (*p == it) {
+                        *p = it->hnext;
+                        break;
+                }
+        lru_unlink(c, it);
+        c->n--;
+        item_free(it);
+}
+
+static bool is_fresh(const JwtItem *it, int64_t now) {
+        return now < it->issued_at + (it->expires_at - it->issued_at) / 2;
+}
+
+static int lookup_locked(
+        JwtCache *c, const uint8_t *key, int64_t now, bool fresh_only, char **ret) {
+        JwtItem *it = find(c, key);
+
+        if (!it)
+                return 0;
+        if (now >= it->expires_at) {
+                remove_item(c, it);
+                return 0;
+        }
+        if (fresh_only && !is_fresh(it, now))
+                return 0;
+        *ret = strdup(it->token);
+        if (!*ret)
+                return -ENOMEM;
+        lru_unlink(c, it);
+        lru_push_front(c, it);
+        return 1;
+}
+
+int jwt_cache_lookup(JwtCache *c, const uint8_t key[32], int64_t now, bool fresh_only, char **ret) {
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        r = lookup_locked(c, key, now, fresh_only, ret);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+static int store_locked(
+        JwtCache *c, const uint8_t *key, const char *token, int64_t issued_at, int64_t expires_at) {
+        JwtItem *it = find(c, key);
+        char *copy = strdup(token);
+
+        if (!copy)
+                return -ENOMEM;
+        if (!it) {
+                it = calloc(1, sizeof(*it));
+                if (!it) {
+                        free(copy);
+                        return -ENOMEM;
+                }
+                memcpy(it->key, key, JWT_KEY_SIZE);
+                it->hnext = *bucket(c, key);
+                *bucket(c, key) = it;
+                c->n++;
+        } else {
+                lru_unlink(c, it);
+                erase_and_free(it->token);
+        }
+        it->token = copy;
+        it->issued_at = issued_at;
+        it->expires_at = expires_at;
+        lru_push_front(c, it);
+        while (c->n > c->max)
+                remove_item(c, c->tail);
+        return 0;
+}
+
+int jwt_cache_store(JwtCache *c,
+                    const uint8_t key[32],
+                    const char *token,
+                    int64_t issued_at,
+                    int64_t expires_at) {
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        r = store_locked(c, key, token, issued_at, expires_at);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+/* ---- minting ---- */
+
+static JwtPending *pending_find(JwtCache *c, const uint8_t *key, bool unlink) {
+        for (JwtPending **p = &c->pending; *p; p = &(*p)->next) {
+                JwtPending *x = *p;
+                if (memcmp(x->key, key, JWT_KEY_SIZE) != 0)
+                        continue;
+                if (unlink)
+                        *p = x->next;
+                return x;
+        }
+        return NULL;
+}
+
+/* Ends the mint for key: stores a new token, then answers every waiter. */
+static void mint_complete(Manager *m,
+                          const uint8_t *key,
+                          int r,
+                          const char *token,
+                          int64_t issued_at,
+                          int64_t expires_at) {
+        JwtCache *c = m->jwt;
+        _cleanup_erase_ char *fallback = NULL;
+        JwtPending *p;
+
+        pthread_mutex_lock(&c->lock);
+        if (r >= 0 && store_locked(c, key, token, issued_at, expires_at) < 0)
+                log_debug("Failed to cache a JWT-SVID, continuing");
+        if (r < 0 && lookup_locked(c, key, manager_now(m), false, &fallback) > 0)
+                token = fallback;
+        p = pending_find(c, key, true);
+        for (JwtWaiter *w = p ? p->waiters : NULL; w; w = w->next)
+                c->n_waiters--;
+        pthread_mutex_unlock(&c->lock);
+        if (r >= 0)
+                r = 0;
+        else if (fallback) {
+                log_info_errno(r, "Minting a JWT-SVID failed (%m), serving the cached one");
+                r = 0;
+                token = fallback;
+        } else {
+                if (r != -EPERM && r != -ECANCELED)
+                        r = -EAGAIN;
+                token = NULL;
+        }
+        while (p && p->waiters) {
+                JwtWaiter *w = p->waiters;
+                p->waiters = w->next;
+                w->done(r, token, w->userdata);
+                free(w);
+        }
+        free(p);
+}
+
+static void mint_job_free(void *p) {
+        MintJob *job = p;
+
+        if (!job)
+                return;
+        free(job->entry_id);
+        free(job->spiffe_id);
+        for (size_t i = 0; i < job->n_audiences; i++)
+                free(job->audiences[i]);
+        free(job);
+}
+
+/* The queue was closed before the job ran. */
+static void mint_job_cancel(void *p) {
+        MintJob *job = p;
+
+        mint_complete(job->m, job->key, -ECANCELED, NULL, 0, 0);
+        mint_job_free(job);
+}
+
+/* Worker thread. */
+static void mint_job_run(void *p) {
+        MintJob *job = p;
+        Manager *m = job->m;
+        _cleanup_(warden_jwt_claims_freep) WardenJwtClaims *claims = NULL;
+        _cleanup_erase_ char *token = NULL;
+        int64_t exp = 0, iat = 0, now = manager_now(m);
+        int r;
+
+        r = m->backend.mint_jwt(m->backend.userdata, job->entry_id,
+                                (const char *const *) job->audiences, job->n_audiences, &token,
+                                &exp, &iat);
+        if (r >= 0 && (warden_jwtsvid_parse_unverified(token, &claims, NULL) < 0 ||
+                       !streq(claims->spiffe_id, job->spiffe_id) || exp <= now))
+                r = log_warning_errno(-EBADMSG, "Server sent an unusable JWT-SVID for %s",
+                                      job->spiffe_id);
+        if (r >= 0 && (iat <= 0 || iat > now))
+                iat = now;
+        mint_complete(m, job->key, r, token, iat, exp);
+        mint_job_free(job);
+}
+
+static int mint_job_new(Manager *m,
+                        const uint8_t *key,
+                        const CachedSvid *svid,
+                        const char *const *audiences,
+                        size_t n,
+                        MintJob **ret) {
+        MintJob *job = calloc(1, sizeof(MintJob) + n * sizeof(char *));
+
+        if (!job)
+                return -ENOMEM;
+        job->m = m;
+        memcpy(job->key, key, JWT_KEY_SIZE);
+        job->entry_id = strdup(svid->entry_id);
+        job->spiffe_id = strdup(svid->spiffe_id);
+        for (size_t i = 0; i < n; i++) {
+                job->audiences[i] = strdup(audiences[i]);
+                job->n_audiences = i + 1;
+                if (!job->audiences[i])
+                        break;
+        }
+        if (!job->entry_id || !job->spiffe_id || job->n_audiences != n || !job->audiences[n - 1]) {
+                mint_job_free(job);
+                return -ENOMEM;
+        }
+        *ret = job;
+        return 0;
+}
+
+/* Under the lock: a fresh token (1, *ret), or a waiter added (0; *ret_start when this
+ * caller must start the mint). */
+static int fetch_locked(Manager *m,
+                        const uint8_t *key,
+                        ManagerJwtCallback done,
+                        void *userdata,
+                        char **ret,
+                        bool *ret_start) {
+        JwtCache *c = m->jwt;
+        JwtPending *p;
+        JwtWaiter *w;
+        int r;
+
+        r = lookup_locked(c, key, manager_now(m), true, ret);
+        if (r != 0)
+                return r;
+        if (c->n_waiters >= JWT_WAITERS_MAX)
+                return -EAGAIN;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (JwtWaiter){.done = done, .userdata = userdata};
+        p = pending_find(c, key, false);
+        *ret_start = !p;
+        if (!p) {
+                p = calloc(1, sizeof(*p));
+                if (!p) {
+                        free(w);
+                        return -ENOMEM;
+                }
+                memcpy(p->key, key, JWT_KEY_SIZE);
+                p->next = c->pending;
+                c->pending = p;
+        }
+        w->next = p->waiters;
+        p->waiters = w;
+        c->n_waiters++;
+        return 0;
+}
+
+static int check_audiences(const char *const *audiences, size_t n) {
+        if (n == 0 || n > MANAGER_JWT_AUDIENCES_MAX || !audiences)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!audiences[i] || !*audiences[i] || strlen(audiences[i]) > 1024)
+                        return -EINVAL;
+        return 0;
+}
+
+int manager_fetch_jwt_svid(Manager *m,
+                           const CachedSvid *svid,
+                           const char *const *audiences,
+                           size_t n_audiences,
+                           ManagerJwtCallback done,
+                           void *userdata) {
+        _cleanup_erase_ char *token = NULL;
+        uint8_t key[JWT_KEY_SIZE];
+        MintJob *job = NULL;
+        bool start = false;
+        int r;
+
+        if (!m || !svid || !svid->entry_id || !svid->spiffe_id || !done)
+                return -EINVAL;
+        r = check_audiences(audiences, n_audiences);
+        if (r >= 0)
+                r = jwt_cache_key(svid->spiffe_id, audiences, n_audiences, key);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&m->jwt->lock);
+        r = fetch_locked(m, key, done, userdata, &token, &start);
+        pthread_mutex_unlock(&m->jwt->lock);
+        if (r > 0)
+                done(0, token, userdata);
+        if (r != 0 || !start)
+                return r < 0 ? r : 0;
+        /* From here on `done` is registered: every failure is answered through it. */
+        r = mint_job_new(m, key, svid, audiences, n_audiences, &job);
+        if (r < 0) {
+                mint_complete(m, key, r, NULL, 0, 0);
+                return 0;
+        }
+        r = taskq_push_front(m->work, mint_job_run, mint_job_cancel, job);
+        if (r < 0)
+                mint_job_cancel(job);
+        return 0;
+}

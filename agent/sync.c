@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The link thread: node identity upkeep plus the Sync stream, posting events to the
+ * main thread. Everything here blocks; only this thread touches l->id. */
+#define _GNU_SOURCE
+
+#include "sync.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "pb_util.h"
+#include "rpc_status.h"
+#include "taskq.h"
+
+struct Link {
+        LinkConfig cfg;
+        ServerCreds *creds;
+        NodeIdentity *id; /* link thread only, once started */
+        LinkEventCallback cb;
+        void *userdata;
+        TaskQueue *events;
+        pthread_t thread;
+        bool started;
+        int64_t renew_retry_at;
+        unsigned attempt; /* failed connection attempts in a row (quieter logs) */
+
+        pthread_mutex_t lock; /* protects stopping and stream */
+        pthread_cond_t cond;
+        bool stopping;
+        RpcStream *stream;
+};
+
+uint64_t link_backoff_ms(unsigned attempt, unsigned min_ms, unsigned max_ms, double unit) {
+        uint64_t d = min_ms;
+
+        for (unsigned i = 0; i < attempt && d < max_ms; i++)
+                d *= 2;
+        if (d > max_ms)
+                d = max_ms;
+        if (unit < 0)
+                unit = 0;
+        if (unit > 1)
+                unit = 1;
+        return (uint64_t) ((double) d * (0.8 + 0.4 * unit));
+}
+
+static double random_unit(void) {
+        uint32_t v = 0;
+
+        if (RAND_bytes((unsigned char *) &v, sizeof(v)) != 1)
+                return 0.5;
+        return (double) v / (double) UINT32_MAX;
+}
+
+static void event_free(void *p) {
+        LinkEvent *ev = p;
+
+        if (!ev)
+                return;
+        free(ev->message);
+        pb_free(ev->sync);
+        free(ev);
+}
+
+static void event_run(void *p) {
+        LinkEvent *ev = p;
+        Link *l = *(Link **) (ev + 1);
+
+        l->cb(ev, l->userdata);
+        event_free(ev);
+}
+
+/* Posts an event; takes sync. */
+static void post(Link *l,
+                 LinkEventType type,
+                 int error,
+                 const char *message,
+                 Warden__Node__V1__SyncResponse *sync) {
+        LinkEvent *ev = calloc(1, sizeof(LinkEvent) + sizeof(Link *));
+
+        if (!ev) {
+                pb_free(sync);
+                return;
+        }
+        *(Link **) (ev + 1) = l;
+        ev->type = type;
+        ev->error = error;
+        ev->message = message ? strdup(message) : NULL;
+        ev->sync = sync;
+        if (taskq_push(l->events, event_run, event_free, ev) < 0)
+                event_free(ev);
+}
+
+static bool stopping(Link *l) {
+        bool s;
+
+        pthread_mutex_lock(&l->lock);
+        s = l->stopping;
+        pthread_mutex_unlock(&l->lock);
+        return s;
+}
+
+/* Sleeps ms unless stopped first. Returns false when stopping. */
+static bool wait_ms(Link *l, uint64_t ms) {
+        struct timespec ts;
+        bool s;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&l->lock);
+        while (!l->stopping && pthread_cond_timedwait(&l->cond, &l->lock, &ts) == 0)
+                ;
+        s = l->stopping;
+        pthread_mutex_unlock(&l->lock);
+        return !s;
+}
+
+/* Publishes the identity to the credentials every connection uses. */
+static int install_identity(Link *l) {
+        int r = server_creds_set_identity(l->creds, l->id->chain, l->id->key);
+
+        if (r >= 0 && l->id->bundle)
+                r = server_creds_set_roots(l->creds, l->id->bundle);
+        return r;
+}
+
+static int attest(Link *l, ServerConn *conn, bool *fatal) {
+        _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
+        _cleanup_free_ char *msg = NULL;
+        RpcChannel *ch;
+        int r;
+
+        r = server_conn_channel(conn, false, &ch);
+        if (r < 0) {
+                *fatal = true;
+                post(l, LINK_EVENT_FATAL, r,
+                     "no trust bundle to verify the server with (use -trustBundle)", NULL);
+                return r;
+        }
+        log_info("Attesting this node with %s",
+                 l->cfg.attest.join_token ? "a join token" : "x509pop");
+        r = node_attest(ch, &l->cfg.attest, l->id ? l->id->bundle : l->cfg.bootstrap, &id, &msg);
+        if (r == -EPERM || r == -EINVAL) {
+                *fatal = true;
+                post(l, LINK_EVENT_FATAL, r, msg ? msg : "node attestation refused", NULL);
+                return r;
+        }
+        if (r < 0)
+                return log_warning_errno(r, "Node attestation failed%s%s: %m", msg ? ": " : "",
+                                         strempty(msg));
+        r = node_identity_save(id, l->cfg.data_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the node SVID in %s, continuing: %m",
+                                  l->cfg.data_dir);
+        node_identity_free(l->id);
+        l->id = TAKE_PTR(id);
+        r = install_identity(l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to use the new node SVID: %m");
+        log_info("Node attested as %s", l->id->spiffe_id);
+        post(l, LINK_EVENT_ATTESTED, 0, l->id->spiffe_id, NULL);
+        return 0;
+}
+
+/* An identity to connect with: the loaded one if still valid, else a new attestation.
+ * Returns 0 or -errno; *fatal is set when the link must give up (event posted). */
+static int ensure_identity(Link *l, ServerConn *conn, bool *fatal) {
+        bool have_method = l->cfg.attest.join_token || l->cfg.attest.x509pop_cert;
+
+        if (l->id && !node_identity_expired(l->id, time(NULL)))
+                return 0;
+        if (!have_method) {
+                *fatal = true;
+                post(l, LINK_EVENT_FATAL, -ENOKEY,
+                     l->id ? "the node SVID has expired and no join token or x509pop is "
+                             "configured to attest again"
+                           : "no node SVID in the data directory and no join token or x509pop "
+                             "configured",
+                     NULL);
+                return -ENOKEY;
+        }
+        if (l->id)
+                log_warning("Node SVID %s expired, attesting again", l->id->spiffe_id);
+        return attest(l, conn, fatal);
+}
+
+static int renew(Link *l, ServerConn *conn) {
+        _cleanup_free_ char *msg = NULL;
+        RpcChannel *ch;
+        int r;
+
+        r = server_conn_channel(conn, true, &ch);
+        if (r >= 0)
+                r = node_renew(ch, l->id, &msg);
+        if (r < 0) {
+                l->renew_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
+                return log_warning_errno(r, "Failed to renew the node SVID%s%s: %m",
+                                         msg ? ": " : "", strempty(msg));
+        }
+        r = node_identity_save(l->id, l->cfg.data_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the renewed node SVID, continuing: %m");
+        r = install_identity(l);
+        if (r < 0)
+                return r;
+        log_info("Node SVID renewed, valid until %lld", (long long) l->id->not_after);
+        post(l, LINK_EVENT_RENEWED, 0, l->id->spiffe_id, NULL);
+        return 0;
+}
+
+static int maybe_renew(Link *l, ServerConn *conn) {
+        int64_t now = time(NULL);
+
+        if (now < node_identity_renew_at(l->id) || now < l->renew_retry_at)
+                return 0;
+        return renew(l, conn);
+}
+
+/* Keeps the bundle of a Sync message: persisted and used as roots when it changed. */
+static void take_bundle(Link *l, const Warden__Types__V1__Bundle *pb) {
+        _cleanup_(warden_bundle_unrefp) WardenBundle *b = NULL;
+        const char *reason = NULL;
+        int r;
+
+        r = bundle_from_pb(pb, &b, &reason);
+        if (r >= 0 && !streq(warden_bundle_trust_domain(b), l->cfg.trust_domain))
+                r = -EINVAL, reason = "bundle of another trust domain";
+        if (r < 0) {
+                log_warning("Ignoring a bad bundle from the server: %s", strna(reason));
+                return;
+        }
+        if (warden_bundle_equal(b, l->id->bundle))
+                return;
+        r = node_bundle_save(b, l->cfg.data_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the bundle, continuing: %m");
+        if (warden_bundle_n_x509_authorities(b) > 0)
+                (void) server_creds_set_roots(l->creds, b);
+        warden_bundle_unref(l->id->bundle);
+        l->id->bundle = TAKE_PTR(b);
+        log_debug("Bundle updated to sequence %llu",
+                  (unsigned long long) warden_bundle_sequence(l->id->bundle));
+}
+
+static int set_stream(Link *l, RpcStream *st) {
+        int r = 0;
+
+        pthread_mutex_lock(&l->lock);
+        if (st && l->stopping)
+                r = -ECANCELED;
+        else
+                l->stream = st;
+        pthread_mutex_unlock(&l->lock);
+        return r;
+}
+
+/* Reads the stream until it ends. *got is set once a message arrived. Returns the
+ * reason it ended: -EPERM when the server refused us, another -errno otherwise. */
+static int read_stream(Link *l, ServerConn *conn, RpcStream *st, bool *got) {
+        for (;;) {
+                Warden__Node__V1__SyncResponse *resp = NULL;
+                _cleanup_free_ char *msg = NULL;
+                int status = GRPC_STATUS_UNKNOWN, r;
+
+                r = server_sync_next(st, LINK_POLL_MS, &resp, &status, &msg);
+                if (r == -ETIMEDOUT) {
+                        if (stopping(l))
+                                return -ECANCELED;
+                        (void) maybe_renew(l, conn);
+                        continue;
+                }
+                if (r < 0)
+                        return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                              "Sync stream failed: %m");
+                if (r == 0) {
+                        if (stopping(l))
+                                return -ECANCELED;
+                        log_full(l->attempt ? LOG_DEBUG : LOG_WARNING, "Sync stream ended: %s%s%s",
+                                 rpc_status_to_string(status), msg ? ": " : "", strempty(msg));
+                        r = rpc_status_to_errno(status);
+                        return r == 0 ? -ECONNRESET : r;
+                }
+                if (!*got)
+                        post(l, LINK_EVENT_CONNECTED, 0, NULL, NULL);
+                *got = true;
+                if (resp->bundle)
+                        take_bundle(l, resp->bundle);
+                post(l, LINK_EVENT_SYNC, 0, NULL, resp);
+        }
+}
+
+static int run_stream(Link *l, ServerConn *conn, bool *got) {
+        RpcStream *st = NULL;
+        RpcChannel *ch;
+        int r;
+
+        (void) maybe_renew(l, conn);
+        r = server_conn_channel(conn, true, &ch);
+        if (r < 0)
+                return r;
+        r = server_sync_open(ch, 0, &st);
+        if (r < 0)
+                return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                      "Failed to open the Sync stream: %m");
+        r = set_stream(l, st);
+        if (r >= 0) {
+                r = read_stream(l, conn, st, got);
+                (void) set_stream(l, NULL);
+        }
+        rpc_stream_free(st);
+        return r;
+}
+
+/* One connection attempt; *fatal is set (and the event posted) when giving up. */
+static int link_once(Link *l, ServerConn *conn, bool *got, bool *fatal) {
+        int r;
+
+        r = ensure_identity(l, conn, fatal);
+        if (r < 0)
+                return r;
+        r = run_stream(l, conn, got);
+        if (r == -EPERM) {
+                log_warning("The server refused node SVID %s (evicted or banned?)",
+                            l->id->spiffe_id);
+                if (!l->cfg.attest.join_token && !l->cfg.attest.x509pop_cert) {
+                        *fatal = true;
+                        post(l, LINK_EVENT_FATAL, r,
+                             "the server refused our node SVID and no join token or x509pop is "
+                             "configured to attest again",
+                             NULL);
+                        return r;
+                }
+                /* Attest again at the next attempt (the bundle is kept). */
+                l->id->not_after = 0;
+        }
+        return r;
+}
+
+static void *link_thread(void *p) {
+        Link *l = p;
+        ServerConn conn = {.creds = l->creds};
+
+        while (!stopping(l)) {
+                bool got = false, fatal = false;
+                int r = link_once(l, &conn, &got, &fatal);
+
+                if (fatal || stopping(l))
+                        break;
+                if (got)
+                        l->attempt = 0;
+                post(l, LINK_EVENT_DISCONNECTED, r, "server unreachable or stream lost", NULL);
+                server_conn_reset(&conn);
+                if (!wait_ms(l, link_backoff_ms(l->attempt, l->cfg.backoff_min_ms,
+                                                l->cfg.backoff_max_ms, random_unit())))
+                        break;
+                if (l->attempt < 16)
+                        l->attempt++;
+        }
+        server_conn_done(&conn);
+        return NULL;
+}
+
+int link_new(const LinkConfig *cfg,
+             NodeIdentity *identity,
+             ServerCreds *creds,
+             LinkEventCallback cb,
+             void *userdata,
+             Link **ret) {
+        _cleanup_(link_freep) Link *l = calloc(1, sizeof(Link));
+        pthread_condattr_t ca;
+        int r;
+
+        if (!l) {
+                node_identity_free(identity);
+                return -ENOMEM;
+        }
+        l->id = identity;
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&l->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        l->cfg = *cfg;
+        if (!l->cfg.backoff_min_ms)
+                l->cfg.backoff_min_ms = LINK_BACKOFF_MIN_MS;
+        if (!l->cfg.backoff_max_ms)
+                l->cfg.backoff_max_ms = LINK_BACKOFF_MAX_MS;
+        l->creds = creds;
+        l->cb = cb;
+        l->userdata = userdata;
+        r = taskq_new(true, &l->events);
+        if (r >= 0 && l->id)
+                r = install_identity(l);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int link_start(Link *l) {
+        int r;
+
+        if (!l->id && l->cfg.bootstrap) {
+                r = server_creds_set_roots(l->creds, l->cfg.bootstrap);
+                if (r < 0)
+                        return r;
+        }
+        r = taskq_thread_create(&l->thread, link_thread, l);
+        if (r < 0)
+                return r;
+        l->started = true;
+        return 0;
+}
+
+void link_stop(Link *l) {
+        if (!l || !l->started)
+                return;
+        pthread_mutex_lock(&l->lock);
+        l->stopping = true;
+        if (l->stream)
+                rpc_stream_cancel(l->stream);
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->thread, NULL);
+        l->started = false;
+}
+
+Link *link_free(Link *l) {
+        if (!l)
+                return NULL;
+        link_stop(l);
+        taskq_free(l->events);
+        node_identity_free(l->id);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->lock);
+        free(l);
+        return NULL;
+}
+
+int link_event_fd(Link *l) {
+        return taskq_fd(l->events);
+}
+
+void link_dispatch(Link *l) {
+        taskq_dispatch(l->events);
+}
