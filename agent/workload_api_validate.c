@@ -157,6 +157,8 @@ void wapi_handle_validate_jwt_svid(RpcCall *c, void *userdata) {
         if (!pb->audience[0])
                 (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT,
                                        "audience must be specified");
+        else if (strlen(pb->audience) > WAPI_AUDIENCE_LEN_MAX)
+                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "audience too long");
         else if (!pb->svid[0])
                 (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "svid must be specified");
         else

@@ -20,6 +20,10 @@ Roles (what the calling uid is expected to get):
            FetchJWTSVID is UNAVAILABLE.
 Each check prints "ok   <name>" or "FAIL <name>: <why>"; the exit status is 1 if any
 failed. `--print-jwt FILE` (full) writes the JWT-SVID fetched for audience "interop".
+
+  workload_client.py mint --key PEM --kid KID --sub ID [--aud A] [--exp-offset S]
+prints a JWT-SVID signed with an EC P-256 key, e.g. the server's own JWT key to make a
+token that expired --exp-offset seconds ago (for the negative cases).
 """
 
 import argparse
@@ -364,7 +368,35 @@ def role_pending(api, a):
         "FetchJWTSVID", pb.JWTSVIDRequest(audience=[AUD]), pb.JWTSVIDResponse)))
 
 
+def b64url_enc(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def mint(argv):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    p = argparse.ArgumentParser(prog="workload_client.py mint")
+    p.add_argument("--key", required=True)
+    p.add_argument("--kid", required=True)
+    p.add_argument("--sub", required=True)
+    p.add_argument("--aud", default=AUD)
+    p.add_argument("--exp-offset", type=int, default=300)
+    a = p.parse_args(argv)
+    with open(a.key, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    now = int(time.time())
+    h = b64url_enc(json.dumps({"alg": "ES256", "kid": a.kid, "typ": "JWT"}).encode())
+    c = b64url_enc(json.dumps({"sub": a.sub, "aud": [a.aud], "exp": now + a.exp_offset,
+                               "iat": now + min(a.exp_offset, 0) - 60}).encode())
+    r, s = utils.decode_dss_signature(key.sign((h + "." + c).encode(), ec.ECDSA(hashes.SHA256())))
+    print(h + "." + c + "." + b64url_enc(r.to_bytes(32, "big") + s.to_bytes(32, "big")))
+    return 0
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "mint":
+        return mint(sys.argv[2:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--socket", required=True)
     p.add_argument("role", choices=["full", "denied", "pending"])

@@ -311,6 +311,15 @@ static void test_validate_rejects(void **state) {
         assert_int_equal(validate(&h, "aud1", good, NULL, NULL), GRPC_STATUS_OK);
 
         expect_invalid(&h, "", good, "audience must be specified");
+        {
+                char aud[WAPI_AUDIENCE_LEN_MAX + 2];
+
+                memset(aud, 'a', sizeof(aud) - 1);
+                aud[sizeof(aud) - 1] = 0;
+                expect_invalid(&h, aud, good, "audience too long");
+                aud[WAPI_AUDIENCE_LEN_MAX] = 0; /* at the limit: checked, just wrong */
+                expect_invalid(&h, aud, good, GENERIC);
+        }
         expect_invalid(&h, "aud1", "", "svid must be specified");
         /* Every token failure: one generic message. */
         expect_invalid(&h, "aud2", good, GENERIC);
