@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* gRPC server on gRPC core 1.51, carrying raw serialized protobuf bytes.
+ *
+ * One RpcServer owns one grpc_server, one completion queue with one CQ thread,
+ * and (for Unix sockets) an accept thread of its own: it accepts every client
+ * itself, records SO_PEERCRED + a pidfd, and only then hands the fd to gRPC, so
+ * each call knows the pid/uid/gid of the process that connected. TCP listeners
+ * are TLS only and expose the client certificate's SPIFFE ID instead.
+ *
+ * Threads: the thread that creates the server is its "owner". Handlers and close
+ * callbacks run on the owner's thread from rpc_server_dispatch() (wire
+ * rpc_server_event_fd() into sd-event), except for methods registered with
+ * RPC_METHOD_INLINE, whose handler and close callback run on the CQ thread and
+ * must never block. rpc_call_send(), rpc_call_reply(), rpc_call_finish() and
+ * rpc_call_ref()/unref() may be called from any thread.
+ *
+ * Limits: messages are capped at RPC_MAX_MESSAGE_SIZE in both directions, each
+ * connection at RPC_MAX_STREAMS_PER_CONNECTION concurrent calls, and Unix socket
+ * connections at rpc_server_set_max_connections() (default 1024).
+ *
+ * Typical use:
+ *   rpc_server_new(&s);
+ *   rpc_server_add_method(s, "/SpiffeWorkloadAPI/FetchJWTSVID", RPC_UNARY, h, m, 0);
+ *   rpc_server_require_metadata(s, "/SpiffeWorkloadAPI/", "workload.spiffe.io", "true",
+ *                               GRPC_STATUS_INVALID_ARGUMENT,
+ *                               "security header missing from request");
+ *   rpc_server_listen_unix(s, "/run/warden/agent.sock", 0666);
+ *   rpc_server_start(s);
+ *   ... sd_event_add_io(e, NULL, rpc_server_event_fd(s), EPOLLIN, cb, s)
+ *       where cb calls rpc_server_dispatch(s) ...
+ *   rpc_server_shutdown(s);
+ *   rpc_server_free(s);
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <grpc/status.h>
+
+#define RPC_MAX_MESSAGE_SIZE (4u * 1024u * 1024u)
+#define RPC_MAX_STREAMS_PER_CONNECTION 1024u
+#define RPC_DEFAULT_MAX_CONNECTIONS 1024u
+
+typedef struct RpcServer RpcServer;
+typedef struct RpcCall RpcCall;
+
+/* Who is calling. For Unix socket peers pid/uid/gid/pidfd/conn_id come from the
+ * connection (SO_PEERCRED at accept time); spiffe_id is NULL. For TLS peers
+ * pid is 0, uid/gid are (uid_t) -1 / (gid_t) -1, pidfd is -EBADF, and spiffe_id
+ * is the client certificate's SPIFFE ID (NULL without a client certificate). */
+typedef struct RpcPeer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        int pidfd;        /* owned by the call; dup() it to keep it longer; -EBADF if
+                           * the process had already exited when it connected */
+        uint64_t conn_id; /* unique per accepted connection, 0 for TLS peers */
+        char *spiffe_id;
+} RpcPeer;
+
+typedef enum RpcKind {
+        RPC_UNARY,
+        RPC_SERVER_STREAM,
+} RpcKind;
+
+enum {
+        /* Run the handler (and the call's close callback) on the CQ thread. For hot
+         * paths that answer from immutable state; must not block or take locks
+         * that the owner thread holds for long. */
+        RPC_METHOD_INLINE = 1u << 0,
+};
+
+typedef enum RpcClientCertMode {
+        RPC_CLIENT_CERT_REQUIRE,  /* handshake fails without a valid client cert */
+        RPC_CLIENT_CERT_OPTIONAL, /* verified if sent; calls without one have spiffe_id NULL */
+} RpcClientCertMode;
+
+/* TLS listener settings. All strings are PEM and are copied. */
+typedef struct RpcTlsServerConfig {
+        const char *roots_pem;      /* CAs that sign client certificates */
+        const char *cert_chain_pem; /* server certificate chain, leaf first */
+        const char *key_pem;        /* server private key */
+        RpcClientCertMode client_cert;
+} RpcTlsServerConfig;
+
+typedef struct RpcServerStats {
+        uint64_t connections_accepted; /* Unix socket connections handed to gRPC */
+        uint64_t calls_started;        /* calls that reached a handler or got a status */
+        uint64_t calls_active;         /* calls whose gRPC call is still alive */
+        uint64_t messages_sent;        /* SEND_MESSAGE batches started */
+        uint64_t messages_coalesced;   /* queued messages replaced by a newer one */
+} RpcServerStats;
+
+/* Handler for one incoming call. The call is borrowed for the duration of the
+ * handler; take a reference (rpc_call_ref) to answer later or keep a stream. */
+typedef void (*RpcHandler)(RpcCall *call, void *userdata);
+typedef void (*RpcCloseCallback)(RpcCall *call, void *userdata);
+
+/* Creates a server (calls grpc_init, balanced by rpc_server_free).
+ * Returns 0 or -ENOMEM/-errno. */
+int rpc_server_new(RpcServer **ret);
+
+/* Registers a method by its full path ("/pkg.Service/Method"). Before
+ * rpc_server_start only. Returns 0, -EINVAL, -EEXIST for a duplicate path,
+ * -EBUSY once started. */
+int rpc_server_add_method(RpcServer *s,
+                          const char *path,
+                          RpcKind kind,
+                          RpcHandler handler,
+                          void *userdata,
+                          unsigned flags);
+
+/* Requires, for every registered method whose path starts with path_prefix,
+ * exactly one metadata value for `key` and that it equals `value`; otherwise the
+ * call ends with (status, message) before any handler runs. Unknown methods get
+ * UNIMPLEMENTED whatever their metadata. Before rpc_server_start only.
+ * Returns 0, -EINVAL, -EBUSY, -ENOMEM. */
+int rpc_server_require_metadata(RpcServer *s,
+                                const char *path_prefix,
+                                const char *key,
+                                const char *value,
+                                grpc_status_code status,
+                                const char *message);
+
+/* Binds and listens on a Unix socket at path with the given file mode. A stale
+ * socket file (nobody accepting) is unlinked first; a live one gives -EADDRINUSE,
+ * a non-socket file -EEXIST. The path is unlinked again at shutdown.
+ * Before rpc_server_start only. */
+int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode);
+
+/* Serves an already listening AF_UNIX stream socket (e.g. from sd_listen_fds()).
+ * The fd is borrowed: it is set O_NONBLOCK, never closed nor unlinked by us, and
+ * must stay open until rpc_server_shutdown(). Before rpc_server_start only.
+ * Returns 0, -EBADF, -ENOTSOCK, -EINVAL (not a listening AF_UNIX stream socket). */
+int rpc_server_listen_fd(RpcServer *s, int fd);
+
+/* Listens on TCP with TLS at addr ("127.0.0.1:0", "[::]:8081"). The port actually
+ * bound goes to *ret_port (may be NULL). Before rpc_server_start only.
+ * Returns 0, -EINVAL (bad config or PEM), -EADDRNOTAVAIL (bind failed). */
+int rpc_server_listen_tls(RpcServer *s,
+                          const char *addr,
+                          const RpcTlsServerConfig *cfg,
+                          int *ret_port);
+
+/* Replaces the certificate chain, key and client roots of every TLS listener.
+ * Takes effect for new connections; existing ones keep their session. The client
+ * certificate mode cannot change (cfg->client_cert is ignored). Any thread.
+ * Returns 0, -EINVAL (bad PEM), -ENOENT (no TLS listener). */
+int rpc_server_update_tls(RpcServer *s, const RpcTlsServerConfig *cfg);
+
+/* Caps concurrent Unix socket connections (n >= 1). Beyond the cap new clients
+ * wait in the listen backlog. Before rpc_server_start only. */
+int rpc_server_set_max_connections(RpcServer *s, unsigned n);
+
+/* Starts gRPC, the CQ thread and the accept thread. Returns 0 or -errno. */
+int rpc_server_start(RpcServer *s);
+
+/* An fd that becomes readable when rpc_server_dispatch() has work. Owned by the
+ * server. */
+int rpc_server_event_fd(RpcServer *s);
+
+/* Runs queued handlers and close callbacks on the calling thread (the owner).
+ * Returns the number of items run, or -errno. Never blocks. */
+int rpc_server_dispatch(RpcServer *s);
+
+/* Stops accepting, cancels every call (clients see UNAVAILABLE), waits until gRPC
+ * has completed every operation, joins our threads and fires the close callbacks
+ * still due, on the calling thread. Handlers that were queued but not run are
+ * dropped. Afterwards every RpcCall is closed; calls still referenced by their
+ * owner only need rpc_call_unref(). Idempotent. Call from the owner thread. */
+void rpc_server_shutdown(RpcServer *s);
+
+/* Shuts down if needed and frees the server. Accepts NULL; returns NULL.
+ * RpcCalls still referenced afterwards may only be passed to rpc_call_unref(). */
+RpcServer *rpc_server_free(RpcServer *s);
+
+/* Snapshot of the server's counters. */
+void rpc_server_get_stats(RpcServer *s, RpcServerStats *ret);
+
+/* --- per call --- */
+
+/* Full method path of the call ("/pkg.Service/Method"). */
+const char *rpc_call_method(RpcCall *c);
+/* The request message (a copy, owned by the call; may be empty but never NULL). */
+const void *rpc_call_request(RpcCall *c, size_t *ret_len);
+/* Caller identity, copied when the call arrived. */
+const RpcPeer *rpc_call_peer(RpcCall *c);
+/* First value of a request metadata key (lowercase), NUL-terminated, or NULL. */
+const char *rpc_call_metadata(RpcCall *c, const char *key);
+
+/* Unary answer: the message and status OK in one go. Any thread.
+ * Returns 0, -EMSGSIZE, -EALREADY (status already sent or queued),
+ * -ENOTCONN (call closed or server shutting down), -ENOMEM. */
+int rpc_call_reply(RpcCall *c, const void *msg, size_t len);
+
+/* Ends the call with a status (unary error, or the end of a stream). Messages
+ * queued before it still go out first. message may be NULL. Any thread.
+ * Returns 0, -EALREADY, -ENOTCONN, -ENOMEM. */
+int rpc_call_finish(RpcCall *c, grpc_status_code status, const char *message);
+
+/* Same, with the status and a fixed message chosen from a negative errno
+ * (errno_to_grpc_status()). */
+int rpc_call_finish_errno(RpcCall *c, int r, const char *message);
+
+/* Pushes one message on a server stream. Any thread. At most one message is in
+ * flight per call; while one is, the newest message waits and replaces any older
+ * waiting one (a slow client only ever gets the latest state).
+ * Returns 0, -EINVAL (unary method), -EMSGSIZE, -EALREADY (finished),
+ * -ENOTCONN (closed/shutting down), -ENOMEM. */
+int rpc_call_send(RpcCall *c, const void *msg, size_t len);
+
+/* Sets the callback that runs once when the call is over: the client cancelled
+ * or disconnected, the deadline passed, the server shut down, or our status went
+ * out. It runs via rpc_server_dispatch() (on the CQ thread for inline methods);
+ * if the call is already closed it is queued for the next dispatch. */
+void rpc_call_set_close_callback(RpcCall *c, RpcCloseCallback cb, void *userdata);
+
+/* true once the call is over (see above). */
+bool rpc_call_is_closed(RpcCall *c);
+/* true when the call ended before our status went out: client cancel,
+ * disconnect, deadline or server shutdown. Meaningful once closed. */
+bool rpc_call_was_cancelled(RpcCall *c);
+
+/* Owner state attached to the call (e.g. a stream's watcher). Not freed by us. */
+void rpc_call_set_userdata(RpcCall *c, void *userdata);
+void *rpc_call_get_userdata(RpcCall *c);
+
+/* Reference counting; unref accepts NULL and returns NULL. Any thread. */
+RpcCall *rpc_call_ref(RpcCall *c);
+RpcCall *rpc_call_unref(RpcCall *c);

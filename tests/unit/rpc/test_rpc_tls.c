@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* TCP + mutual TLS: the client's SPIFFE ID reaches the handler, the client pins
+ * the server's SPIFFE ID (no DNS SAN needed), foreign CAs are refused, optional
+ * client certificates, certificate rotation, and bad configurations. */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "rpc.h"
+#include "rpc_client.h"
+#include "rpc_testutil.h"
+#include "testlib.h"
+
+#define SERVER_ID "spiffe://example.org/warden/server"
+#define CLIENT_ID "spiffe://example.org/warden/agent/join_token/abc"
+
+typedef struct Pki {
+        TestCa *ca, *other_ca;
+        char *server_cert, *server_key;
+        char *client_cert, *client_key;
+        char *foreign_cert, *foreign_key; /* CLIENT_ID, signed by other_ca */
+} Pki;
+
+static Pki pki;
+static unsigned handler_calls;
+
+static int pki_setup(void **state) {
+        pki.ca = test_ca_new("warden test CA");
+        pki.other_ca = test_ca_new("other CA");
+        test_ca_issue(pki.ca, SERVER_ID, &pki.server_cert, &pki.server_key);
+        test_ca_issue(pki.ca, CLIENT_ID, &pki.client_cert, &pki.client_key);
+        test_ca_issue(pki.other_ca, CLIENT_ID, &pki.foreign_cert, &pki.foreign_key);
+        return 0;
+}
+
+static int pki_teardown(void **state) {
+        test_ca_free(pki.ca);
+        test_ca_free(pki.other_ca);
+        free(pki.server_cert);
+        free(pki.server_key);
+        free(pki.client_cert);
+        free(pki.client_key);
+        free(pki.foreign_cert);
+        free(pki.foreign_key);
+        return 0;
+}
+
+/* Replies with the caller's SPIFFE ID, or "none". */
+static void whoami(RpcCall *c, void *userdata) {
+        const RpcPeer *p = rpc_call_peer(c);
+        const char *id = p->spiffe_id ? p->spiffe_id : "none";
+
+        handler_calls++;
+        assert_int_equal(p->pid, 0);
+        assert_int_equal(p->pidfd, -EBADF);
+        assert_ok(rpc_call_reply(c, id, strlen(id)));
+}
+
+static int start_tls(TestServer *t, RpcClientCertMode mode) {
+        RpcTlsServerConfig cfg = {pki.ca->pem, pki.server_cert, pki.server_key, mode};
+        int port = 0;
+
+        handler_calls = 0;
+        test_server_init(t);
+        assert_ok(rpc_server_add_method(t->s, "/test.Tls/WhoAmI", RPC_UNARY, whoami, NULL, 0));
+        assert_ok(rpc_server_listen_tls(t->s, "127.0.0.1:0", &cfg, &port));
+        assert_true(port > 0);
+        test_server_run(t);
+        return port;
+}
+
+/* One call on a new channel; returns the status, *ret_resp (optional) the reply. */
+static int call_tls(int port, const RpcTlsClientConfig *cfg, char **ret_resp) {
+        _cleanup_free_ char *target = NULL;
+        RpcChannel *ch = NULL;
+        void *resp = NULL;
+        int status = -1;
+
+        assert_true(asprintf(&target, "127.0.0.1:%d", port) > 0);
+        assert_ok(rpc_channel_new_tls(target, cfg, &ch));
+        assert_ok(rpc_unary(ch, "/test.Tls/WhoAmI", NULL, 0, "", 0, 5000, &resp, NULL, &status,
+                            NULL));
+        rpc_channel_free(ch);
+        if (ret_resp)
+                *ret_resp = resp;
+        else
+                free(resp);
+        return status;
+}
+
+static void test_mtls_identity(void **state) {
+        RpcTlsClientConfig cfg = {pki.ca->pem, pki.client_cert, pki.client_key, SERVER_ID};
+        TestServer t;
+        _cleanup_free_ char *resp = NULL;
+        int port = start_tls(&t, RPC_CLIENT_CERT_REQUIRE);
+
+        assert_int_equal(call_tls(port, &cfg, &resp), GRPC_STATUS_OK);
+        assert_string_equal(resp, CLIENT_ID);
+
+        /* Wrong expected server ID: refused before any call reaches the server. */
+        cfg.expected_server_id = "spiffe://example.org/warden/impostor";
+        assert_int_not_equal(call_tls(port, &cfg, NULL), GRPC_STATUS_OK);
+        assert_int_equal(handler_calls, 1);
+        test_server_done(&t);
+}
+
+static void test_mtls_refusals(void **state) {
+        RpcTlsClientConfig foreign = {pki.ca->pem, pki.foreign_cert, pki.foreign_key, SERVER_ID};
+        RpcTlsClientConfig anonymous = {pki.ca->pem, NULL, NULL, SERVER_ID};
+        RpcTlsClientConfig wrong_roots = {pki.other_ca->pem, pki.client_cert, pki.client_key,
+                                          SERVER_ID};
+        TestServer t;
+        int port = start_tls(&t, RPC_CLIENT_CERT_REQUIRE);
+
+        /* A client certificate from another CA, or none at all, is refused. */
+        assert_int_equal(call_tls(port, &foreign, NULL), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(call_tls(port, &anonymous, NULL), GRPC_STATUS_UNAVAILABLE);
+        /* The server's certificate does not chain to the client's roots. */
+        assert_int_equal(call_tls(port, &wrong_roots, NULL), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(handler_calls, 0);
+        test_server_done(&t);
+}
+
+static void test_optional_client_cert(void **state) {
+        RpcTlsClientConfig anonymous = {pki.ca->pem, NULL, NULL, SERVER_ID};
+        RpcTlsClientConfig mtls = {pki.ca->pem, pki.client_cert, pki.client_key, SERVER_ID};
+        RpcTlsClientConfig foreign = {pki.ca->pem, pki.foreign_cert, pki.foreign_key, SERVER_ID};
+        TestServer t;
+        char *resp = NULL;
+        int port = start_tls(&t, RPC_CLIENT_CERT_OPTIONAL);
+
+        assert_int_equal(call_tls(port, &anonymous, &resp), GRPC_STATUS_OK);
+        assert_string_equal(resp, "none");
+        free(resp);
+        assert_int_equal(call_tls(port, &mtls, &resp), GRPC_STATUS_OK);
+        assert_string_equal(resp, CLIENT_ID);
+        free(resp);
+        /* Optional still means verified when presented. */
+        assert_int_not_equal(call_tls(port, &foreign, NULL), GRPC_STATUS_OK);
+        test_server_done(&t);
+}
+
+static void test_rotation(void **state) {
+        const char *new_id = "spiffe://example.org/warden/server2";
+        RpcTlsClientConfig old_cfg = {pki.ca->pem, pki.client_cert, pki.client_key, SERVER_ID};
+        RpcTlsClientConfig new_cfg = {pki.ca->pem, pki.client_cert, pki.client_key, new_id};
+        _cleanup_free_ char *cert = NULL, *key = NULL;
+        TestServer t;
+        int port = start_tls(&t, RPC_CLIENT_CERT_REQUIRE);
+
+        assert_int_equal(call_tls(port, &old_cfg, NULL), GRPC_STATUS_OK);
+        assert_int_not_equal(call_tls(port, &new_cfg, NULL), GRPC_STATUS_OK);
+
+        test_ca_issue(pki.ca, new_id, &cert, &key);
+        /* Bad material is refused and changes nothing. */
+        assert_errno(
+                rpc_server_update_tls(t.s, &(RpcTlsServerConfig){pki.ca->pem, cert, pki.server_key,
+                                                                 RPC_CLIENT_CERT_REQUIRE}),
+                EINVAL);
+        assert_int_equal(call_tls(port, &old_cfg, NULL), GRPC_STATUS_OK);
+
+        assert_ok(rpc_server_update_tls(
+                t.s, &(RpcTlsServerConfig){pki.ca->pem, cert, key, RPC_CLIENT_CERT_REQUIRE}));
+        /* New connections see the new certificate. */
+        assert_int_equal(call_tls(port, &new_cfg, NULL), GRPC_STATUS_OK);
+        assert_int_not_equal(call_tls(port, &old_cfg, NULL), GRPC_STATUS_OK);
+        test_server_done(&t);
+}
+
+static void test_bad_configs(void **state) {
+        RpcServer *s = NULL;
+        RpcChannel *ch = NULL;
+        int port;
+
+        assert_ok(rpc_server_new(&s));
+        assert_errno(rpc_server_update_tls(s, &(RpcTlsServerConfig){pki.ca->pem, pki.server_cert,
+                                                                    pki.server_key,
+                                                                    RPC_CLIENT_CERT_REQUIRE}),
+                     ENOENT);
+        assert_errno(rpc_server_listen_tls(s, "127.0.0.1:0",
+                                           &(RpcTlsServerConfig){"garbage", pki.server_cert,
+                                                                 pki.server_key,
+                                                                 RPC_CLIENT_CERT_REQUIRE},
+                                           &port),
+                     EINVAL);
+        /* Key of another certificate. */
+        assert_errno(rpc_server_listen_tls(s, "127.0.0.1:0",
+                                           &(RpcTlsServerConfig){pki.ca->pem, pki.server_cert,
+                                                                 pki.client_key,
+                                                                 RPC_CLIENT_CERT_REQUIRE},
+                                           &port),
+                     EINVAL);
+        rpc_server_free(s);
+
+        /* Listening but never started: freeing tears everything down. */
+        assert_ok(rpc_server_new(&s));
+        assert_ok(rpc_server_listen_tls(s, "127.0.0.1:0",
+                                        &(RpcTlsServerConfig){pki.ca->pem, pki.server_cert,
+                                                              pki.server_key,
+                                                              RPC_CLIENT_CERT_OPTIONAL},
+                                        &port));
+        assert_true(port > 0);
+        rpc_server_free(s);
+
+        assert_errno(rpc_channel_new_tls("127.0.0.1:1",
+                                         &(RpcTlsClientConfig){pki.ca->pem, NULL, NULL, NULL}, &ch),
+                     EINVAL);
+        assert_errno(rpc_channel_new_tls(
+                             "127.0.0.1:1",
+                             &(RpcTlsClientConfig){pki.ca->pem, NULL, NULL, "https://example.org"},
+                             &ch),
+                     EINVAL);
+        assert_errno(rpc_channel_new_tls(
+                             "127.0.0.1:1",
+                             &(RpcTlsClientConfig){pki.ca->pem, pki.client_cert, NULL, SERVER_ID},
+                             &ch),
+                     EINVAL);
+        assert_errno(
+                rpc_channel_new_tls("127.0.0.1:1",
+                                    &(RpcTlsClientConfig){"-----BEGIN CERTIFICATE-----\nAAAA\n",
+                                                          NULL, NULL, SERVER_ID},
+                                    &ch),
+                EINVAL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_mtls_identity),        cmocka_unit_test(test_mtls_refusals),
+                cmocka_unit_test(test_optional_client_cert), cmocka_unit_test(test_rotation),
+                cmocka_unit_test(test_bad_configs),
+        };
+        return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
+}
