@@ -100,6 +100,7 @@ int metrics_histogram_new(MetricsRegistry *reg,
 /* Looks up family by name; NULL when there is none. */
 Metric *metrics_registry_find(MetricsRegistry *reg, const char *name);
 
+/* A family's type (m must not be NULL) and name (NULL for a NULL m). */
 MetricType metric_type(const Metric *m);
 const char *metric_name(const Metric *m);
 

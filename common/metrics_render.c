@@ -22,7 +22,10 @@
 
 #define NUMBER_MAX 32
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
+static void memstream_closep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
 
 /* Shortest of %.15g / %.17g that reads back as v; NaN, +Inf, -Inf as Prometheus spells
  * them. */
@@ -133,7 +136,7 @@ int metrics_render(MetricsRegistry *reg, char **ret, size_t *ret_size) {
         if (!reg || !ret)
                 return -EINVAL;
         {
-                _cleanup_(fclosep) FILE *f = open_memstream(&buf, &size);
+                _cleanup_(memstream_closep) FILE *f = open_memstream(&buf, &size);
                 if (!f)
                         return -ENOMEM;
                 for (m = atomic_load_explicit(&reg->families, memory_order_acquire); m;
