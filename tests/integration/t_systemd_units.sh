@@ -125,6 +125,31 @@ else
   echo "note: not root, systemd-tmpfiles --create (chown) skipped"
 fi
 
+step "CAP_SYS_PTRACE is what an unprivileged agent needs to attest other users"
+# What the agent reads per caller: status/stat/cgroup are world-readable; exe (path and
+# hash) needs the ptrace read check, which only CAP_SYS_PTRACE passes for another uid.
+sleep 60 &
+victim=$!
+PIDS+=("$victim")
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+with_ptrace() { as_nobody --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace "$@"; }
+if [ "$(id -u)" -ne 0 ] || ! with_ptrace true 2>/dev/null; then
+  echo "note: cannot grant CAP_SYS_PTRACE here (not root or not in the bounding set), skipped"
+else
+  for f in status stat cgroup; do
+    as_nobody cat "/proc/$victim/$f" >/dev/null || fail "/proc/<pid>/$f unreadable without caps"
+  done
+  if as_nobody readlink "/proc/$victim/exe" >/dev/null 2>&1; then
+    fail "another user's /proc/<pid>/exe was readable without a capability"
+  fi
+  [ "$(with_ptrace readlink "/proc/$victim/exe")" = "$(readlink "/proc/$victim/exe")" ] ||
+    fail "CAP_SYS_PTRACE did not give the exe path"
+  want=$(sha256sum <"/proc/$victim/exe" | cut -d' ' -f1)
+  got=$(with_ptrace sh -c "sha256sum </proc/$victim/exe" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "CAP_SYS_PTRACE did not allow hashing the executable"
+fi
+kill "$victim" 2>/dev/null || true
+
 step "cmake --install stages binaries, units and configs"
 prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$WARDEN_BUILD_DIR/CMakeCache.txt")
 D="$T/dest"
