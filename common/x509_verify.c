@@ -189,11 +189,12 @@ static int make_store(STACK_OF(X509) * roots, X509_STORE **ret) {
         return 0;
 }
 
-int warden_x509_verify_chain_to_roots(X509 *leaf,
-                                      STACK_OF(X509) * intermediates,
-                                      STACK_OF(X509) * roots,
-                                      time_t now,
-                                      const char **reterr_reason) {
+int warden_x509_verify_path_to_roots(X509 *leaf,
+                                     STACK_OF(X509) * intermediates,
+                                     STACK_OF(X509) * roots,
+                                     time_t now,
+                                     STACK_OF(X509) * *ret_path,
+                                     const char **reterr_reason) {
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         X509_VERIFY_PARAM *param;
@@ -221,13 +222,28 @@ int warden_x509_verify_chain_to_roots(X509 *leaf,
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
         if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1)
                 return ossl_to_errno(-EIO);
-        if (X509_verify_cert(ctx) == 1)
+        if (X509_verify_cert(ctx) == 1) {
+                if (ret_path) {
+                        *ret_path = X509_STORE_CTX_get1_chain(ctx);
+                        if (!*ret_path)
+                                return ossl_to_errno(-ENOMEM);
+                }
                 return 0;
+        }
         err = X509_STORE_CTX_get_error(ctx);
         log_debug("Chain verification failed at depth %d: %s", X509_STORE_CTX_get_error_depth(ctx),
                   X509_verify_cert_error_string(err));
         reason = chain_error_reason(err, &r);
         return fail(r, reason, reterr_reason);
+}
+
+int warden_x509_verify_chain_to_roots(X509 *leaf,
+                                      STACK_OF(X509) * intermediates,
+                                      STACK_OF(X509) * roots,
+                                      time_t now,
+                                      const char **reterr_reason) {
+        return warden_x509_verify_path_to_roots(leaf, intermediates, roots, now, NULL,
+                                                reterr_reason);
 }
 
 static int check_intermediates(STACK_OF(X509) * intermediates, const char **reterr_reason) {

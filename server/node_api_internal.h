@@ -122,7 +122,8 @@ int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message);
  * nonce was issued for this leaf and is unexpired (consumed here), and the signature
  * over NODE_X509POP_CONTEXT || nonce || csr verifies with the leaf's key. On success
  * *ret_agent_id = spiffe://<td>/warden/agent/x509pop/<sha1 of leaf> and *ret_chain the
- * parsed chain (leaf first). -EOPNOTSUPP when x509pop is disabled, -EINVAL for a
+ * verified path (leaf first, ending with the trust anchor; certificates the node sent
+ * that are not on it are dropped). -EOPNOTSUPP when x509pop is disabled, -EINVAL for a
  * malformed proof, -EPERM for one that does not hold. */
 int node_x509pop_verify_proof(NodeApi *n,
                               const Warden__Node__V1__X509PopProof *proof,
@@ -132,7 +133,7 @@ int node_x509pop_verify_proof(NodeApi *n,
                               STACK_OF(X509) * *ret_chain,
                               const char **reterr_message);
 /* Adds x509pop:subject:cn:<CN>, x509pop:ca:fingerprint:<sha1> (each CA above the
- * leaf, including the configured root that issued the chain) and
+ * leaf on the verified path in chain, including the configured root that issued it) and
  * x509pop:san:dns:<name> (each DNS SAN). Values that are not valid selector values are
  * skipped, and so is everything past the set's cap. */
 int node_x509pop_selectors(NodeApi *n, STACK_OF(X509) * chain, SelectorSet *sel);

@@ -121,16 +121,17 @@ static int parse_chain(ProtobufCBinaryData *const certs, size_t n, STACK_OF(X509
         return 0;
 }
 
-/* Parses and verifies a node's chain against the x509pop roots; *ret_fingerprint is
- * the leaf's SHA-1 (hex). */
+/* Parses and verifies a node's chain against the x509pop roots. *ret_path is the
+ * verified path (leaf first, ending with the trust anchor): not the chain as sent, which
+ * may carry any extra certificate; *ret_fingerprint is the leaf's SHA-1 (hex). */
 static int verify_chain(NodeApi *n,
                         ProtobufCBinaryData *const certs,
                         size_t n_certs,
                         int64_t now,
-                        STACK_OF(X509) * *ret_chain,
+                        STACK_OF(X509) * *ret_path,
                         char **ret_fingerprint,
                         const char **reterr_message) {
-        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL, *path = NULL;
         _cleanup_(sk_X509_freep) STACK_OF(X509) *inter = NULL;
         const char *reason = NULL;
         int r;
@@ -150,8 +151,8 @@ static int verify_chain(NodeApi *n,
         for (int i = 1; i < sk_X509_num(chain); i++)
                 if (!sk_X509_push(inter, sk_X509_value(chain, i)))
                         return -ENOMEM;
-        r = warden_x509_verify_chain_to_roots(sk_X509_value(chain, 0), inter, n->x509pop_roots,
-                                              (time_t) now, &reason);
+        r = warden_x509_verify_path_to_roots(sk_X509_value(chain, 0), inter, n->x509pop_roots,
+                                             (time_t) now, &path, &reason);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -159,10 +160,10 @@ static int verify_chain(NodeApi *n,
                 *reterr_message = "node certificate is not trusted";
                 return r == -EBADMSG ? -EINVAL : -EPERM;
         }
-        r = warden_x509_fingerprint_sha1_hex(sk_X509_value(chain, 0), ret_fingerprint);
+        r = warden_x509_fingerprint_sha1_hex(sk_X509_value(path, 0), ret_fingerprint);
         if (r < 0)
                 return r;
-        *ret_chain = TAKE_PTR(chain);
+        *ret_path = TAKE_PTR(path);
         return 0;
 }
 

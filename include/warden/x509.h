@@ -207,6 +207,17 @@ int warden_x509_verify_chain_to_roots(X509 *leaf,
                                       STACK_OF(X509) * roots,
                                       time_t now,
                                       const char **reterr_reason);
+/* Same, and on success *ret_path (may be NULL) is the path that was verified: the leaf
+ * first, then the intermediates actually used, ending with the trust anchor from roots
+ * (new references; sk_X509_pop_free() it). Extra certificates in intermediates that are
+ * not on the path are not in it, so use this, not the input, to learn which CAs vouch
+ * for the leaf. */
+int warden_x509_verify_path_to_roots(X509 *leaf,
+                                     STACK_OF(X509) * intermediates,
+                                     STACK_OF(X509) * roots,
+                                     time_t now,
+                                     STACK_OF(X509) * *ret_path,
+                                     const char **reterr_reason);
 
 /* ---- Encodings and accessors (common/x509_encode.c, x509_pem.c) ---- */
 

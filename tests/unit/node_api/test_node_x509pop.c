@@ -36,22 +36,19 @@ static void leaf_done(Leaf *l) {
         free(l->der.data);
 }
 
-/* X509PopChallenge for n copies of cert; *ret_nonce (optional) gets the nonce. */
-static int challenge(NodeFx *fx,
-                     ProtobufCBinaryData *cert,
-                     size_t n,
-                     unsigned repeat,
-                     ProtobufCBinaryData *ret_nonce) {
+/* X509PopChallenge for the certificates chain[0..n); *ret_nonce (optional) gets the
+ * nonce. */
+static int challenge_chain(NodeFx *fx,
+                           ProtobufCBinaryData *chain,
+                           size_t n,
+                           unsigned repeat,
+                           ProtobufCBinaryData *ret_nonce) {
         Warden__Node__V1__X509PopChallengeRequest req =
                 WARDEN__NODE__V1__X509_POP_CHALLENGE_REQUEST__INIT;
         Warden__Node__V1__X509PopChallengeResponse *resp = NULL;
-        ProtobufCBinaryData v[WARDEN_X509_CHAIN_MAX_CERTS + 1];
         int status;
 
-        assert_true(n <= ELEMENTSOF(v));
-        for (size_t i = 0; i < n; i++)
-                v[i] = *cert;
-        req.cert_chain = v;
+        req.cert_chain = chain;
         req.n_cert_chain = n;
         status = node_fx_call(fx, NULL, "X509PopChallenge", &req, repeat,
                               &warden__node__v1__x509_pop_challenge_response__descriptor,
@@ -68,19 +65,34 @@ static int challenge(NodeFx *fx,
         return status;
 }
 
-/* AttestAgent with an x509pop proof: chain cert, nonce, a signature by key over the
- * context, nonce and signed_csr (the CSR actually sent is csr). */
-static int prove(NodeFx *fx,
-                 const Leaf *chain_leaf,
-                 EVP_PKEY *key,
-                 const ProtobufCBinaryData *nonce,
-                 const ProtobufCBinaryData *csr,
-                 const ProtobufCBinaryData *signed_csr,
-                 char **ret_id) {
+/* X509PopChallenge for n copies of cert. */
+static int challenge(NodeFx *fx,
+                     ProtobufCBinaryData *cert,
+                     size_t n,
+                     unsigned repeat,
+                     ProtobufCBinaryData *ret_nonce) {
+        ProtobufCBinaryData v[WARDEN_X509_CHAIN_MAX_CERTS + 1];
+
+        assert_true(n <= ELEMENTSOF(v));
+        for (size_t i = 0; i < n; i++)
+                v[i] = *cert;
+        return challenge_chain(fx, v, n, repeat, ret_nonce);
+}
+
+/* AttestAgent with an x509pop proof: the certificates chain[0..n_chain), nonce, a
+ * signature by key over the context, nonce and signed_csr (the CSR actually sent is
+ * csr). */
+static int prove_chain(NodeFx *fx,
+                       ProtobufCBinaryData *chain,
+                       size_t n_chain,
+                       EVP_PKEY *key,
+                       const ProtobufCBinaryData *nonce,
+                       const ProtobufCBinaryData *csr,
+                       const ProtobufCBinaryData *signed_csr,
+                       char **ret_id) {
         Warden__Node__V1__AttestAgentRequest req = WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__INIT;
         Warden__Node__V1__X509PopProof proof = WARDEN__NODE__V1__X509_POP_PROOF__INIT;
         Warden__Node__V1__AttestAgentResponse *resp = NULL;
-        ProtobufCBinaryData cert = chain_leaf->der;
         size_t ctx = strlen(NODE_X509POP_CONTEXT), len = ctx + nonce->len + signed_csr->len;
         _cleanup_free_ uint8_t *data = malloc(len), *sig = NULL;
         size_t sig_len = 0;
@@ -91,8 +103,8 @@ static int prove(NodeFx *fx,
         memcpy(data + ctx, nonce->data, nonce->len);
         memcpy(data + ctx + nonce->len, signed_csr->data, signed_csr->len);
         assert_ok(warden_sign(key, data, len, &sig, &sig_len));
-        proof.cert_chain = &cert;
-        proof.n_cert_chain = 1;
+        proof.cert_chain = chain;
+        proof.n_cert_chain = n_chain;
         proof.nonce = *nonce;
         proof.signature = (ProtobufCBinaryData){.data = sig, .len = sig_len};
         req.method_case = WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__METHOD_X509POP;
@@ -107,6 +119,19 @@ static int prove(NodeFx *fx,
                 pb_free(resp);
         }
         return status;
+}
+
+/* prove_chain() with the leaf alone as the chain. */
+static int prove(NodeFx *fx,
+                 const Leaf *chain_leaf,
+                 EVP_PKEY *key,
+                 const ProtobufCBinaryData *nonce,
+                 const ProtobufCBinaryData *csr,
+                 const ProtobufCBinaryData *signed_csr,
+                 char **ret_id) {
+        ProtobufCBinaryData cert = chain_leaf->der;
+
+        return prove_chain(fx, &cert, 1, key, nonce, csr, signed_csr, ret_id);
 }
 
 static char *fingerprint(X509 *x) {
@@ -234,6 +259,75 @@ static void test_x509pop_refusals(void **state) {
         node_fx_done(&fx);
 }
 
+static bool agent_has_ca(NodeFx *fx, const char *id, X509 *ca) {
+        _cleanup_free_ char *fp = fingerprint(ca), *v = NULL;
+
+        assert_true(asprintf(&v, "ca:fingerprint:%s", fp) > 0);
+        return agent_has(fx, id, "x509pop", v);
+}
+
+static void der_of(X509 *x, ProtobufCBinaryData *ret) {
+        assert_ok(warden_x509_to_der(x, &ret->data, &ret->len));
+}
+
+/* The ca:fingerprint selectors name the CAs of the verified path only: certificates
+ * a node appends to its chain (anyone's CA certificate is public) add nothing. */
+static void test_x509pop_chain_selectors(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *other_key = NULL, *int_key = NULL, *l2_key = NULL;
+        _cleanup_(X509_freep) X509 *other = NULL, *inter = NULL, *l2 = NULL;
+        _cleanup_free_ char *id = NULL, *id2 = NULL;
+        ProtobufCBinaryData chain[3] = {}, nonce = {}, csr = {};
+        const char *names[] = {"node2.site.example"};
+        NodeFx fx;
+        Leaf l1 = {};
+
+        node_fx_init(&fx, true);
+        leaf_new(&fx, "node1.site.example", &l1);
+        node_fx_csr(NULL, &csr);
+
+        /* An unrelated CA, appended after a leaf that the site CA issued. */
+        assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &other_key));
+        assert_ok(warden_ca_create_self_signed(other_key, "other.example", 3600, &other));
+        chain[0] = l1.der;
+        der_of(other, &chain[1]);
+        assert_int_equal(challenge(&fx, &l1.der, 1, 1, &nonce), GRPC_STATUS_OK);
+        assert_int_equal(prove_chain(&fx, chain, 2, l1.key, &nonce, &csr, &csr, &id),
+                         GRPC_STATUS_OK);
+        assert_false(agent_has_ca(&fx, id, other));
+        assert_true(agent_has_ca(&fx, id, fx.site_cert));
+        free(chain[1].data);
+        free(nonce.data);
+
+        /* A real intermediate: both it and the site root are named. */
+        assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &int_key));
+        assert_ok(warden_ca_create_intermediate(fx.site_cert, fx.site_key, int_key, "site.example",
+                                                1800, &inter));
+        assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &l2_key));
+        assert_ok(warden_svid_sign(&(WardenSvidParams){.ca_cert = inter,
+                                                       .ca_key = int_key,
+                                                       .public_key = l2_key,
+                                                       .spiffe_id = "spiffe://site.example/n2",
+                                                       .dns_names = names,
+                                                       .n_dns_names = 1,
+                                                       .ttl_seconds = 600},
+                                   &l2));
+        der_of(l2, &chain[0]);
+        der_of(inter, &chain[1]);
+        der_of(other, &chain[2]);
+        assert_int_equal(challenge_chain(&fx, chain, 2, 1, &nonce), GRPC_STATUS_OK);
+        assert_int_equal(prove_chain(&fx, chain, 3, l2_key, &nonce, &csr, &csr, &id2),
+                         GRPC_STATUS_OK);
+        assert_true(agent_has_ca(&fx, id2, inter));
+        assert_true(agent_has_ca(&fx, id2, fx.site_cert));
+        assert_false(agent_has_ca(&fx, id2, other));
+        for (size_t i = 0; i < ELEMENTSOF(chain); i++)
+                free(chain[i].data);
+        free(nonce.data);
+        free(csr.data);
+        leaf_done(&l1);
+        node_fx_done(&fx);
+}
+
 static Entry *mk(const char *spiffe_id, const char *parent_id) {
         Entry *e = NULL;
 
@@ -307,6 +401,7 @@ int test_x509pop_main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_x509pop),
                 cmocka_unit_test(test_x509pop_refusals),
+                cmocka_unit_test(test_x509pop_chain_selectors),
                 cmocka_unit_test(test_sync),
         };
 

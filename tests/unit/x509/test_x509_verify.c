@@ -265,6 +265,31 @@ static void test_x509pop_chain(void **state) {
         assert_string_equal(reason, "expired");
 }
 
+/* The verified path holds the certificates used, not whatever else was passed in. */
+static void test_verify_path(void **state) {
+        Fixture *f = *state;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *other_key = tu_key();
+        _cleanup_(X509_freep) X509 *svid = sign_svid(f, f->inter, f->int_key),
+                                   *other = tu_make_root(other_key, NULL);
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *inter = tu_stack(other, f->inter, NULL),
+                                                    *path = NULL;
+        const char *reason = NULL;
+
+        assert_ok(warden_x509_verify_path_to_roots(svid, inter, f->roots, 0, &path, &reason));
+        assert_int_equal(sk_X509_num(path), 3);
+        assert_int_equal(X509_cmp(sk_X509_value(path, 0), svid), 0);
+        assert_int_equal(X509_cmp(sk_X509_value(path, 1), f->inter), 0);
+        assert_int_equal(X509_cmp(sk_X509_value(path, 2), f->root), 0);
+        assert_ok(warden_x509_verify_path_to_roots(svid, inter, f->roots, 0, NULL, &reason));
+
+        /* On failure *ret_path is left alone. */
+        sk_X509_pop_free(path, X509_free);
+        path = NULL;
+        assert_errno(warden_x509_verify_path_to_roots(svid, NULL, f->roots, 0, &path, &reason),
+                     EKEYREJECTED);
+        assert_null(path);
+}
+
 int x509_verify_tests(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_verify_via_root, setup, teardown),
@@ -274,6 +299,7 @@ int x509_verify_tests(void) {
                 cmocka_unit_test_setup_teardown(test_bad_signature, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_intermediate_rules, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_x509pop_chain, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verify_path, setup, teardown),
         };
         return cmocka_run_group_tests_name("x509_verify", tests, NULL, NULL);
 }
