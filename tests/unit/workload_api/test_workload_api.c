@@ -5,9 +5,13 @@
  * group runs once per handler mode (inline, owner thread, workers). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/x509.h>
@@ -345,6 +349,35 @@ static void test_bundles_not_federated(void **state) {
         h_stop(&h);
 }
 
+/* A federated trust domain without JWT keys appears as {"keys":[]}. */
+static void test_jwt_bundle_without_keys(void **state) {
+        static const FxEntry e[] = {
+                {.entry_id = "1",
+                 .spiffe_id = ID_A,
+                 .selectors = {"unix:uid:0"},
+                 .federates_with = FX_OTHER_TD},
+        };
+        ProtobufCMessage *m = NULL;
+        JWTBundlesResponse *j;
+        RpcStream *st;
+        Harness h;
+
+        (void) state;
+        h_start(&h, mode);
+        h_publish(&h, e, ELEMENTSOF(e));
+        st = h_stream(&h, "FetchJWTBundles", true);
+        assert_int_equal(h_next(st, H_TIMEOUT_MS, &jwtbundles_response__descriptor, &m, NULL, NULL),
+                         1);
+        j = (JWTBundlesResponse *) m;
+        assert_int_equal(j->n_bundles, 2);
+        assert_string_equal(j->bundles[1]->key, "spiffe://" FX_OTHER_TD);
+        assert_int_equal(j->bundles[1]->value.len, strlen("{\"keys\":[]}"));
+        assert_memory_equal(j->bundles[1]->value.data, "{\"keys\":[]}", j->bundles[1]->value.len);
+        free_msg(m);
+        rpc_stream_free(st);
+        h_stop(&h);
+}
+
 static const char *const all_methods[] = {
         "FetchX509SVID",   "FetchX509Bundles", "FetchJWTSVID",    "FetchJWTBundles",
         "ValidateJWTSVID", "FetchWITSVID",     "FetchWITBundles",
@@ -478,6 +511,40 @@ static void test_many_streams_and_stop(void **state) {
         h_stop(&h);
 }
 
+extern char **environ;
+
+/* The process that connected exited before its call was attested (the call comes
+ * from its child over the inherited connection): UNAUTHENTICATED. */
+static void test_caller_gone(void **state) {
+        char *argv[] = {(char *) WAPI_ORPHAN_PATH, NULL, NULL};
+        posix_spawn_file_actions_t fa;
+        char out[256] = "";
+        size_t n = 0;
+        ssize_t k;
+        int p[2], status;
+        pid_t pid;
+        Harness h;
+
+        (void) state;
+        h_start(&h, mode);
+        h_publish(&h, entries_root, ELEMENTSOF(entries_root));
+        argv[1] = h.sock;
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+        assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(p[1]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* EOF once the orphaned child is done. */
+        while (n < sizeof(out) - 1 && (k = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+                n += (size_t) k;
+        close(p[0]);
+        assert_string_equal(out, "16 could not verify existence of the original caller\n");
+        h_stop(&h);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_x509_svid),
@@ -486,10 +553,12 @@ int main(void) {
                 cmocka_unit_test(test_x509_pending),
                 cmocka_unit_test(test_bundle_streams),
                 cmocka_unit_test(test_bundles_not_federated),
+                cmocka_unit_test(test_jwt_bundle_without_keys),
                 cmocka_unit_test(test_security_header),
                 cmocka_unit_test(test_unimplemented_and_malformed),
                 cmocka_unit_test(test_not_ready_and_no_identity),
                 cmocka_unit_test(test_many_streams_and_stop),
+                cmocka_unit_test(test_caller_gone),
         };
         static const char *const names[] = {"workload_api_inline", "workload_api_owner",
                                             "workload_api_workers"};
