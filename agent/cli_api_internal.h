@@ -17,7 +17,8 @@
 /* The flags every command takes; put them first in each command's option table. */
 /* clang-format off */
 #define API_COMMON_OPTIONS                                                                         \
-        {"socketPath", OPT_STRING, NULL, "Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET)"}, \
+        {"socketPath", OPT_STRING, NULL,                                                           \
+         "Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET, or " CLI_API_DEFAULT_SOCKET ")"},\
         {"output", OPT_STRING, "text", "Output format: text or json"},                             \
         {"timeout", OPT_DURATION, "5s", "How long to wait for the agent's answer"}
 /* clang-format on */
