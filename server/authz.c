@@ -64,7 +64,7 @@ static int cmp_entry_id(const void *a, const void *b) {
 }
 
 bool authz_entry_usable(const Entry *e, int64_t now) {
-        if (!e)
+        if (!e || entry_spiffe_id_is_reserved(e->spiffe_id))
                 return false;
         if (e->expires_at > 0 && e->expires_at <= now)
                 return false;

@@ -35,8 +35,10 @@ typedef struct AuthzSet {
         bool truncated; /* AUTHZ_ENTRIES_MAX was reached */
 } AuthzSet;
 
-/* true when e may be served at time now: not expired (expires_at == 0 or > now) and
- * its state is empty or "active". */
+/* true when e may be served at time now: not expired (expires_at == 0 or > now), its
+ * state is empty or "active", and its spiffe_id is not in the reserved /warden
+ * namespace (entry_validate() refuses such entries; this also keeps one stored by other
+ * means from being signed). */
 bool authz_entry_usable(const Entry *e, int64_t now);
 
 /* Computes the set for agent_id with the agent's attested selectors (may be empty).

@@ -244,6 +244,17 @@ static bool printable(const char *s) {
         return true;
 }
 
+bool entry_spiffe_id_is_reserved(const char *spiffe_id) {
+        static const char scheme[] = "spiffe://";
+        size_t n = strlen(ENTRY_RESERVED_PATH);
+        const char *path;
+
+        if (!spiffe_id || !strneq(spiffe_id, scheme, strlen(scheme)))
+                return false;
+        path = strchr(spiffe_id + strlen(scheme), '/');
+        return path && strneq(path, ENTRY_RESERVED_PATH, n) && (path[n] == '\0' || path[n] == '/');
+}
+
 static const char *validate_ids(const Entry *e, const char *td) {
         if (e->id && entry_id_validate(e->id) < 0)
                 return "invalid entry id";
@@ -251,6 +262,8 @@ static const char *validate_ids(const Entry *e, const char *td) {
                 return "spiffe_id is not a valid workload SPIFFE ID";
         if (!warden_spiffeid_member_of(e->spiffe_id, td))
                 return "spiffe_id is not in the server's trust domain";
+        if (entry_spiffe_id_is_reserved(e->spiffe_id))
+                return "spiffe_id is in the reserved /warden namespace";
         if (!e->parent_id || warden_spiffeid_validate(e->parent_id, NULL) < 0)
                 return "parent_id is not a valid SPIFFE ID";
         if (!warden_spiffeid_member_of(e->parent_id, td))

@@ -96,7 +96,9 @@ int entry_add_scope(Entry *e, const char *scope);
 
 /* Checks an entry against the server's trust domain (bare name). Returns 0 or
  * -EINVAL with a static reason naming the violated rule:
- *   spiffe_id a valid workload SPIFFE ID in trust_domain; parent_id a valid SPIFFE
+ *   spiffe_id a valid workload SPIFFE ID in trust_domain, not in the reserved /warden
+ *   namespace (an SVID for the server's or an agent's ID would let its holder act as
+ *   them on the node API); parent_id a valid SPIFFE
  *   ID in trust_domain; 1..64 selectors, each valid (selector_validate());
  *   TTLs 0..1 year; expires_at >= 0; <= 32 valid DNS names; <= 32 federates_with,
  *   each a valid trust domain other than ours; hint <= 1024 bytes; env one of
@@ -104,6 +106,14 @@ int entry_add_scope(Entry *e, const char *scope);
  *   task <= 256 bytes; <= 32 scopes of 1..256 printable bytes; created_by and
  *   approved_by <= 256 bytes; id (when set) 1..64 bytes of [A-Za-z0-9_-]. */
 int entry_validate(const Entry *e, const char *trust_domain, const char **reterr_reason);
+
+/* The path below which Warden names its own identities (spiffe://<td>/warden/server,
+ * spiffe://<td>/warden/agent/...): never a registration entry's spiffe_id, like SPIRE's
+ * /spire namespace. */
+#define ENTRY_RESERVED_PATH "/warden"
+
+/* true when spiffe_id's path is ENTRY_RESERVED_PATH or lies below it. */
+bool entry_spiffe_id_is_reserved(const char *spiffe_id);
 
 /* 0 when name is a DNS name for an X.509 SAN: 1..253 bytes, dot-separated labels
  * of 1..63 [A-Za-z0-9-] not starting or ending with '-', optionally a leading

@@ -171,6 +171,9 @@ MUTATOR(m_spiffe_invalid, set_str(&e->spiffe_id, "spiffe://" TD "/a//b"))
 MUTATOR(m_spiffe_no_path, set_str(&e->spiffe_id, "spiffe://" TD))
 MUTATOR(m_spiffe_null, set_str(&e->spiffe_id, NULL))
 MUTATOR(m_spiffe_other_td, set_str(&e->spiffe_id, "spiffe://other.org/web"))
+MUTATOR(m_spiffe_server, set_str(&e->spiffe_id, "spiffe://" TD "/warden/server"))
+MUTATOR(m_spiffe_agent, set_str(&e->spiffe_id, "spiffe://" TD "/warden/agent/join_token/n1"))
+MUTATOR(m_spiffe_warden, set_str(&e->spiffe_id, "spiffe://" TD "/warden"))
 MUTATOR(m_parent_invalid, set_str(&e->parent_id, "http://" TD "/agent"))
 MUTATOR(m_parent_other_td, set_str(&e->parent_id, "spiffe://other.org/agent"))
 MUTATOR(m_no_selectors, selector_set_done(&e->selectors))
@@ -222,6 +225,9 @@ static void test_validate_rules(void **state) {
         expect_invalid(m_spiffe_no_path, "spiffe_id is not a valid workload SPIFFE ID");
         expect_invalid(m_spiffe_null, "spiffe_id is not a valid workload SPIFFE ID");
         expect_invalid(m_spiffe_other_td, "spiffe_id is not in the server's trust domain");
+        expect_invalid(m_spiffe_server, "spiffe_id is in the reserved /warden namespace");
+        expect_invalid(m_spiffe_agent, "spiffe_id is in the reserved /warden namespace");
+        expect_invalid(m_spiffe_warden, "spiffe_id is in the reserved /warden namespace");
         expect_invalid(m_parent_invalid, "parent_id is not a valid SPIFFE ID");
         expect_invalid(m_parent_other_td, "parent_id is not in the server's trust domain");
         expect_invalid(m_no_selectors, "entry has no selectors");
@@ -265,6 +271,15 @@ static void test_validate_limits_accepted(void **state) {
                 assert_ok(entry_add_dns_name(e, "a.example.org"));
         while (e->n_federates_with < ENTRY_FEDERATES_WITH_MAX)
                 assert_ok(entry_add_federates_with(e, "b.example"));
+        assert_ok(entry_validate(e, TD, &reason));
+
+        /* Only the /warden segment itself is reserved. */
+        set_str(&e->spiffe_id, "spiffe://" TD "/wardens/x");
+        assert_ok(entry_validate(e, TD, &reason));
+        set_str(&e->spiffe_id, "spiffe://" TD "/x/warden/server");
+        assert_ok(entry_validate(e, TD, &reason));
+        /* Parents are agents and the server, of course. */
+        set_str(&e->parent_id, "spiffe://" TD "/warden/server");
         assert_ok(entry_validate(e, TD, &reason));
 
         /* Empty/NULL governance fields are allowed. */

@@ -167,13 +167,14 @@ static void test_cycle(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
 
-        /* x under the agent, and an entry for the agent's own ID under x: each parent is
-         * looked up once, so the walk ends and nothing appears twice. */
+        /* x under the agent, y under x, and x again under y: each parent is looked up
+         * once, so the walk ends and nothing appears twice. */
         put(fx, mk(TD "/x", AGENT, "unix:uid:1"));
-        put(fx, mk(AGENT, TD "/x", "unix:uid:2"));
-        put(fx, mk(TD "/x", AGENT, "unix:uid:3"));
+        put(fx, mk(TD "/y", TD "/x", "unix:uid:2"));
+        put(fx, mk(TD "/x", TD "/y", "unix:uid:3"));
+        put(fx, mk(TD "/x", AGENT, "unix:uid:4"));
         set = build(fx);
-        assert_int_equal(set->n, 3);
+        assert_int_equal(set->n, 4);
 }
 
 static void test_unusable(void **state) {
@@ -200,6 +201,28 @@ static void test_unusable(void **state) {
         assert_true(has(set, TD "/active"));
 
         assert_false(authz_entry_usable(NULL, fx->now));
+}
+
+/* An entry naming the server or an agent (the datastore takes it; entry_validate() would
+ * not) is never served, and does not lend its children to the agent either. */
+static void test_reserved_ids(void **state) {
+        Fx *fx = *state;
+        _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        _cleanup_(entry_freep) Entry *e = NULL;
+
+        put(fx, mk(TD "/warden/server", AGENT, "unix:uid:1"));
+        put(fx, mk(TD "/warden/agent/join_token/t2", AGENT, "unix:uid:1"));
+        put(fx, mk(TD "/of-t2", TD "/warden/agent/join_token/t2", "unix:uid:1"));
+        put(fx, mk(TD "/ok", AGENT, "unix:uid:1"));
+        set = build(fx);
+        assert_int_equal(set->n, 1);
+        assert_true(has(set, TD "/ok"));
+
+        e = mk(TD "/warden/server", AGENT, "unix:uid:1");
+        assert_false(authz_entry_usable(e, fx->now));
+        free(e->spiffe_id);
+        e->spiffe_id = strdup(TD "/ok");
+        assert_true(authz_entry_usable(e, fx->now));
 }
 
 static void test_entry_cap(void **state) {
@@ -233,6 +256,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_descendants_levels, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cycle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unusable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reserved_ids, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_entry_cap, setup, teardown),
         };
 
