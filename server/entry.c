@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <warden/spiffeid.h>
+#include <warden/x509.h>
 
 static void strv_free(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -172,46 +173,8 @@ static bool is_alnum(char c) {
 }
 
 int dns_name_validate(const char *name, const char **reterr_reason) {
-        const char *reason = NULL, *p;
-        size_t len;
-
-        if (!name || !*name)
-                reason = "empty DNS name";
-        else if (strlen(name) > DNS_NAME_MAX)
-                reason = "DNS name too long";
-        if (reason)
-                goto fail;
-
-        p = name;
-        if (strneq(p, "*.", 2))
-                p += 2; /* a wildcard is allowed as the leftmost label only */
-        for (;;) {
-                len = strcspn(p, ".");
-                if (len == 0) {
-                        reason = "empty DNS label";
-                        goto fail;
-                }
-                if (len > 63) {
-                        reason = "DNS label too long";
-                        goto fail;
-                }
-                if (p[0] == '-' || p[len - 1] == '-') {
-                        reason = "DNS label starts or ends with '-'";
-                        goto fail;
-                }
-                for (size_t i = 0; i < len; i++)
-                        if (!is_alnum(p[i]) && p[i] != '-') {
-                                reason = "bad DNS name character";
-                                goto fail;
-                        }
-                if (p[len] == '\0')
-                        return 0;
-                p += len + 1;
-        }
-fail:
-        if (reterr_reason)
-                *reterr_reason = reason;
-        return -EINVAL;
+        /* The same rules the CA applies when it puts the names into an SVID. */
+        return warden_dns_name_validate(name, reterr_reason);
 }
 
 int entry_id_validate(const char *id) {

@@ -117,7 +117,8 @@ bool entry_spiffe_id_is_reserved(const char *spiffe_id);
 
 /* 0 when name is a DNS name for an X.509 SAN: 1..253 bytes, dot-separated labels
  * of 1..63 [A-Za-z0-9-] not starting or ending with '-', optionally a leading
- * "*." wildcard label; else -EINVAL. */
+ * "*." wildcard label; else -EINVAL. The rules of warden_dns_name_validate(), which the
+ * CA applies when signing, so an entry that validates can always be signed. */
 int dns_name_validate(const char *name, const char **reterr_reason);
 
 /* 0 when id is usable as an entry ID: 1..64 bytes of [A-Za-z0-9_-]; else -EINVAL. */
