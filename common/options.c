@@ -172,8 +172,7 @@ Options *options_free(Options *o) {
         return NULL;
 }
 
-/* Sets *ret to a malloc'd message (if ret is not NULL) and returns r. */
-static int fail_message(int r, char **ret, const char *fmt, ...) {
+int options_fail_message(int r, char **ret, const char *fmt, ...) {
         va_list ap;
 
         if (ret) {
@@ -223,9 +222,9 @@ static int apply_defaults(Options *o, char **reterr_message) {
                         continue;
                 r = option_value_set(v, v->option->default_value, OPTION_SOURCE_DEFAULT, &problem);
                 if (r == -EINVAL)
-                        return fail_message(r, reterr_message,
-                                            "internal error: bad default for -%s: %s",
-                                            v->option->name, problem);
+                        return options_fail_message(r, reterr_message,
+                                                    "internal error: bad default for -%s: %s",
+                                                    v->option->name, problem);
                 if (r < 0)
                         return r;
         }
@@ -254,7 +253,7 @@ static int parse_flag(Options *o, int argc, char **argv, int *i, char **reterr_m
         v = options_find(o, name);
         if (!v || name[0] == '\0') {
                 option_quote_value(name, quoted);
-                return fail_message(-EINVAL, reterr_message, "unknown flag: -%s", quoted);
+                return options_fail_message(-EINVAL, reterr_message, "unknown flag: -%s", quoted);
         }
 
         if (eq)
@@ -264,12 +263,13 @@ static int parse_flag(Options *o, int argc, char **argv, int *i, char **reterr_m
         else if (*i + 1 < argc)
                 text = argv[++*i];
         else
-                return fail_message(-EINVAL, reterr_message, "-%s: missing value", name);
+                return options_fail_message(-EINVAL, reterr_message, "-%s: missing value", name);
 
         r = option_value_set(v, text, OPTION_SOURCE_FLAG, &problem);
         if (r == -EINVAL) {
                 option_quote_value(text, quoted);
-                return fail_message(r, reterr_message, "-%s: %s: \"%s\"", name, problem, quoted);
+                return options_fail_message(r, reterr_message, "-%s: %s: \"%s\"", name, problem,
+                                            quoted);
         }
         return r;
 }
@@ -306,10 +306,11 @@ int options_parse(const Option *table,
         int r;
 
         if (!table && n > 0)
-                return fail_message(-EINVAL, reterr_message, "internal error: no option table");
+                return options_fail_message(-EINVAL, reterr_message,
+                                            "internal error: no option table");
         r = options_new(table, n, &o);
         if (r == -EINVAL)
-                return fail_message(r, reterr_message, "internal error: bad option table");
+                return options_fail_message(r, reterr_message, "internal error: bad option table");
         if (r < 0)
                 return r;
         r = apply_defaults(o, reterr_message);

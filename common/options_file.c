@@ -31,18 +31,6 @@ static _Thread_local FileParse *current_parse;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cfg_t *, cfg_free)
 
-static int fail_message(int r, char **ret, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret) {
-                va_start(ap, fmt);
-                if (vasprintf(ret, fmt, ap) < 0)
-                        *ret = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static void on_error(cfg_t *cfg, const char *fmt, va_list ap) {
         FileParse *p = current_parse;
         _cleanup_free_ char *text = NULL;
@@ -91,9 +79,10 @@ static int read_config(const char *path, bool must_exist, char **ret, char **ret
                 return 0;
         }
         if (fd < 0 || fstat(fd, &st) < 0)
-                return fail_message(-errno, reterr_message, "%s: %m", path);
+                return options_fail_message(-errno, reterr_message, "%s: %m", path);
         if (!S_ISREG(st.st_mode))
-                return fail_message(-EINVAL, reterr_message, "%s: not a regular file", path);
+                return options_fail_message(-EINVAL, reterr_message, "%s: not a regular file",
+                                            path);
 
         buf = malloc(OPTIONS_CONFIG_MAX + 2);
         if (!buf)
@@ -103,17 +92,19 @@ static int read_config(const char *path, bool must_exist, char **ret, char **ret
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return fail_message(-errno, reterr_message, "%s: %m", path);
+                        return options_fail_message(-errno, reterr_message, "%s: %m", path);
                 if (k == 0)
                         break;
                 size += (size_t) k;
                 if (size > OPTIONS_CONFIG_MAX)
-                        return fail_message(-EFBIG, reterr_message, "%s: larger than %d bytes",
-                                            path, OPTIONS_CONFIG_MAX);
+                        return options_fail_message(-EFBIG, reterr_message,
+                                                    "%s: larger than %d bytes", path,
+                                                    OPTIONS_CONFIG_MAX);
         }
         buf[size] = '\0';
         if (strlen(buf) != size)
-                return fail_message(-EINVAL, reterr_message, "%s: contains a NUL byte", path);
+                return options_fail_message(-EINVAL, reterr_message, "%s: contains a NUL byte",
+                                            path);
         *ret = TAKE_PTR(buf);
         return 0;
 }
@@ -147,8 +138,9 @@ static int strip_comments(char *buf, const char *path, char **reterr_message) {
                         int line = 1;
                         for (size_t j = 0; j < i; j++)
                                 line += buf[j] == '\n';
-                        return fail_message(-EINVAL, reterr_message,
-                                            "%s:%d: only # comments are supported", path, line);
+                        return options_fail_message(-EINVAL, reterr_message,
+                                                    "%s:%d: only # comments are supported", path,
+                                                    line);
                 }
         }
         return 0;
@@ -220,7 +212,8 @@ static int parse_text(Options *o, const char *path, const char *text, char **ret
 
         if (rc != CFG_SUCCESS) {
                 if (!p.error)
-                        return fail_message(-EINVAL, reterr_message, "%s: parse error", path);
+                        return options_fail_message(-EINVAL, reterr_message, "%s: parse error",
+                                                    path);
                 if (reterr_message)
                         *reterr_message = TAKE_PTR(p.error);
                 free(p.error);
