@@ -91,10 +91,10 @@ assert_contains "$OUT" "INVALID_ARGUMENT: unable to validate JWT-SVID"
 STATE="$T/srv.data/ca/state.json"
 KID=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print([j for j in s["jwt"] if j["role"]=="current"][0]["kid"])' "$STATE")
 KEYF="$T/srv.data/ca/$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print([j for j in s["jwt"] if j["role"]=="current"][0]["key"])' "$STATE")"
-"$PY" "$PYC" mint --key "$KEYF" --kid "$KID" --sub "$TDID/w/root" --exp-offset 300 \
+"$PY" "$PYC" mint --key "$KEYF" --kid="$KID" --sub "$TDID/w/root" --exp-offset=300 \
   >"$T/fresh.jwt"
 expect_ok "own mint validates" acli validate jwt -audience interop -svid "$(cat "$T/fresh.jwt")"
-"$PY" "$PYC" mint --key "$KEYF" --kid "$KID" --sub "$TDID/w/root" --exp-offset -3600 \
+"$PY" "$PYC" mint --key "$KEYF" --kid="$KID" --sub "$TDID/w/root" --exp-offset=-3600 \
   >"$T/expired.jwt"
 chmod 644 "$T/expired.jwt"
 expect_fail "expired" acli validate jwt -audience interop -svid "$(cat "$T/expired.jwt")"

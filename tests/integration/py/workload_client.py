@@ -27,9 +27,11 @@ token that expired --exp-offset seconds ago (for the negative cases).
 """
 
 import argparse
+import atexit
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,7 @@ def load_pb2():
     here = os.path.dirname(os.path.abspath(__file__))
     proto_dir = os.path.normpath(os.path.join(here, "../../../proto/spiffe/workload"))
     out = tempfile.mkdtemp(prefix="wpb.")
+    atexit.register(shutil.rmtree, out, True)
     subprocess.run(["protoc", "--python_out=" + out, "-I" + proto_dir, "-I/usr/include",
                     os.path.join(proto_dir, "workload.proto")], check=True)
     sys.path.insert(0, out)
