@@ -55,6 +55,13 @@ def check_unary(ch):
                   "failed on request")
     expect_status(lambda: fail(b"2", timeout=5), grpc.StatusCode.NOT_FOUND)
 
+    # The server copies at most 128 metadata entries per call.
+    many = [(f"x-m-{i}", "v") for i in range(100)]
+    assert echo(b"m", metadata=many, timeout=5).endswith(b";m")
+    too_many = [(f"x-m-{i}", "v") for i in range(129)]
+    expect_status(lambda: echo(b"m", metadata=too_many, timeout=5),
+                  grpc.StatusCode.RESOURCE_EXHAUSTED)
+
     # The server's 4 MiB receive cap, at the limit and one byte past it.
     size = 4 * 1024 * 1024
     assert len(echo(b"x" * (size - 64), timeout=10)) > size - 64
