@@ -11,7 +11,7 @@ PACKAGES=(
   libssl-dev openssl libsystemd-dev libsqlite3-dev sqlite3 libpq-dev
   libjansson-dev libcmocka-dev libconfuse-dev libmicrohttpd-dev
   # tests: independent gRPC client, other uids, PostgreSQL
-  python3 python3-grpcio python3-protobuf util-linux procps iproute2 systemd
+  python3 python3-grpcio python3-protobuf python3-cryptography util-linux procps iproute2 systemd
   postgresql
 )
 
