@@ -93,10 +93,8 @@ static int ca_build(const CaTemplate *t, X509 **ret) {
         return 0;
 }
 
-int warden_ca_create_self_signed(EVP_PKEY *key,
-                                 const char *trust_domain,
-                                 int64_t ttl_seconds,
-                                 X509 **ret) {
+int warden_ca_create_self_signed(
+        EVP_PKEY *key, const char *trust_domain, int64_t ttl_seconds, time_t now, X509 **ret) {
         CaTemplate t = {
                 .subject_key = key,
                 .trust_domain = trust_domain,
@@ -106,7 +104,8 @@ int warden_ca_create_self_signed(EVP_PKEY *key,
 
         if (!key || !trust_domain || !ret)
                 return -EINVAL;
-        r = x509_validity_for(time(NULL), ttl_seconds, 0, &t.not_before, &t.not_after);
+        r = x509_validity_for(now > 0 ? now : time(NULL), ttl_seconds, 0, &t.not_before,
+                              &t.not_after);
         if (r < 0)
                 return r;
         return ca_build(&t, ret);
@@ -117,6 +116,7 @@ int warden_ca_create_intermediate(X509 *upstream_cert,
                                   EVP_PKEY *pubkey,
                                   const char *trust_domain,
                                   int64_t ttl_seconds,
+                                  time_t now,
                                   X509 **ret) {
         CaTemplate t = {
                 .subject_key = pubkey,
@@ -124,11 +124,13 @@ int warden_ca_create_intermediate(X509 *upstream_cert,
                 .issuer = upstream_cert,
                 .sign_key = upstream_key,
         };
-        time_t now = time(NULL), cap;
+        time_t cap;
         int r;
 
         if (!upstream_cert || !upstream_key || !pubkey || !trust_domain || !ret)
                 return -EINVAL;
+        if (now <= 0)
+                now = time(NULL);
         r = x509_check_signing_ca(upstream_cert, upstream_key, now, &cap);
         if (r < 0)
                 return r;

@@ -28,9 +28,8 @@
  * root: the last certificate is the bundle's root, the others follow our intermediate
  * in SVID chains.
  *
- * Time is passed in explicitly (`now`, Unix seconds), so tests drive rotation without
- * sleeping; it must not lie in the past by more than ca_ttl (certificates are also
- * backdated from the wall clock by the X.509 library).
+ * Time is passed in explicitly (`now`, Unix seconds, > 0), so tests drive rotation
+ * without sleeping; every certificate made here is dated from it.
  * Not thread-safe: owned by the server's main thread. */
 
 #include <stdbool.h>

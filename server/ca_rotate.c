@@ -90,33 +90,21 @@ int ca_jwt_kid(const EVP_PKEY *key, char **ret) {
         return jose_b64url_encode(md, sizeof(md), ret);
 }
 
-/* The X.509 library dates CA certificates from the wall clock. This is the TTL that
- * makes the certificate end at now + ttl anyway: the same value in production, where
- * `now` is the wall clock, and what lets tests drive `now` ahead of it. */
-static int64_t wallclock_ttl(time_t now, int64_t ttl) {
-        return (int64_t) now + ttl - (int64_t) time(NULL);
-}
-
 static int slot_make_cert(Ca *ca, CaSlot *s, time_t now) {
-        int64_t wttl = wallclock_ttl(now, ca->ttl);
         time_t na;
         int r;
 
-        if (wttl <= 0)
-                return log_debug_errno(-EINVAL, "CA time %lld lies more than ca_ttl in the past",
-                                       (long long) now);
         if (ca->upstream_cert)
                 r = warden_ca_create_intermediate(ca->upstream_cert, ca->upstream_key, s->key,
-                                                  ca->trust_domain, wttl, &s->cert);
+                                                  ca->trust_domain, ca->ttl, now, &s->cert);
         else
-                r = warden_ca_create_self_signed(s->key, ca->trust_domain, wttl, &s->cert);
+                r = warden_ca_create_self_signed(s->key, ca->trust_domain, ca->ttl, now, &s->cert);
         if (r < 0)
                 return r;
         na = warden_x509_not_after(s->cert);
         if (na == (time_t) -1)
                 return -EBADMSG;
-        /* Upstream mode caps notAfter at the upstream's; a wall-clock second that ticked
-         * during signing may add one second, which we do not use. */
+        /* Upstream mode caps notAfter at the upstream's. */
         s->not_after = min64((int64_t) na, (int64_t) now + ca->ttl);
         return 0;
 }

@@ -129,21 +129,21 @@ int warden_csr_public_key(X509_REQ *req, EVP_PKEY **ret);
 /* Self-signed root: Subject C=US, O=Warden, serialNumber=<serial>, CN=Warden CA; URI
  * SAN spiffe://<trust_domain>; BasicConstraints critical CA:TRUE; KeyUsage critical
  * keyCertSign|cRLSign; SKI; random 128-bit serial; notBefore now-10s, notAfter
- * now+ttl_seconds (0 < ttl <= WARDEN_X509_TTL_MAX). Signed with SHA-384 for a P-384
- * key, SHA-256 otherwise. */
-int warden_ca_create_self_signed(EVP_PKEY *key,
-                                 const char *trust_domain,
-                                 int64_t ttl_seconds,
-                                 X509 **ret);
+ * now+ttl_seconds (0 < ttl <= WARDEN_X509_TTL_MAX), now = 0 meaning time(NULL).
+ * Signed with SHA-384 for a P-384 key, SHA-256 otherwise. */
+int warden_ca_create_self_signed(
+        EVP_PKEY *key, const char *trust_domain, int64_t ttl_seconds, time_t now, X509 **ret);
 /* Intermediate CA for pubkey with the same template, signed by upstream_key as
  * upstream_cert (which must be CA:TRUE with keyCertSign and match upstream_key),
  * issuer = upstream subject, AKI = upstream key id, notAfter capped at the upstream's
- * notAfter. -EKEYEXPIRED when the upstream has expired. */
+ * notAfter; times from now (0 = time(NULL)). -EKEYEXPIRED when the upstream has expired
+ * at now. */
 int warden_ca_create_intermediate(X509 *upstream_cert,
                                   EVP_PKEY *upstream_key,
                                   EVP_PKEY *pubkey,
                                   const char *trust_domain,
                                   int64_t ttl_seconds,
+                                  time_t now,
                                   X509 **ret);
 
 /* ---- X509-SVIDs (common/x509_svid.c) ---- */

@@ -300,7 +300,7 @@ static void upstream_make(Upstream *u, const char *dir, const char *name, int64_
         assert_true(asprintf(&c, "%s.pem", name) > 0 && asprintf(&k, "%s.key", name) > 0);
         *u = (Upstream){.cert_path = path_in(dir, c), .key_path = path_in(dir, k)};
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &u->key));
-        assert_ok(warden_ca_create_self_signed(u->key, "upstream.example", ttl, &u->cert));
+        assert_ok(warden_ca_create_self_signed(u->key, "upstream.example", ttl, 0, &u->cert));
         s = stack_of(u->cert);
         assert_ok(warden_x509_write_pem_file(u->cert_path, s, 0644));
         assert_ok(warden_key_write_file(u->key_path, u->key));

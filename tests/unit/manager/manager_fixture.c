@@ -147,7 +147,7 @@ static void on_snapshot(AgentSnapshot *s, void *ud) {
 void fx_init(Fixture *fx, size_t jwt_cache_max) {
         *fx = (Fixture){.clock = (int64_t) time(NULL)};
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &fx->ca_key));
-        assert_ok(warden_ca_create_self_signed(fx->ca_key, FX_TD, 24 * 3600, &fx->ca));
+        assert_ok(warden_ca_create_self_signed(fx->ca_key, FX_TD, 24 * 3600, 0, &fx->ca));
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &fx->jwt_key));
         assert_ok(warden_bundle_new(FX_TD, &fx->bundle));
         assert_ok(warden_bundle_add_x509_authority(fx->bundle, fx->ca));

@@ -34,7 +34,8 @@ static void make_site_ca(NodeFx *fx, ServerConfig *cfg) {
         char *path = NULL;
 
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &fx->site_key));
-        assert_ok(warden_ca_create_self_signed(fx->site_key, "site.example", 3600, &fx->site_cert));
+        assert_ok(warden_ca_create_self_signed(fx->site_key, "site.example", 3600, 0,
+                                               &fx->site_cert));
         assert_true(X509_up_ref(fx->site_cert));
         assert_true(sk_X509_push(s, fx->site_cert));
         assert_true(asprintf(&path, "%s/site-ca.pem", fx->dir) > 0);

@@ -287,7 +287,7 @@ static void test_x509pop_chain_selectors(void **state) {
 
         /* An unrelated CA, appended after a leaf that the site CA issued. */
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &other_key));
-        assert_ok(warden_ca_create_self_signed(other_key, "other.example", 3600, &other));
+        assert_ok(warden_ca_create_self_signed(other_key, "other.example", 3600, 0, &other));
         chain[0] = l1.der;
         der_of(other, &chain[1]);
         assert_int_equal(challenge(&fx, &l1.der, 1, 1, &nonce), GRPC_STATUS_OK);
@@ -301,7 +301,7 @@ static void test_x509pop_chain_selectors(void **state) {
         /* A real intermediate: both it and the site root are named. */
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &int_key));
         assert_ok(warden_ca_create_intermediate(fx.site_cert, fx.site_key, int_key, "site.example",
-                                                1800, &inter));
+                                                1800, 0, &inter));
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &l2_key));
         assert_ok(warden_svid_sign(&(WardenSvidParams){.ca_cert = inter,
                                                        .ca_key = int_key,

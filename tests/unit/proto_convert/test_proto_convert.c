@@ -101,7 +101,7 @@ static void test_bundle_round_trip(void **state) {
 
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &ca_key));
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &jwt_key));
-        assert_ok(warden_ca_create_self_signed(ca_key, "example.org", 3600, &ca));
+        assert_ok(warden_ca_create_self_signed(ca_key, "example.org", 3600, 0, &ca));
         assert_ok(warden_bundle_new("example.org", &b));
         assert_ok(warden_bundle_add_x509_authority(b, ca));
         assert_ok(warden_bundle_add_jwt_authority(b, "kid-1", jwt_key, 1900000000));

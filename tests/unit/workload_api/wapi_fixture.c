@@ -194,7 +194,7 @@ static int make_ca(const char *td, EVP_PKEY **ret_key, X509 **ret_ca) {
 
         if (r < 0)
                 return r;
-        return warden_ca_create_self_signed(*ret_key, td, 24 * 3600, ret_ca);
+        return warden_ca_create_self_signed(*ret_key, td, 24 * 3600, 0, ret_ca);
 }
 
 int fx_new(Fixture **ret) {

@@ -98,7 +98,7 @@ static void test_self_signed(void **state) {
 
                 assert_ok(warden_key_generate(cases[i].type, &key));
                 t0 = time(NULL);
-                assert_ok(warden_ca_create_self_signed(key, TU_TD, CA_TTL, &ca));
+                assert_ok(warden_ca_create_self_signed(key, TU_TD, CA_TTL, 0, &ca));
                 t1 = time(NULL);
                 check_ca_template(ca, key, cases[i].sig_nid);
                 check_validity(ca, t0, t1, CA_TTL);
@@ -117,16 +117,16 @@ static void test_self_signed_rejects(void **state) {
         X509 *ca = NULL;
         (void) state;
 
-        assert_errno(warden_ca_create_self_signed(key, TU_TD, 0, &ca), EINVAL);
-        assert_errno(warden_ca_create_self_signed(key, TU_TD, -5, &ca), EINVAL);
-        assert_errno(warden_ca_create_self_signed(key, TU_TD, WARDEN_X509_TTL_MAX + 1, &ca),
+        assert_errno(warden_ca_create_self_signed(key, TU_TD, 0, 0, &ca), EINVAL);
+        assert_errno(warden_ca_create_self_signed(key, TU_TD, -5, 0, &ca), EINVAL);
+        assert_errno(warden_ca_create_self_signed(key, TU_TD, WARDEN_X509_TTL_MAX + 1, 0, &ca),
                      EINVAL);
-        assert_errno(warden_ca_create_self_signed(key, "Example.org", CA_TTL, &ca), EINVAL);
-        assert_errno(warden_ca_create_self_signed(key, "", CA_TTL, &ca), EINVAL);
-        assert_errno(warden_ca_create_self_signed(key, "spiffe://example.org", CA_TTL, &ca),
+        assert_errno(warden_ca_create_self_signed(key, "Example.org", CA_TTL, 0, &ca), EINVAL);
+        assert_errno(warden_ca_create_self_signed(key, "", CA_TTL, 0, &ca), EINVAL);
+        assert_errno(warden_ca_create_self_signed(key, "spiffe://example.org", CA_TTL, 0, &ca),
                      EINVAL);
-        assert_errno(warden_ca_create_self_signed(weak, TU_TD, CA_TTL, &ca), EKEYREJECTED);
-        assert_errno(warden_ca_create_self_signed(NULL, TU_TD, CA_TTL, &ca), EINVAL);
+        assert_errno(warden_ca_create_self_signed(weak, TU_TD, CA_TTL, 0, &ca), EKEYREJECTED);
+        assert_errno(warden_ca_create_self_signed(NULL, TU_TD, CA_TTL, 0, &ca), EINVAL);
         assert_null(ca);
 }
 
@@ -141,9 +141,9 @@ static void test_intermediate(void **state) {
 
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P384, &root_key));
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &key));
-        assert_ok(warden_ca_create_self_signed(root_key, TU_TD, 10 * CA_TTL, &root));
+        assert_ok(warden_ca_create_self_signed(root_key, TU_TD, 10 * CA_TTL, 0, &root));
         t0 = time(NULL);
-        assert_ok(warden_ca_create_intermediate(root, root_key, key, TU_TD, CA_TTL, &ca));
+        assert_ok(warden_ca_create_intermediate(root, root_key, key, TU_TD, CA_TTL, 0, &ca));
         t1 = time(NULL);
 
         /* Signed by the P-384 root: SHA-384. */
@@ -171,17 +171,18 @@ static void test_intermediate_capped_and_rejects(void **state) {
         X509 *out = NULL;
         (void) state;
 
-        assert_ok(warden_ca_create_self_signed(root_key, TU_TD, 3600, &root));
-        assert_ok(warden_ca_create_intermediate(root, root_key, key, TU_TD, 7200, &ca));
+        assert_ok(warden_ca_create_self_signed(root_key, TU_TD, 3600, 0, &root));
+        assert_ok(warden_ca_create_intermediate(root, root_key, key, TU_TD, 7200, 0, &ca));
         assert_int_equal(warden_x509_not_after(ca), warden_x509_not_after(root));
         assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(ca), X509_get0_notAfter(root)), 0);
 
         /* Upstream key does not match, upstream is not a CA, bad TD, bad TTL. */
-        assert_errno(warden_ca_create_intermediate(root, other, key, TU_TD, 60, &out), EINVAL);
+        assert_errno(warden_ca_create_intermediate(root, other, key, TU_TD, 60, 0, &out), EINVAL);
         leaf = tu_make_leaf(other, root, root_key, "URI:" TU_ID);
-        assert_errno(warden_ca_create_intermediate(leaf, other, key, TU_TD, 60, &out), EINVAL);
-        assert_errno(warden_ca_create_intermediate(root, root_key, key, "a b", 60, &out), EINVAL);
-        assert_errno(warden_ca_create_intermediate(root, root_key, key, TU_TD, 0, &out), EINVAL);
+        assert_errno(warden_ca_create_intermediate(leaf, other, key, TU_TD, 60, 0, &out), EINVAL);
+        assert_errno(warden_ca_create_intermediate(root, root_key, key, "a b", 60, 0, &out),
+                     EINVAL);
+        assert_errno(warden_ca_create_intermediate(root, root_key, key, TU_TD, 0, 0, &out), EINVAL);
         assert_null(out);
 }
 
@@ -200,7 +201,28 @@ static void test_intermediate_expired_upstream(void **state) {
         (void) state;
 
         root = tu_make_cert(&s);
-        assert_errno(warden_ca_create_intermediate(root, root_key, key, TU_TD, 60, &out),
+        assert_errno(warden_ca_create_intermediate(root, root_key, key, TU_TD, 60, 0, &out),
+                     EKEYEXPIRED);
+        assert_null(out);
+}
+
+/* An explicit `now` dates both kinds of CA certificate, also far from the wall clock. */
+static void test_explicit_now(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *root_key = tu_key(), *key = tu_key();
+        _cleanup_(X509_freep) X509 *root = NULL, *ca = NULL;
+        time_t now = time(NULL) + 30 * 86400;
+        X509 *out = NULL;
+        (void) state;
+
+        assert_ok(warden_ca_create_self_signed(root_key, TU_TD, 4 * CA_TTL, now, &root));
+        assert_int_equal(warden_x509_not_before(root), now - WARDEN_X509_BACKDATE_SECONDS);
+        assert_int_equal(warden_x509_not_after(root), now + 4 * CA_TTL);
+        assert_ok(warden_ca_create_intermediate(root, root_key, key, TU_TD, CA_TTL, now + 60, &ca));
+        assert_int_equal(warden_x509_not_before(ca), now + 60 - WARDEN_X509_BACKDATE_SECONDS);
+        assert_int_equal(warden_x509_not_after(ca), now + 60 + CA_TTL);
+        /* The upstream's validity is judged at now, too. */
+        assert_errno(warden_ca_create_intermediate(root, root_key, key, TU_TD, CA_TTL,
+                                                   now + 4 * CA_TTL, &out),
                      EKEYEXPIRED);
         assert_null(out);
 }
@@ -212,6 +234,7 @@ int x509_ca_tests(void) {
                 cmocka_unit_test(test_intermediate),
                 cmocka_unit_test(test_intermediate_capped_and_rejects),
                 cmocka_unit_test(test_intermediate_expired_upstream),
+                cmocka_unit_test(test_explicit_now),
         };
         return cmocka_run_group_tests_name("x509_ca", tests, NULL, NULL);
 }

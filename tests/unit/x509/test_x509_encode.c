@@ -31,8 +31,8 @@ static int setup(void **state) {
         f->root_key = tu_key();
         f->int_key = tu_key();
         f->key = tu_key();
-        if (warden_ca_create_self_signed(f->root_key, TU_TD, 86400, &f->root) < 0 ||
-            warden_ca_create_intermediate(f->root, f->root_key, f->int_key, TU_TD, 3600,
+        if (warden_ca_create_self_signed(f->root_key, TU_TD, 86400, 0, &f->root) < 0 ||
+            warden_ca_create_intermediate(f->root, f->root_key, f->int_key, TU_TD, 3600, 0,
                                           &f->inter) < 0)
                 return -1;
         p.ca_cert = f->inter;

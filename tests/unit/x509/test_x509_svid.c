@@ -28,7 +28,7 @@ static int setup(void **state) {
                 return -1;
         f->ca_key = tu_key();
         f->key = tu_key();
-        if (warden_ca_create_self_signed(f->ca_key, TU_TD, 86400, &f->ca) < 0)
+        if (warden_ca_create_self_signed(f->ca_key, TU_TD, 86400, 0, &f->ca) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -156,7 +156,7 @@ static void test_svid_capped_at_ca(void **state) {
         _cleanup_(X509_freep) X509 *ca = NULL, *svid = NULL;
         WardenSvidParams p = params(f);
 
-        assert_ok(warden_ca_create_self_signed(f->ca_key, TU_TD, 600, &ca));
+        assert_ok(warden_ca_create_self_signed(f->ca_key, TU_TD, 600, 0, &ca));
         p.ca_cert = ca;
         p.ttl_seconds = 3600;
         assert_ok(warden_svid_sign(&p, &svid));
@@ -170,7 +170,7 @@ static void test_svid_p384_ca(void **state) {
         WardenSvidParams p = params(f);
 
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P384, &key));
-        assert_ok(warden_ca_create_self_signed(key, TU_TD, 3600, &ca));
+        assert_ok(warden_ca_create_self_signed(key, TU_TD, 3600, 0, &ca));
         p.ca_cert = ca;
         p.ca_key = key;
         assert_ok(warden_svid_sign(&p, &svid));

@@ -27,8 +27,8 @@ static int setup(void **state) {
         f->root_key = tu_key();
         f->int_key = tu_key();
         f->key = tu_key();
-        if (warden_ca_create_self_signed(f->root_key, TU_TD, 86400, &f->root) < 0 ||
-            warden_ca_create_intermediate(f->root, f->root_key, f->int_key, TU_TD, 43200,
+        if (warden_ca_create_self_signed(f->root_key, TU_TD, 86400, 0, &f->root) < 0 ||
+            warden_ca_create_intermediate(f->root, f->root_key, f->int_key, TU_TD, 43200, 0,
                                           &f->inter) < 0)
                 return -1;
         f->roots = tu_stack(f->root, NULL);
@@ -174,7 +174,7 @@ static void test_chain_violations(void **state) {
         time_t nb, na;
 
         /* Signed by an unrelated CA of the same trust domain. */
-        assert_ok(warden_ca_create_self_signed(other_key, TU_TD, 3600, &other_root));
+        assert_ok(warden_ca_create_self_signed(other_key, TU_TD, 3600, 0, &other_root));
         foreign = sign_svid(f, other_root, other_key);
         expect_leaf_reason(f, foreign, EKEYREJECTED, "untrusted chain");
 
