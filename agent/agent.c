@@ -38,6 +38,7 @@ struct Agent {
         WorkloadApi *wapi;
         int listen_fd;
         char *agent_id;
+        char *last_status;
         sd_event_source *link_io, *sigterm, *sigint, *sighup, *watchdog;
         uint64_t watchdog_usec;
         bool connected, ever_connected, stopping;
@@ -99,24 +100,35 @@ static int source_fetch_jwt(void *userdata,
         return manager_fetch_jwt_svid(userdata, svid, audiences, n_audiences, done, done_userdata);
 }
 
+static void notify_status(Agent *a);
+
 static void on_snapshot(AgentSnapshot *snapshot, void *userdata) {
         Agent *a = userdata;
 
         if (a->wapi)
                 workload_api_snapshot_changed(a->wapi);
+        notify_status(a);
 }
 
 /* ---- status ---- */
 
+/* STATUS= for systemd, sent when its text changed. */
 static void notify_status(Agent *a) {
         size_t n_entries = 0, n_svids = 0;
+        _cleanup_free_ char *text = NULL;
 
         manager_get_counts(a->manager, &n_entries, &n_svids);
-        (void) sd_notifyf(false, "STATUS=%s; %zu SVIDs for %zu entries; agent %s",
-                          a->connected        ? "Connected to the server"
-                          : a->ever_connected ? "Server unreachable, serving from cache"
-                                              : "Connecting to the server",
-                          n_svids, n_entries, a->agent_id ? a->agent_id : "not attested");
+        if (asprintf(&text, "STATUS=%s; %zu SVIDs for %zu entries; agent %s",
+                     a->connected        ? "Connected to the server"
+                     : a->ever_connected ? "Server unreachable, serving from cache"
+                                         : "Connecting to the server",
+                     n_svids, n_entries, a->agent_id ? a->agent_id : "not attested") < 0)
+                return;
+        if (streq_ptr(text, a->last_status))
+                return;
+        (void) sd_notify(false, text);
+        free(a->last_status);
+        a->last_status = TAKE_PTR(text);
 }
 
 static void link_event(const LinkEvent *ev, void *userdata) {
@@ -459,6 +471,7 @@ Agent *agent_free(Agent *a) {
         sd_event_source_disable_unref(a->watchdog);
         sd_event_unref(a->event);
         free(a->agent_id);
+        free(a->last_status);
         agent_config_done(&a->cfg);
         free(a);
         return NULL;

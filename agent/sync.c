@@ -29,6 +29,11 @@ struct Link {
         bool started;
         int64_t renew_retry_at;
         unsigned attempt; /* failed connection attempts in a row (quieter logs) */
+        /* Link thread only: the stream's connection is rebuilt only between streams
+         * (a new identity must not tear down the open stream); unary calls (attest,
+         * renew) use their own. */
+        ServerConn stream_conn;
+        ServerConn call_conn;
 
         pthread_mutex_t lock; /* protects stopping and stream */
         pthread_cond_t cond;
@@ -135,7 +140,8 @@ static int install_identity(Link *l) {
         return r;
 }
 
-static int attest(Link *l, ServerConn *conn, bool *fatal) {
+static int attest(Link *l, bool *fatal) {
+        ServerConn *conn = &l->call_conn;
         _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
         _cleanup_free_ char *msg = NULL;
         RpcChannel *ch;
@@ -175,7 +181,7 @@ static int attest(Link *l, ServerConn *conn, bool *fatal) {
 
 /* An identity to connect with: the loaded one if still valid, else a new attestation.
  * Returns 0 or -errno; *fatal is set when the link must give up (event posted). */
-static int ensure_identity(Link *l, ServerConn *conn, bool *fatal) {
+static int ensure_identity(Link *l, bool *fatal) {
         bool have_method = l->cfg.attest.join_token || l->cfg.attest.x509pop_cert;
 
         if (l->id && !node_identity_expired(l->id, time(NULL)))
@@ -192,10 +198,11 @@ static int ensure_identity(Link *l, ServerConn *conn, bool *fatal) {
         }
         if (l->id)
                 log_warning("Node SVID %s expired, attesting again", l->id->spiffe_id);
-        return attest(l, conn, fatal);
+        return attest(l, fatal);
 }
 
-static int renew(Link *l, ServerConn *conn) {
+static int renew(Link *l) {
+        ServerConn *conn = &l->call_conn;
         _cleanup_free_ char *msg = NULL;
         RpcChannel *ch;
         int r;
@@ -219,12 +226,12 @@ static int renew(Link *l, ServerConn *conn) {
         return 0;
 }
 
-static int maybe_renew(Link *l, ServerConn *conn) {
+static int maybe_renew(Link *l) {
         int64_t now = time(NULL);
 
         if (now < node_identity_renew_at(l->id) || now < l->renew_retry_at)
                 return 0;
-        return renew(l, conn);
+        return renew(l);
 }
 
 /* Keeps the bundle of a Sync message: persisted and used as roots when it changed. */
@@ -267,7 +274,7 @@ static int set_stream(Link *l, RpcStream *st) {
 
 /* Reads the stream until it ends. *got is set once a message arrived. Returns the
  * reason it ended: -EPERM when the server refused us, another -errno otherwise. */
-static int read_stream(Link *l, ServerConn *conn, RpcStream *st, bool *got) {
+static int read_stream(Link *l, RpcStream *st, bool *got) {
         for (;;) {
                 Warden__Node__V1__SyncResponse *resp = NULL;
                 _cleanup_free_ char *msg = NULL;
@@ -277,7 +284,7 @@ static int read_stream(Link *l, ServerConn *conn, RpcStream *st, bool *got) {
                 if (r == -ETIMEDOUT) {
                         if (stopping(l))
                                 return -ECANCELED;
-                        (void) maybe_renew(l, conn);
+                        (void) maybe_renew(l);
                         continue;
                 }
                 if (r < 0)
@@ -300,13 +307,13 @@ static int read_stream(Link *l, ServerConn *conn, RpcStream *st, bool *got) {
         }
 }
 
-static int run_stream(Link *l, ServerConn *conn, bool *got) {
+static int run_stream(Link *l, bool *got) {
         RpcStream *st = NULL;
         RpcChannel *ch;
         int r;
 
-        (void) maybe_renew(l, conn);
-        r = server_conn_channel(conn, true, &ch);
+        (void) maybe_renew(l);
+        r = server_conn_channel(&l->stream_conn, true, &ch);
         if (r < 0)
                 return r;
         r = server_sync_open(ch, 0, &st);
@@ -315,7 +322,7 @@ static int run_stream(Link *l, ServerConn *conn, bool *got) {
                                       "Failed to open the Sync stream: %m");
         r = set_stream(l, st);
         if (r >= 0) {
-                r = read_stream(l, conn, st, got);
+                r = read_stream(l, st, got);
                 (void) set_stream(l, NULL);
         }
         rpc_stream_free(st);
@@ -323,13 +330,13 @@ static int run_stream(Link *l, ServerConn *conn, bool *got) {
 }
 
 /* One connection attempt; *fatal is set (and the event posted) when giving up. */
-static int link_once(Link *l, ServerConn *conn, bool *got, bool *fatal) {
+static int link_once(Link *l, bool *got, bool *fatal) {
         int r;
 
-        r = ensure_identity(l, conn, fatal);
+        r = ensure_identity(l, fatal);
         if (r < 0)
                 return r;
-        r = run_stream(l, conn, got);
+        r = run_stream(l, got);
         if (r == -EPERM) {
                 log_warning("The server refused node SVID %s (evicted or banned?)",
                             l->id->spiffe_id);
@@ -349,25 +356,26 @@ static int link_once(Link *l, ServerConn *conn, bool *got, bool *fatal) {
 
 static void *link_thread(void *p) {
         Link *l = p;
-        ServerConn conn = {.creds = l->creds};
 
         while (!stopping(l)) {
                 bool got = false, fatal = false;
-                int r = link_once(l, &conn, &got, &fatal);
+                int r = link_once(l, &got, &fatal);
 
                 if (fatal || stopping(l))
                         break;
                 if (got)
                         l->attempt = 0;
                 post(l, LINK_EVENT_DISCONNECTED, r, "server unreachable or stream lost", NULL);
-                server_conn_reset(&conn);
+                server_conn_reset(&l->stream_conn);
+                server_conn_reset(&l->call_conn);
                 if (!wait_ms(l, link_backoff_ms(l->attempt, l->cfg.backoff_min_ms,
                                                 l->cfg.backoff_max_ms, random_unit())))
                         break;
                 if (l->attempt < 16)
                         l->attempt++;
         }
-        server_conn_done(&conn);
+        server_conn_done(&l->stream_conn);
+        server_conn_done(&l->call_conn);
         return NULL;
 }
 
@@ -397,6 +405,7 @@ int link_new(const LinkConfig *cfg,
         if (!l->cfg.backoff_max_ms)
                 l->cfg.backoff_max_ms = LINK_BACKOFF_MAX_MS;
         l->creds = creds;
+        l->stream_conn.creds = l->call_conn.creds = creds;
         l->cb = cb;
         l->userdata = userdata;
         r = taskq_new(true, &l->events);

@@ -55,18 +55,27 @@ const char *warden_jwt_error_to_string(WardenJwtError e) {
         return error_strings[e];
 }
 
+/* true when s can be a JSON string (jansson takes valid UTF-8 only). */
+static bool json_text_ok(const char *s) {
+        json_t *v = json_string(s);
+
+        json_decref(v);
+        return v != NULL;
+}
+
 static int check_params(const WardenJwtMintParams *p) {
         size_t kid_len;
 
         if (!p || !p->key || !p->kid || !p->spiffe_id || !p->audiences || p->n_audiences == 0)
                 return -EINVAL;
         kid_len = strnlen(p->kid, WARDEN_JWT_KID_MAX + 1);
-        if (kid_len == 0 || kid_len > WARDEN_JWT_KID_MAX)
+        if (kid_len == 0 || kid_len > WARDEN_JWT_KID_MAX || !json_text_ok(p->kid))
                 return -EINVAL;
         if (warden_spiffeid_validate_workload(p->spiffe_id, NULL) < 0)
                 return -EINVAL;
         for (size_t i = 0; i < p->n_audiences; i++)
-                if (!p->audiences[i] || p->audiences[i][0] == '\0')
+                if (!p->audiences[i] || p->audiences[i][0] == '\0' ||
+                    !json_text_ok(p->audiences[i]))
                         return -EINVAL;
         if (p->ttl <= 0 || p->ttl > MINT_TTL_MAX || p->now < 0 || p->now > INT64_MAX / 2)
                 return -EINVAL;

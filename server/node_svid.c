@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include <warden/x509.h>
 
 #include "authz.h"
@@ -131,13 +133,21 @@ int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message
         return node_reply(c, resp);
 }
 
+/* true when s can go into a JSON string (jansson, so the JWT, takes valid UTF-8 only). */
+static bool is_json_text(const char *s) {
+        json_t *v = json_string(s);
+
+        json_decref(v);
+        return v != NULL;
+}
+
 static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
         if (req->n_audience == 0 || req->n_audience > NODE_AUDIENCES_MAX)
                 return -EINVAL;
         for (size_t i = 0; i < req->n_audience; i++) {
                 size_t len = strnlen(req->audience[i], NODE_AUDIENCE_MAX + 1);
 
-                if (len == 0 || len > NODE_AUDIENCE_MAX)
+                if (len == 0 || len > NODE_AUDIENCE_MAX || !is_json_text(req->audience[i]))
                         return -EINVAL;
         }
         return 0;
@@ -161,7 +171,7 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
                 return r;
         }
         if (check_audiences(req) < 0) {
-                *reterr_message = "1 to 32 audiences of 1 to 256 bytes are required";
+                *reterr_message = "1 to 32 audiences of 1 to 256 bytes of UTF-8 are required";
                 return -EINVAL;
         }
         e = authz_set_find(set, req->entry_id);

@@ -73,7 +73,8 @@ const char *warden_jwt_error_to_string(WardenJwtError e);
 
 typedef struct WardenJwtMintParams {
         EVP_PKEY *key;                /* private signing key: EC P-256/384/521 or RSA >= 2048 */
-        const char *kid;              /* key ID for the header, non-empty, <= WARDEN_JWT_KID_MAX */
+        const char *kid;              /* key ID for the header, non-empty, <= WARDEN_JWT_KID_MAX,
+                                       * UTF-8 (as every string here) */
         const char *alg;              /* NULL: from the key (ES256/ES384/ES512/RS256); or any
                                        * allowed alg that fits the key, e.g. "PS256" */
         const char *spiffe_id;        /* sub: a valid SPIFFE ID with a path */
@@ -86,7 +87,8 @@ typedef struct WardenJwtMintParams {
 } WardenJwtMintParams;
 
 /* Mints a signed JWT-SVID; *ret_token is malloc'd (free with erase_and_free/free).
- * -EINVAL for bad parameters, -EKEYREJECTED when alg does not fit the key. */
+ * -EINVAL for bad parameters (including a kid or audience that is not valid UTF-8),
+ * -EKEYREJECTED when alg does not fit the key. */
 int warden_jwtsvid_mint(const WardenJwtMintParams *p, char **ret_token);
 
 typedef struct WardenJwtClaims {

@@ -150,3 +150,56 @@ wcli() {
     "$SERVER_BIN" "$1" "$2" -socketPath "$SERVER_SOCK" "${@:3}"
   fi
 }
+
+# ---- warden-agent helpers ----
+
+AGENT_STARTS=0
+
+# start_agent NAME [flags...]: runs `warden-agent run` for trust domain ${TD:-example.org}
+# against the last started server (-serverPort $SERVER_PORT), with -dataDir $T/NAME.data
+# and -socketPath $T/NAME/api.sock (flags given override these), logging to
+# $T/NAME.<n>.log. Waits for the Workload API socket. Sets AGENT_PID, AGENT_SOCK,
+# AGENT_LOG, AGENT_DATA.
+start_agent() {
+  local name=$1
+  shift
+  AGENT_STARTS=$((AGENT_STARTS + 1))
+  AGENT_SOCK="$T/$name/api.sock"
+  AGENT_DATA="$T/$name.data"
+  local a prev=
+  for a in "$@"; do
+    [ "$prev" = -socketPath ] && AGENT_SOCK=$a
+    [ "$prev" = -dataDir ] && AGENT_DATA=$a
+    prev=$a
+  done
+  AGENT_LOG="$T/$name.$AGENT_STARTS.log"
+  "$AGENT_BIN" run -trustDomain "${TD:-example.org}" -serverPort "$SERVER_PORT" \
+    -dataDir "$AGENT_DATA" -socketPath "$AGENT_SOCK" "$@" >"$AGENT_LOG" 2>&1 &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+  local i
+  for i in $(seq 1 100); do
+    [ -S "$AGENT_SOCK" ] && return 0
+    kill -0 "$AGENT_PID" 2>/dev/null || fail "agent $name exited: $(tail -n 5 "$AGENT_LOG")"
+    sleep 0.1
+  done
+  fail "agent $name: socket $AGENT_SOCK did not appear"
+}
+
+# stop_agent: SIGTERM the last started agent; it must exit 0 (with ASan: leak-free).
+stop_agent() {
+  local rc=0
+  kill -TERM "$AGENT_PID"
+  wait "$AGENT_PID" || rc=$?
+  [ "$rc" -eq 0 ] || fail "agent exited with status $rc"
+}
+
+# acli ARGS...: the agent's `api` CLI against the last started agent.
+acli() {
+  "$AGENT_BIN" api "$@" -socketPath "$AGENT_SOCK"
+}
+
+# agent_id LOG: the node's SPIFFE ID as logged by the agent.
+agent_id() {
+  grep -o 'spiffe://[^ ]*/warden/agent/[^ )]*' "$1" | head -n 1
+}

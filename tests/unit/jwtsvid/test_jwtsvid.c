@@ -155,7 +155,7 @@ static void test_extra_claims(void **state) {
 }
 
 static void test_mint_errors(void **state) {
-        const char *auds[] = {"aud1"}, *empty_aud[] = {""};
+        const char *auds[] = {"aud1"}, *empty_aud[] = {""}, *bad_utf8[] = {"aud1", "a\xff"};
         WardenJwtMintParams ok = {.key = fx.ec256,
                                   .kid = "ec256",
                                   .spiffe_id = SUB,
@@ -171,6 +171,11 @@ static void test_mint_errors(void **state) {
         p = ok, p.n_audiences = 0;
         assert_errno(warden_jwtsvid_mint(&p, &t), EINVAL);
         p = ok, p.audiences = empty_aud;
+        assert_errno(warden_jwtsvid_mint(&p, &t), EINVAL);
+        /* Text that JSON cannot carry is the caller's error, not out of memory. */
+        p = ok, p.audiences = bad_utf8, p.n_audiences = 2;
+        assert_errno(warden_jwtsvid_mint(&p, &t), EINVAL);
+        p = ok, p.kid = "k\xc3";
         assert_errno(warden_jwtsvid_mint(&p, &t), EINVAL);
         p = ok, p.spiffe_id = "spiffe://example.org";
         assert_errno(warden_jwtsvid_mint(&p, &t), EINVAL);

@@ -319,6 +319,20 @@ static void test_jwt(void **state) {
         assert_int_equal(jwt(&fx, &id, e1, 1, 0), GRPC_STATUS_INVALID_ARGUMENT);
         assert_int_equal(jwt(&fx, &id, eo, 1, 10), GRPC_STATUS_PERMISSION_DENIED);
         assert_int_equal(jwt(&fx, NULL, e1, 1, 10), GRPC_STATUS_PERMISSION_DENIED);
+        {
+                /* Not UTF-8, so no JSON string: the caller's error, not ours. */
+                Warden__Node__V1__NewJWTSVIDRequest req =
+                        WARDEN__NODE__V1__NEW_JWTSVIDREQUEST__INIT;
+                char *aud[] = {(char *) "ok", (char *) "a\xff"};
+
+                req.entry_id = e1;
+                req.audience = aud;
+                req.n_audience = ELEMENTSOF(aud);
+                assert_int_equal(node_fx_call(&fx, &id, "NewJWTSVID", &req, 1,
+                                              &warden__node__v1__new_jwtsvidresponse__descriptor,
+                                              NULL, NULL),
+                                 GRPC_STATUS_INVALID_ARGUMENT);
+        }
         free(e1);
         free(eo);
         node_id_done(&id);
