@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
@@ -218,6 +220,19 @@ bool entry_spiffe_id_is_reserved(const char *spiffe_id) {
         return path && strneq(path, ENTRY_RESERVED_PATH, n) && (path[n] == '\0' || path[n] == '/');
 }
 
+/* Valid UTF-8 (as jansson checks it: no overlong forms, no surrogates) without ASCII
+ * control characters: what a proto3 string that clients parse strictly may carry. */
+static bool printable_utf8(const char *s) {
+        json_t *v;
+
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return false;
+        v = json_string(s);
+        json_decref(v);
+        return v != NULL;
+}
+
 static const char *validate_ids(const Entry *e, const char *td) {
         if (e->id && entry_id_validate(e->id) < 0)
                 return "invalid entry id";
@@ -283,6 +298,8 @@ static const char *validate_scalars(const Entry *e) {
                 return "expires_at is negative";
         if (e->hint && strlen(e->hint) > ENTRY_HINT_MAX)
                 return "hint is too long";
+        if (e->hint && !printable_utf8(e->hint))
+                return "hint is not printable UTF-8 text";
         if (!one_of(e->env, envs, ELEMENTSOF(envs)))
                 return "env must be dev, test or prod";
         if (!one_of(e->state, states, ELEMENTSOF(states)))

@@ -98,13 +98,14 @@ int entry_add_scope(Entry *e, const char *scope);
  * -EINVAL with a static reason naming the violated rule:
  *   spiffe_id a valid workload SPIFFE ID in trust_domain, not in the reserved /warden
  *   namespace (an SVID for the server's or an agent's ID would let its holder act as
- *   them on the node API); parent_id a valid SPIFFE
- *   ID in trust_domain; 1..64 selectors, each valid (selector_validate());
- *   TTLs 0..1 year; expires_at >= 0; <= 32 valid DNS names; <= 32 federates_with,
- *   each a valid trust domain other than ours; hint <= 1024 bytes; env one of
- *   dev/test/prod/empty; state one of active/pending_approval/revoked/empty;
- *   task <= 256 bytes; <= 32 scopes of 1..256 printable bytes; created_by and
- *   approved_by <= 256 bytes; id (when set) 1..64 bytes of [A-Za-z0-9_-]. */
+ *   them on the node API); parent_id a valid SPIFFE ID in trust_domain; 1..64
+ *   selectors, each valid (selector_validate()); TTLs 0..1 year; expires_at >= 0;
+ *   <= 32 valid DNS names; <= 32 federates_with, each a valid trust domain other than
+ *   ours; hint <= 1024 bytes of UTF-8 without control characters (workloads get it in
+ *   a proto3 string, which strict clients refuse to parse otherwise); env one of
+ *   dev/test/prod/empty; state one of active/pending_approval/revoked/empty; task <=
+ *   256 bytes; <= 32 scopes of 1..256 printable bytes; created_by and approved_by <=
+ *   256 bytes; id (when set) 1..64 bytes of [A-Za-z0-9_-]. */
 int entry_validate(const Entry *e, const char *trust_domain, const char **reterr_reason);
 
 /* The path below which Warden names its own identities (spiffe://<td>/warden/server,

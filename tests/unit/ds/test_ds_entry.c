@@ -187,6 +187,8 @@ MUTATOR(m_dns_bad, set_str(&e->dns_names[0], "bad_name.example"))
 MUTATOR(m_fed_bad, set_str(&e->federates_with[0], "Partner.Example"))
 MUTATOR(m_fed_own, set_str(&e->federates_with[0], TD))
 MUTATOR(m_hint_long, free(e->hint); e->hint = repeat('h', ENTRY_HINT_MAX + 1))
+MUTATOR(m_hint_not_utf8, set_str(&e->hint, "caf\xe9"))
+MUTATOR(m_hint_ctrl, set_str(&e->hint, "a\tb"))
 MUTATOR(m_env_bad, set_str(&e->env, "staging"))
 MUTATOR(m_state_bad, set_str(&e->state, "approved"))
 MUTATOR(m_task_ctrl, set_str(&e->task, "a\nb"))
@@ -244,6 +246,8 @@ static void test_validate_rules(void **state) {
         expect_invalid(m_fed_own, "federates_with names the server's own trust domain");
         expect_invalid(m_too_many_fed, "too many federates_with trust domains");
         expect_invalid(m_hint_long, "hint is too long");
+        expect_invalid(m_hint_not_utf8, "hint is not printable UTF-8 text");
+        expect_invalid(m_hint_ctrl, "hint is not printable UTF-8 text");
         expect_invalid(m_env_bad, "env must be dev, test or prod");
         expect_invalid(m_state_bad, "state must be active, pending_approval or revoked");
         expect_invalid(m_task_ctrl, "invalid task");
@@ -271,6 +275,10 @@ static void test_validate_limits_accepted(void **state) {
                 assert_ok(entry_add_dns_name(e, "a.example.org"));
         while (e->n_federates_with < ENTRY_FEDERATES_WITH_MAX)
                 assert_ok(entry_add_federates_with(e, "b.example"));
+        assert_ok(entry_validate(e, TD, &reason));
+
+        /* A hint may be any UTF-8 text. */
+        set_str(&e->hint, "caf\xc3\xa9 \xe2\x82\xac");
         assert_ok(entry_validate(e, TD, &reason));
 
         /* Only the /warden segment itself is reserved. */
