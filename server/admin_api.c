@@ -133,8 +133,9 @@ static void admin_dispatch(RpcCall *c, void *userdata) {
         int r;
 
         if (!admin_uid_allowed(s, peer->uid)) {
-                log_warning("admin: refused %s from uid %u (pid %d): not an admin", method,
-                            (unsigned) peer->uid, (int) peer->pid);
+                log_warning(
+                        "admin: refused %s: not an admin uid=%u pid=%d status=PERMISSION_DENIED",
+                        method, (unsigned) peer->uid, (int) peer->pid);
                 snprintf(err, sizeof(err), "permission denied: uid %u is not an admin",
                          (unsigned) peer->uid);
                 (void) rpc_call_finish(c, GRPC_STATUS_PERMISSION_DENIED, err);
@@ -153,7 +154,13 @@ static void admin_dispatch(RpcCall *c, void *userdata) {
         if (r >= 0)
                 return;
         if (r != -EINVAL && r != -ENOENT && r != -EEXIST)
-                log_error_errno(r, "admin: %s failed: %s: %m", m->name, err[0] ? err : "-");
+                log_error_errno(r, "admin: %s failed: %s: %m uid=%u status=%s", m->name,
+                                err[0] ? err : "-", (unsigned) peer->uid,
+                                rpc_status_to_string(errno_to_grpc_status(r)));
+        else
+                log_info("admin: %s refused: %s uid=%u status=%s", m->name,
+                         err[0] ? err : generic_message(r), (unsigned) peer->uid,
+                         rpc_status_to_string(errno_to_grpc_status(r)));
         (void) rpc_call_finish_errno(c, r, err[0] ? err : generic_message(r));
 }
 

@@ -73,8 +73,8 @@ int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char 
         expires_at = (int64_t) time(NULL) + ttl;
         r = ds_create_join_token(s->ds, token, expires_at, alias);
         if (r >= 0) {
-                log_info("admin: join token created (expires in %llds%s%s) by %s", (long long) ttl,
-                         alias ? ", alias " : "", alias ? alias : "", who->actor);
+                log_info("admin: join token created ttl=%lld alias=%s uid=%u", (long long) ttl,
+                         alias ? alias : "-", (unsigned) who->uid);
                 resp.token = token;
                 resp.expires_at = expires_at;
                 r = admin_reply(c, &resp);
@@ -151,6 +151,7 @@ static int agent_action(
         _cleanup_(pb_freep) Warden__Admin__V1__AgentIDRequest *req = NULL;
         Warden__Admin__V1__AgentActionResponse resp =
                 WARDEN__ADMIN__V1__AGENT_ACTION_RESPONSE__INIT;
+        _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
         int r;
 
         r = admin_unpack(c, &warden__admin__v1__agent_idrequest__descriptor, (void **) &req);
@@ -158,14 +159,15 @@ static int agent_action(
                 r = check_agent_id(req->spiffe_id, err, n);
         if (r < 0)
                 return r;
+        (void) ds_get_agent(s->ds, req->spiffe_id, &a); /* only for the log line */
         r = ban ? ds_set_agent_banned(s->ds, req->spiffe_id, true)
                 : ds_delete_agent(s->ds, req->spiffe_id);
         if (r == -ENOENT)
                 return no_agent(req->spiffe_id, err, n);
         if (r < 0)
                 return r;
-        log_info("admin: agent %s %s by %s", req->spiffe_id, ban ? "banned" : "evicted",
-                 who->actor);
+        log_info("admin: agent %s agent_id=%s method=%s uid=%u", ban ? "banned" : "evicted",
+                 req->spiffe_id, a ? strna(a->attestation_type) : "-", (unsigned) who->uid);
         server_agent_changed(s, req->spiffe_id);
         return admin_reply(c, &resp);
 }

@@ -121,7 +121,13 @@ static size_t find_taken_id(Server *s, Entry **entries, size_t n) {
         return n;
 }
 
-static int batch_create(Server *s, RpcCall *c, Entry **entries, size_t n, char *err, size_t errn) {
+static int batch_create(Server *s,
+                        RpcCall *c,
+                        const AdminCaller *who,
+                        Entry **entries,
+                        size_t n,
+                        char *err,
+                        size_t errn) {
         size_t bad = find_taken_id(s, entries, n);
         int r;
 
@@ -138,9 +144,9 @@ static int batch_create(Server *s, RpcCall *c, Entry **entries, size_t n, char *
         if (r < 0)
                 return admin_fail(r, err, errn, "failed to store the entries");
         for (size_t i = 0; i < n; i++)
-                log_info("admin: entry %s created (%s, parent %s) by %s", entries[i]->id,
-                         entries[i]->spiffe_id, entries[i]->parent_id,
-                         strna(entries[i]->created_by));
+                log_info("admin: entry created entry_id=%s spiffe_id=%s parent_id=%s uid=%u",
+                         entries[i]->id, entries[i]->spiffe_id, entries[i]->parent_id,
+                         (unsigned) who->uid);
         server_entries_changed(s);
         return batch_reply_success(c, entries, n);
 }
@@ -180,7 +186,7 @@ int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char
                 if (r < 0)
                         return r;
         }
-        return batch_create(s, c, v.entries, v.n, err, n);
+        return batch_create(s, c, who, v.entries, v.n, err, n);
 }
 
 static int check_entry_id(const char *id, char *err, size_t n) {
@@ -317,8 +323,8 @@ int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
                 return admin_fail(r, err, n, "%s", duplicate_message());
         if (r < 0)
                 return r;
-        log_info("admin: entry %s updated to revision %lld by %s", stored->id,
-                 (long long) stored->revision, who->actor);
+        log_info("admin: entry updated entry_id=%s spiffe_id=%s revision=%lld uid=%u", stored->id,
+                 stored->spiffe_id, (long long) stored->revision, (unsigned) who->uid);
         server_entries_changed(s);
         return reply_entry(c, stored);
 }
@@ -327,6 +333,7 @@ int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         _cleanup_(pb_freep) Warden__Admin__V1__DeleteEntryRequest *req = NULL;
         Warden__Admin__V1__DeleteEntryResponse resp =
                 WARDEN__ADMIN__V1__DELETE_ENTRY_RESPONSE__INIT;
+        _cleanup_(entry_freep) Entry *old = NULL;
         int r;
 
         r = admin_unpack(c, &warden__admin__v1__delete_entry_request__descriptor, (void **) &req);
@@ -334,12 +341,14 @@ int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
                 r = check_entry_id(req->id, err, n);
         if (r < 0)
                 return r;
+        (void) ds_get_entry(s->ds, req->id, &old); /* only for the log line */
         r = ds_delete_entry(s->ds, req->id);
         if (r == -ENOENT)
                 return admin_fail(r, err, n, "no entry with ID %s", req->id);
         if (r < 0)
                 return r;
-        log_info("admin: entry %s deleted by %s", req->id, who->actor);
+        log_info("admin: entry deleted entry_id=%s spiffe_id=%s uid=%u", req->id,
+                 old ? old->spiffe_id : "-", (unsigned) who->uid);
         server_entries_changed(s);
         return admin_reply(c, &resp);
 }

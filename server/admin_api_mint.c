@@ -161,15 +161,16 @@ int admin_mint_x509_svid(Server *s, RpcCall *c, const AdminCaller *who, char *er
         if (r < 0)
                 return admin_fail(-EINVAL, err, n, "invalid CSR: %s", strna(reason));
         ttl = server_x509_ttl(s, req->ttl);
-        r = ca_sign_x509_svid(s->ca, pub, req->spiffe_id, (const char *const *) req->dns_names,
-                              req->n_dns_names, ttl, time(NULL), &chain);
+        r = server_sign_x509_svid(s, METRICS_KIND_X509_SVID, pub, req->spiffe_id,
+                                  (const char *const *) req->dns_names, req->n_dns_names, ttl,
+                                  time(NULL), &chain);
         if (r == -EKEYREJECTED || r == -EOPNOTSUPP)
                 return admin_fail(-EINVAL, err, n, "unsupported or weak key in the CSR");
         if (r < 0)
                 return admin_fail(r, err, n, "failed to sign the X509-SVID");
         (void) warden_x509_serial_hex(sk_X509_value(chain, 0), &serial);
-        log_info("admin: minted X509-SVID for %s (serial %s, ttl %llds) by %s", req->spiffe_id,
-                 strna(serial), (long long) ttl, who->actor);
+        log_info("admin: minted X509-SVID spiffe_id=%s serial=%s ttl=%lld uid=%u", req->spiffe_id,
+                 strna(serial), (long long) ttl, (unsigned) who->uid);
         return reply_x509(c, s->ca, chain);
 }
 
@@ -203,12 +204,12 @@ int admin_mint_jwt_svid(Server *s, RpcCall *c, const AdminCaller *who, char *err
         if (r < 0)
                 return r;
         ttl = server_jwt_ttl(s, req->ttl);
-        r = ca_mint_jwt_svid(s->ca, req->spiffe_id, (const char *const *) req->audience,
-                             req->n_audience, ttl, time(NULL), &token, &expires_at);
+        r = server_mint_jwt_svid(s, req->spiffe_id, (const char *const *) req->audience,
+                                 req->n_audience, ttl, time(NULL), &token, &expires_at);
         if (r < 0)
                 return admin_fail(r, err, n, "failed to mint the JWT-SVID");
-        log_info("admin: minted JWT-SVID for %s (ttl %llds) by %s", req->spiffe_id, (long long) ttl,
-                 who->actor);
+        log_info("admin: minted JWT-SVID spiffe_id=%s ttl=%lld uid=%u", req->spiffe_id,
+                 (long long) ttl, (unsigned) who->uid);
         resp.token = token;
         resp.expires_at = expires_at;
         return admin_reply(c, &resp);

@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "entry.h"
+#include "health_http.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
@@ -43,6 +44,8 @@ static const Option run_options[] = {
         {"x509popCA", OPT_STRING, NULL, "PEM CA certificates for x509pop node attestation"},
         {"adminUIDs", OPT_STRV, NULL,
          "Extra uids (or user names, comma-separated, repeatable) allowed on the admin socket"},
+        {"healthAddress", OPT_STRING, NULL,
+         "Loopback HOST:PORT serving /live, /ready and /metrics over HTTP (empty = off)"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -60,6 +63,7 @@ void server_config_done(ServerConfig *c) {
         free(c->upstream_key);
         free(c->x509pop_ca);
         free(c->admin_uids);
+        free(c->health_address);
         *c = (ServerConfig){};
 }
 
@@ -132,6 +136,12 @@ static int config_strings(const Options *o, ServerConfig *c, char **reterr_messa
         if (options_get_string(o, "x509popCA")) {
                 c->x509pop_ca = strdup(options_get_string(o, "x509popCA"));
                 if (!c->x509pop_ca)
+                        return -ENOMEM;
+        }
+        /* An empty -healthAddress means off, like an unset one. */
+        if (*strempty(options_get_string(o, "healthAddress"))) {
+                c->health_address = strdup(options_get_string(o, "healthAddress"));
+                if (!c->health_address)
                         return -ENOMEM;
         }
         return 0;
@@ -224,6 +234,18 @@ static int validate_paths(const ServerConfig *c, char **reterr_message) {
         return 0;
 }
 
+static int validate_health_address(const char *addr, char **reterr_message) {
+        struct sockaddr_storage ss;
+        const char *reason = NULL;
+        socklen_t len;
+
+        if (!addr)
+                return 0;
+        if (health_http_parse_address(addr, false, &ss, &len, &reason) < 0)
+                return fail(reterr_message, "-healthAddress: %s: \"%s\"", strna(reason), addr);
+        return 0;
+}
+
 int server_config_validate(const ServerConfig *c, char **reterr_message) {
         const char *reason = NULL;
         int r;
@@ -232,6 +254,8 @@ int server_config_validate(const ServerConfig *c, char **reterr_message) {
                 return fail(reterr_message, "-trustDomain: invalid trust domain \"%s\": %s",
                             strempty(c->trust_domain), strna(reason));
         r = validate_paths(c, reterr_message);
+        if (r >= 0)
+                r = validate_health_address(c->health_address, reterr_message);
         if (r < 0)
                 return r;
         if (c->ca_key_type < 0 || c->ca_key_type >= _WARDEN_KEY_TYPE_MAX)
@@ -247,6 +271,37 @@ int server_config_validate(const ServerConfig *c, char **reterr_message) {
         if (c->ca_ttl < CA_TTL_MIN)
                 return fail(reterr_message, "-caTTL: must be at least %ds", CA_TTL_MIN);
         return 0;
+}
+
+size_t server_config_restart_changes(const ServerConfig *cur,
+                                     const ServerConfig *next,
+                                     const char **ret,
+                                     size_t max) {
+        const struct {
+                const char *name;
+                bool same;
+        } fields[] = {
+                {"trustDomain", streq_ptr(cur->trust_domain, next->trust_domain)},
+                {"dataDir", streq_ptr(cur->data_dir, next->data_dir)},
+                {"bindAddress", streq_ptr(cur->bind_address, next->bind_address)},
+                {"serverPort", cur->port == next->port},
+                {"socketPath", streq_ptr(cur->socket_path, next->socket_path)},
+                {"caTTL", cur->ca_ttl == next->ca_ttl},
+                {"caKeyType", cur->ca_key_type == next->ca_key_type},
+                {"upstreamCA", streq_ptr(cur->upstream_cert, next->upstream_cert) &&
+                                       streq_ptr(cur->upstream_key, next->upstream_key)},
+                {"healthAddress", streq_ptr(cur->health_address, next->health_address)},
+        };
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                if (fields[i].same)
+                        continue;
+                if (ret && n < max)
+                        ret[n] = fields[i].name;
+                n++;
+        }
+        return n;
 }
 
 int server_config_parse(int argc, char **argv, ServerConfig *ret, char **reterr_message) {

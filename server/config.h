@@ -5,6 +5,7 @@
  * optional libconfuse file given with -config; flags win over the file, the file over
  * the defaults) turned into a validated ServerConfig. See conf/server.conf.example. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -37,6 +38,16 @@ int server_config_validate(const ServerConfig *c, char **reterr_message);
  * around them); appends to *uids / *n. -EINVAL (bad or unknown user, *reterr_bad set
  * to the offending element's start, borrowed from s), -E2BIG past 64 uids, -ENOMEM. */
 int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char **reterr_bad);
+
+/* Options that only take effect at start: trustDomain, dataDir, bindAddress,
+ * serverPort, socketPath, caTTL, caKeyType, upstreamCA, healthAddress. Returns how many
+ * of them differ between cur and next and stores the first max of their names (flag
+ * names without the dash, static strings) in ret (may be NULL). Everything else
+ * (logLevel, the default TTLs, adminUIDs, x509popCA) can change at run time. */
+size_t server_config_restart_changes(const ServerConfig *cur,
+                                     const ServerConfig *next,
+                                     const char **ret,
+                                     size_t max);
 
 /* Prints the `run` flags with their defaults to f. */
 void server_config_print_help(FILE *f);

@@ -14,10 +14,36 @@
 
 #include "ds_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "ossl_cleanup.h"
 
 static int64_t now_seconds(void) {
         return (int64_t) time(NULL);
+}
+
+/* ---- timing (ds_set_metrics) ---- */
+
+static double ds_clock(const Datastore *ds) {
+        return ds->seconds ? metrics_now() : 0;
+}
+
+static void ds_observe(const Datastore *ds, const char *op, double start) {
+        if (ds->seconds)
+                (void) metrics_histogram_observe_since(ds->seconds, METRICS_LABELS(op), start);
+}
+
+/* ds->ops->op(ds, ...), timed under the label "op". */
+#define DS_OP(ds, op, ...)                                                                         \
+        ({                                                                                         \
+                double _t0 = ds_clock(ds);                                                         \
+                int _r = (ds)->ops->op((ds), __VA_ARGS__);                                         \
+                ds_observe((ds), #op, _t0);                                                        \
+                _r;                                                                                \
+        })
+
+void ds_set_metrics(Datastore *ds, Metric *seconds) {
+        if (ds)
+                ds->seconds = seconds;
 }
 
 /* ---- helpers shared with the backends ---- */
@@ -166,7 +192,7 @@ int ds_schema_version(Datastore *ds) {
 int ds_change_sequence(Datastore *ds, uint64_t *ret) {
         if (!ds || !ret)
                 return -EINVAL;
-        return ds->ops->change_sequence(ds, ret);
+        return DS_OP(ds, change_sequence, ret);
 }
 
 /* ---- entries ---- */
@@ -213,7 +239,7 @@ int ds_create_entries(Datastore *ds, Entry *const *entries, size_t n, size_t *re
         r = create_entries_prepare(entries, n, ids, &bad);
         if (r < 0)
                 goto out;
-        r = ds->ops->create_entries(ds, entries, ids, n, now, &bad);
+        r = DS_OP(ds, create_entries, entries, ids, n, now, &bad);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
@@ -234,7 +260,7 @@ int ds_get_entry(Datastore *ds, const char *id, Entry **ret) {
                 return -EINVAL;
         if (entry_id_validate(id) < 0)
                 return -ENOENT; /* could never have been stored */
-        return ds->ops->get_entry(ds, id, ret);
+        return DS_OP(ds, get_entry, id, ret);
 }
 
 int ds_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n) {
@@ -244,7 +270,7 @@ int ds_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *r
                 return -EINVAL;
         if (f && f->by_selectors && !selectors_ok(f->by_selectors, 0, ENTRY_SELECTORS_MAX))
                 return -EINVAL;
-        return ds->ops->list_entries(ds, f ? f : &all, ret, ret_n);
+        return DS_OP(ds, list_entries, f ? f : &all, ret, ret_n);
 }
 
 int ds_list_entries_by_parent_ids(
@@ -268,7 +294,7 @@ int ds_list_entries_by_parent_ids(
                 if (!dup)
                         uniq[m++] = parent_ids[i];
         }
-        return ds->ops->list_entries_by_parent_ids(ds, uniq, m, ret, ret_n);
+        return DS_OP(ds, list_entries_by_parent_ids, uniq, m, ret, ret_n);
 }
 
 int ds_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
@@ -279,7 +305,7 @@ int ds_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         r = entry_check_storable(e);
         if (r < 0)
                 return r;
-        return ds->ops->update_entry(ds, e, ret);
+        return DS_OP(ds, update_entry, e, ret);
 }
 
 int ds_delete_entry(Datastore *ds, const char *id) {
@@ -287,13 +313,13 @@ int ds_delete_entry(Datastore *ds, const char *id) {
                 return -EINVAL;
         if (entry_id_validate(id) < 0)
                 return -ENOENT;
-        return ds->ops->delete_entry(ds, id);
+        return DS_OP(ds, delete_entry, id);
 }
 
 int ds_count_entries(Datastore *ds, int64_t *ret) {
         if (!ds || !ret)
                 return -EINVAL;
-        return ds->ops->count_entries(ds, ret);
+        return DS_OP(ds, count_entries, ret);
 }
 
 /* ---- agents ---- */
@@ -315,31 +341,31 @@ int ds_upsert_agent(Datastore *ds, const AttestedAgent *a) {
             !str_ok(a->attestation_type, DS_ATTESTATION_TYPE_MAX) || !serial_ok(a->serial) ||
             !selectors_ok(&a->selectors, 0, DS_AGENT_SELECTORS_MAX))
                 return -EINVAL;
-        return ds->ops->upsert_agent(ds, a, now_seconds());
+        return DS_OP(ds, upsert_agent, a, now_seconds());
 }
 
 int ds_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {
         if (!ds || !spiffe_id || !ret)
                 return -EINVAL;
-        return ds->ops->get_agent(ds, spiffe_id, ret);
+        return DS_OP(ds, get_agent, spiffe_id, ret);
 }
 
 int ds_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
         if (!ds || !ret || !ret_n)
                 return -EINVAL;
-        return ds->ops->list_agents(ds, ret, ret_n);
+        return DS_OP(ds, list_agents, ret, ret_n);
 }
 
 int ds_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned) {
         if (!ds || !spiffe_id)
                 return -EINVAL;
-        return ds->ops->set_agent_banned(ds, spiffe_id, banned);
+        return DS_OP(ds, set_agent_banned, spiffe_id, banned);
 }
 
 int ds_delete_agent(Datastore *ds, const char *spiffe_id) {
         if (!ds || !spiffe_id)
                 return -EINVAL;
-        return ds->ops->delete_agent(ds, spiffe_id);
+        return DS_OP(ds, delete_agent, spiffe_id);
 }
 
 int ds_update_agent_svid(Datastore *ds,
@@ -348,13 +374,13 @@ int ds_update_agent_svid(Datastore *ds,
                          int64_t expires_at) {
         if (!ds || !spiffe_id || !serial || !serial_ok(serial))
                 return -EINVAL;
-        return ds->ops->update_agent_svid(ds, spiffe_id, serial, expires_at);
+        return DS_OP(ds, update_agent_svid, spiffe_id, serial, expires_at);
 }
 
 int ds_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now) {
         if (!ds || !spiffe_id)
                 return -EINVAL;
-        return ds->ops->touch_agent(ds, spiffe_id, now);
+        return DS_OP(ds, touch_agent, spiffe_id, now);
 }
 
 /* ---- join tokens ---- */
@@ -372,7 +398,7 @@ int ds_create_join_token(Datastore *ds,
         r = hash_token(token, hash);
         if (r < 0)
                 return r;
-        return ds->ops->create_join_token(ds, hash, expires_at, alias_spiffe_id, now_seconds());
+        return DS_OP(ds, create_join_token, hash, expires_at, alias_spiffe_id, now_seconds());
 }
 
 int ds_consume_join_token(Datastore *ds, const char *token, int64_t now, JoinToken **ret) {
@@ -398,7 +424,7 @@ int ds_consume_join_token(Datastore *ds, const char *token, int64_t now, JoinTok
                 if (!t->token)
                         return -ENOMEM;
         }
-        r = ds->ops->consume_join_token(ds, hash, now, &expires_at, &alias);
+        r = DS_OP(ds, consume_join_token, hash, now, &expires_at, &alias);
         if (r < 0)
                 return r;
         if (t) {
@@ -413,7 +439,7 @@ int ds_consume_join_token(Datastore *ds, const char *token, int64_t now, JoinTok
 int ds_prune_join_tokens(Datastore *ds, int64_t now) {
         if (!ds)
                 return -EINVAL;
-        return ds->ops->prune_join_tokens(ds, now);
+        return DS_OP(ds, prune_join_tokens, now);
 }
 
 /* ---- bundles ---- */
@@ -423,23 +449,23 @@ int ds_set_bundle(Datastore *ds, const char *td, const uint8_t *data, size_t len
                 return -EINVAL;
         if (len > DS_BUNDLE_MAX)
                 return -E2BIG;
-        return ds->ops->set_bundle(ds, td, data, len, now_seconds());
+        return DS_OP(ds, set_bundle, td, data, len, now_seconds());
 }
 
 int ds_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len) {
         if (!ds || !td || !ret_data || !ret_len)
                 return -EINVAL;
-        return ds->ops->get_bundle(ds, td, ret_data, ret_len);
+        return DS_OP(ds, get_bundle, td, ret_data, ret_len);
 }
 
 int ds_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n) {
         if (!ds || !ret || !ret_n)
                 return -EINVAL;
-        return ds->ops->list_bundles(ds, ret, ret_n);
+        return DS_OP(ds, list_bundles, ret, ret_n);
 }
 
 int ds_delete_bundle(Datastore *ds, const char *td) {
         if (!ds || !td)
                 return -EINVAL;
-        return ds->ops->delete_bundle(ds, td);
+        return DS_OP(ds, delete_bundle, td);
 }

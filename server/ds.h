@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "entry.h"
+#include "metrics.h"
 
 typedef struct Datastore Datastore;
 
@@ -53,6 +54,11 @@ int ds_sqlite_file_schema_version(const char *path, int *ret);
 /* Closes the connection. Accepts NULL, returns NULL. */
 Datastore *ds_close(Datastore *ds);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Datastore *, ds_close)
+
+/* Times every following operation of ds into seconds, a histogram with one label, op:
+ * the function's name without "ds_" ("get_entry", "create_entries", ...). NULL (the
+ * default) turns timing off. seconds must outlive ds or be reset first. */
+void ds_set_metrics(Datastore *ds, Metric *seconds);
 
 /* Schema version of the open database (>= 0), or -errno. */
 int ds_schema_version(Datastore *ds);

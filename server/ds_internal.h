@@ -73,6 +73,7 @@ typedef struct DatastoreOps {
 
 struct Datastore {
         const DatastoreOps *ops;
+        Metric *seconds; /* ds_set_metrics(); NULL = off */
 };
 
 /* The canonical, unambiguous text of a selector set used for the duplicate

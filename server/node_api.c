@@ -42,15 +42,31 @@ int node_api_new(Server *s, NodeApi **ret) {
         if (!n)
                 return -ENOMEM;
         n->server = s;
-        if (s->cfg.x509pop_ca) {
-                r = warden_x509_read_pem_file(s->cfg.x509pop_ca, &n->x509pop_roots);
+        r = node_api_set_x509pop_ca(n, s->cfg.x509pop_ca);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+int node_api_set_x509pop_ca(NodeApi *n, const char *path) {
+        STACK_OF(X509) *roots = NULL;
+        int r;
+
+        if (!n)
+                return -EINVAL;
+        if (path) {
+                r = warden_x509_read_pem_file(path, &roots);
                 if (r < 0)
                         return log_error_errno(r, "Failed to read the x509pop CA file %s: %m",
-                                               s->cfg.x509pop_ca);
+                                               path);
                 log_info("x509pop node attestation enabled with %d CA certificate(s) from %s",
-                         sk_X509_num(n->x509pop_roots), s->cfg.x509pop_ca);
-        }
-        *ret = TAKE_PTR(n);
+                         sk_X509_num(roots), path);
+        } else if (n->x509pop_roots)
+                log_info("x509pop node attestation disabled");
+        if (n->x509pop_roots)
+                sk_X509_pop_free(n->x509pop_roots, X509_free);
+        n->x509pop_roots = roots;
         return 0;
 }
 
@@ -138,22 +154,29 @@ int node_authenticate(NodeApi *n, RpcCall *c, AttestedAgent **ret) {
         int r;
 
         if (!p->spiffe_id) {
-                log_info("Refused %s: no client certificate", method);
+                log_info("node API: refused %s: no client certificate status=PERMISSION_DENIED",
+                         method);
                 return -EPERM;
         }
         if (!warden_spiffeid_member_of(p->spiffe_id, n->server->cfg.trust_domain)) {
-                log_info("Refused %s from %s: foreign trust domain", method, p->spiffe_id);
+                log_info("node API: refused %s: foreign trust domain agent_id=%s "
+                         "status=PERMISSION_DENIED",
+                         method, p->spiffe_id);
                 return -EPERM;
         }
         r = ds_get_agent(n->server->ds, p->spiffe_id, &a);
         if (r == -ENOENT) {
-                log_info("Refused %s from %s: not an attested agent", method, p->spiffe_id);
+                log_info("node API: refused %s: not an attested agent agent_id=%s "
+                         "status=PERMISSION_DENIED",
+                         method, p->spiffe_id);
                 return -EPERM;
         }
         if (r < 0)
                 return log_error_errno(r, "Failed to look up agent %s: %m", p->spiffe_id);
         if (a->banned) {
-                log_info("Refused %s from %s: agent is banned", method, p->spiffe_id);
+                log_info("node API: refused %s: agent is banned agent_id=%s "
+                         "status=PERMISSION_DENIED",
+                         method, p->spiffe_id);
                 return -EPERM;
         }
         r = ds_touch_agent(n->server->ds, p->spiffe_id, time(NULL));
@@ -210,6 +233,7 @@ int node_csr_public_key(const ProtobufCBinaryData *csr,
 }
 
 int node_sign_svid(NodeApi *n,
+                   const char *kind,
                    EVP_PKEY *pub,
                    const char *spiffe_id,
                    const char *const *dns_names,
@@ -220,8 +244,8 @@ int node_sign_svid(NodeApi *n,
                    const char **reterr_message) {
         int r;
 
-        r = ca_sign_x509_svid(n->server->ca, pub, spiffe_id, dns_names, n_dns_names, ttl,
-                              (time_t) now, ret_chain);
+        r = server_sign_x509_svid(n->server, kind, pub, spiffe_id, dns_names, n_dns_names, ttl,
+                                  (time_t) now, ret_chain);
         if (r < 0) {
                 /* Whatever the CA's reason, it is ours, not the caller's. */
                 log_error_errno(r, "Failed to sign an X.509-SVID for %s: %m", spiffe_id);

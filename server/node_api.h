@@ -40,6 +40,10 @@ int node_api_new(Server *s, NodeApi **ret);
 NodeApi *node_api_free(NodeApi *n);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NodeApi *, node_api_free)
 
+/* Replaces the x509pop CA roots with the PEM certificates in path (NULL disables
+ * x509pop). On failure (logged) the current roots stay. For SIGHUP reloads. */
+int node_api_set_x509pop_ca(NodeApi *n, const char *path);
+
 /* Registers the node API methods on rpc (before rpc_server_start). */
 int node_api_register(NodeApi *n, RpcServer *rpc);
 

@@ -98,9 +98,10 @@ int node_chain_to_pb(STACK_OF(X509) * chain, ProtobufCBinaryData **ret, size_t *
 int node_csr_public_key(const ProtobufCBinaryData *csr,
                         EVP_PKEY **ret,
                         const char **reterr_message);
-/* Signs an X.509-SVID with the CA; a CA failure is logged and becomes -EIO
- * ("signing failed"). */
+/* Signs an X.509-SVID with the CA (server_sign_x509_svid(), counted as kind); a CA
+ * failure is logged and becomes -EIO ("signing failed"). */
 int node_sign_svid(NodeApi *n,
+                   const char *kind,
                    EVP_PKEY *pub,
                    const char *spiffe_id,
                    const char *const *dns_names,

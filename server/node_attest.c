@@ -37,7 +37,9 @@ static int refuse_banned(NodeApi *n, const char *agent_id, const char **reterr_m
         if (r < 0)
                 return log_error_errno(r, "Failed to look up agent %s: %m", agent_id);
         if (a->banned) {
-                log_info("Refused attestation of %s: agent is banned", agent_id);
+                log_info("node API: refused attestation: agent is banned agent_id=%s "
+                         "status=PERMISSION_DENIED",
+                         agent_id);
                 *reterr_message = "agent is banned";
                 return -EPERM;
         }
@@ -82,7 +84,8 @@ static void create_alias(NodeApi *n, const char *alias_id, const char *agent_id)
                                   agent_id);
                 return;
         }
-        log_info("Created node alias %s for agent %s", alias_id, agent_id);
+        log_info("Node alias created entry_id=%s spiffe_id=%s agent_id=%s", e->id, alias_id,
+                 agent_id);
         node_api_entries_changed(n);
 }
 
@@ -102,12 +105,14 @@ static int attest_join_token(NodeApi *n,
 
         *reterr_message = JOIN_TOKEN_REFUSED;
         if (len == 0 || len > NODE_JOIN_TOKEN_MAX) {
-                log_info("Refused join-token attestation: token of bad length");
+                log_info("node API: refused attestation: token of bad length "
+                         "method=join_token status=PERMISSION_DENIED");
                 return -EPERM;
         }
         /* One path segment: no '/', so the agent ID cannot grow extra segments. */
         if (token[strspn(token, TOKEN_CHARS)] != '\0') {
-                log_info("Refused join-token attestation: token is not a valid path segment");
+                log_info("node API: refused attestation: token is not a valid path segment "
+                         "method=join_token status=PERMISSION_DENIED");
                 return -EPERM;
         }
         if (asprintf(&path, "/warden/agent/join_token/%s", token) < 0)
@@ -116,7 +121,8 @@ static int attest_join_token(NodeApi *n,
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                log_info("Refused join-token attestation: token is not a valid path segment");
+                log_info("node API: refused attestation: token is not a valid path segment "
+                         "method=join_token status=PERMISSION_DENIED");
                 return -EPERM;
         }
         r = refuse_banned(n, id, reterr_message);
@@ -127,9 +133,12 @@ static int attest_join_token(NodeApi *n,
                 /* A used token names an existing agent; any other might be a secret
                  * (mistyped, say), so it stays out of the log. */
                 if (r == -EALREADY)
-                        log_info("Refused join-token attestation of %s: token already used", id);
+                        log_info("node API: refused attestation: token already used "
+                                 "agent_id=%s method=join_token status=PERMISSION_DENIED",
+                                 id);
                 else
-                        log_info("Refused join-token attestation: token %s",
+                        log_info("node API: refused attestation: token %s method=join_token "
+                                 "status=PERMISSION_DENIED",
                                  r == -ENOENT ? "unknown" : "expired");
                 return -EPERM;
         }
@@ -159,8 +168,8 @@ static int issue_node_svid(NodeApi *n,
         AttestedAgent a = {};
         int r;
 
-        r = node_sign_svid(n, pub, agent_id, NULL, 0, n->server->cfg.default_x509_ttl, now, &chain,
-                           reterr_message);
+        r = node_sign_svid(n, METRICS_KIND_NODE_SVID, pub, agent_id, NULL, 0,
+                           n->server->cfg.default_x509_ttl, now, &chain, reterr_message);
         if (r < 0)
                 return r;
         leaf = sk_X509_value(chain, 0);
@@ -181,8 +190,11 @@ static int issue_node_svid(NodeApi *n,
         r = node_chain_to_pb(chain, ret_chain, ret_n);
         if (r < 0)
                 return r;
-        log_info("Agent %s %s, node SVID serial %s", agent_id,
-                 type ? "attested" : "renewed its node SVID", serial);
+        if (type)
+                log_info("Agent attested agent_id=%s method=%s serial=%s", agent_id, type, serial);
+        else
+                log_info("Agent renewed its node SVID agent_id=%s method=svid serial=%s", agent_id,
+                         serial);
         return 0;
 }
 
@@ -241,7 +253,23 @@ static int attest_dispatch(NodeApi *n,
         }
 }
 
-int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
+/* The attestation method of a request, as the node_attestations metric names it. */
+static const char *attest_method(const Warden__Node__V1__AttestAgentRequest *req) {
+        switch (req->method_case) {
+        case WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__METHOD_JOIN_TOKEN:
+                return "join_token";
+        case WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__METHOD_X509POP:
+                return "x509pop";
+        default:
+                return "svid";
+        }
+}
+
+/* AttestAgent; *ret_method is set once the request is unpacked. */
+static int attest_agent(NodeApi *n,
+                        RpcCall *c,
+                        const char **ret_method,
+                        const char **reterr_message) {
         _cleanup_(node_pb_freep) Warden__Node__V1__AttestAgentRequest *req = NULL;
         _cleanup_(node_pb_freep) Warden__Node__V1__AttestAgentResponse *resp = NULL;
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *x509pop_chain = NULL;
@@ -257,6 +285,7 @@ int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
                 *reterr_message = "malformed request";
                 return r;
         }
+        *ret_method = attest_method(req);
         /* The CSR first, so a bad one does not burn a join token. */
         r = node_csr_public_key(&req->csr, &pub, reterr_message);
         if (r < 0)
@@ -287,6 +316,18 @@ int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
         if (alias)
                 create_alias(n, alias, agent_id);
         return node_reply(c, resp);
+}
+
+int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
+        const char *method = NULL;
+        int r;
+
+        r = attest_agent(n, c, &method, reterr_message);
+        if (method)
+                (void) metrics_counter_inc(
+                        n->server->metrics.node_attestations,
+                        METRICS_LABELS(method, r >= 0 ? METRICS_RESULT_OK : METRICS_RESULT_ERROR));
+        return r;
 }
 
 int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {

@@ -67,15 +67,16 @@ static int sign_one(NodeApi *n,
                 return -ENOMEM;
         e = authz_set_find(set, p->entry_id);
         if (!e) {
-                log_info("Refused an X.509-SVID for entry %s to %s: not authorized",
+                log_info("node API: refused an X.509-SVID: entry not authorized entry_id=%s "
+                         "agent_id=%s status=PERMISSION_DENIED",
                          loggable_id(p->entry_id), agent_id);
                 return result_fail(res, -EPERM, NOT_AUTHORIZED);
         }
         r = node_csr_public_key(&p->csr, &pub, &msg);
         if (r >= 0)
-                r = node_sign_svid(n, pub, e->spiffe_id, (const char *const *) e->dns_names,
-                                   e->n_dns_names, server_x509_ttl(n->server, e->x509_svid_ttl),
-                                   now, &chain, &msg);
+                r = node_sign_svid(n, METRICS_KIND_X509_SVID, pub, e->spiffe_id,
+                                   (const char *const *) e->dns_names, e->n_dns_names,
+                                   server_x509_ttl(n->server, e->x509_svid_ttl), now, &chain, &msg);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -176,14 +177,15 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         }
         e = authz_set_find(set, req->entry_id);
         if (!e) {
-                log_info("Refused a JWT-SVID for entry %s to %s: not authorized",
+                log_info("node API: refused a JWT-SVID: entry not authorized entry_id=%s "
+                         "agent_id=%s status=PERMISSION_DENIED",
                          loggable_id(req->entry_id), rpc_call_peer(c)->spiffe_id);
                 *reterr_message = NOT_AUTHORIZED;
                 return -EPERM;
         }
-        r = ca_mint_jwt_svid(n->server->ca, e->spiffe_id, (const char *const *) req->audience,
-                             req->n_audience, server_jwt_ttl(n->server, e->jwt_svid_ttl),
-                             (time_t) now, &token, &expires_at);
+        r = server_mint_jwt_svid(n->server, e->spiffe_id, (const char *const *) req->audience,
+                                 req->n_audience, server_jwt_ttl(n->server, e->jwt_svid_ttl),
+                                 (time_t) now, &token, &expires_at);
         if (r < 0) {
                 log_error_errno(r, "Failed to mint a JWT-SVID for %s: %m", e->spiffe_id);
                 *reterr_message = "signing failed";

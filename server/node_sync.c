@@ -51,6 +51,7 @@ static void stream_unlink(NodeStream *st) {
         if (st->next)
                 st->next->prev = st->prev;
         st->prev = st->next = NULL;
+        (void) metrics_gauge_add(n->server->metrics.agent_streams, NULL, -1);
 }
 
 static void stream_finish(NodeStream *st, grpc_status_code status, const char *message) {
@@ -182,7 +183,9 @@ static void stream_refresh(NodeStream *st) {
                 return;
         r = stream_update(st);
         if (r == -EPERM) {
-                log_info("Ending the Sync stream of %s: agent is banned or evicted", st->agent_id);
+                log_info("node API: ending the Sync stream: agent is banned or evicted "
+                         "agent_id=%s status=PERMISSION_DENIED",
+                         st->agent_id);
                 stream_finish(st, GRPC_STATUS_PERMISSION_DENIED, NODE_NOT_ATTESTED);
         } else if (r == -ENOTCONN || r == -EALREADY) {
                 st->finished = true; /* closing already; the close callback follows */
@@ -196,7 +199,7 @@ static void stream_refresh(NodeStream *st) {
 static void on_stream_close(RpcCall *c, void *userdata) {
         NodeStream *st = userdata;
 
-        log_debug("Sync stream of %s closed", st->agent_id);
+        log_debug("Sync stream closed agent_id=%s", st->agent_id);
         stream_unlink(st);
         stream_free(st);
 }
@@ -226,8 +229,9 @@ int node_sync(NodeApi *n, RpcCall *c, const char **reterr_message) {
         if (n->streams)
                 n->streams->prev = st;
         n->streams = st;
+        (void) metrics_gauge_add(n->server->metrics.agent_streams, NULL, 1);
         rpc_call_set_close_callback(c, on_stream_close, st);
-        log_info("Agent %s opened a Sync stream", st->agent_id);
+        log_info("Sync stream opened agent_id=%s", st->agent_id);
         stream_refresh(st);
         return 0;
 }

@@ -30,6 +30,7 @@
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
 #include "proto_convert.h"
+#include "rpc_status.h"
 
 static void sk_X509_freep(STACK_OF(X509) * *s) {
         sk_X509_free(*s);
@@ -156,7 +157,11 @@ static int verify_chain(NodeApi *n,
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                log_info("Refused x509pop node certificate: %s", strna(reason));
+                log_info("node API: refused x509pop node certificate: %s method=x509pop "
+                         "status=%s",
+                         strna(reason),
+                         rpc_status_to_string(
+                                 errno_to_grpc_status(r == -EBADMSG ? -EINVAL : -EPERM)));
                 *reterr_message = "node certificate is not trusted";
                 return r == -EBADMSG ? -EINVAL : -EPERM;
         }
@@ -244,13 +249,17 @@ int node_x509pop_verify_proof(NodeApi *n,
                 return r;
         r = nonce_consume(n, &proof->nonce, fp, now);
         if (r < 0) {
-                log_info("Refused x509pop attestation of %s: unknown or expired challenge", id);
+                log_info("node API: refused attestation: unknown or expired challenge "
+                         "agent_id=%s method=x509pop status=PERMISSION_DENIED",
+                         id);
                 *reterr_message = "unknown or expired challenge";
                 return r;
         }
         r = check_signature(sk_X509_value(chain, 0), &proof->nonce, csr, &proof->signature);
         if (r < 0) {
-                log_info("Refused x509pop attestation of %s: bad proof of possession", id);
+                log_info("node API: refused attestation: bad proof of possession agent_id=%s "
+                         "method=x509pop status=%s",
+                         id, rpc_status_to_string(errno_to_grpc_status(r)));
                 *reterr_message = "bad proof of possession";
                 return r;
         }

@@ -33,6 +33,50 @@ int64_t server_jwt_ttl(const Server *s, int32_t entry_ttl) {
         return entry_ttl > 0 && entry_ttl < cap ? entry_ttl : cap;
 }
 
+int server_sign_x509_svid(Server *s,
+                          const char *kind,
+                          EVP_PKEY *public_key,
+                          const char *spiffe_id,
+                          const char *const *dns_names,
+                          size_t n_dns_names,
+                          int64_t ttl,
+                          time_t now,
+                          STACK_OF(X509) * *ret_chain) {
+        double t0 = metrics_now();
+        int r;
+
+        r = ca_sign_x509_svid(s->ca, public_key, spiffe_id, dns_names, n_dns_names, ttl, now,
+                              ret_chain);
+        if (r >= 0) {
+                (void) metrics_histogram_observe_since(s->metrics.signing_seconds,
+                                                       METRICS_LABELS(kind), t0);
+                (void) metrics_counter_inc(s->metrics.signings, METRICS_LABELS(kind));
+        }
+        return r;
+}
+
+int server_mint_jwt_svid(Server *s,
+                         const char *spiffe_id,
+                         const char *const *audiences,
+                         size_t n_audiences,
+                         int64_t ttl,
+                         time_t now,
+                         char **ret_token,
+                         int64_t *ret_expires_at) {
+        double t0 = metrics_now();
+        int r;
+
+        r = ca_mint_jwt_svid(s->ca, spiffe_id, audiences, n_audiences, ttl, now, ret_token,
+                             ret_expires_at);
+        if (r >= 0) {
+                (void) metrics_histogram_observe_since(s->metrics.signing_seconds,
+                                                       METRICS_LABELS(METRICS_KIND_JWT_SVID), t0);
+                (void) metrics_counter_inc(s->metrics.signings,
+                                           METRICS_LABELS(METRICS_KIND_JWT_SVID));
+        }
+        return r;
+}
+
 void server_entries_changed(Server *s) {
         if (s && s->node)
                 node_api_entries_changed(s->node);
@@ -88,6 +132,7 @@ static int server_open_datastore(Server *s) {
                 return log_error_errno(r, "Datastore %s is corrupt or not a database", path);
         if (r < 0)
                 return log_error_errno(r, "Failed to open datastore %s: %m", path);
+        ds_set_metrics(s->ds, s->metrics.datastore_seconds);
         return 0;
 }
 
@@ -181,6 +226,61 @@ static int server_setup_admin_rpc(Server *s) {
         return 0;
 }
 
+void server_set_ready(Server *s, ServerReadyState state) {
+        __atomic_store_n(&s->ready, (int) state, __ATOMIC_RELEASE);
+}
+
+/* /ready, on the HTTP thread: reads nothing but the atomic state. */
+static bool server_is_ready(void *userdata, const char **ret_reason) {
+        Server *s = userdata;
+
+        switch (__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)) {
+        case SERVER_READY:
+                return true;
+        case SERVER_STOPPING:
+                *ret_reason = "shutting down";
+                return false;
+        default:
+                *ret_reason = "starting";
+                return false;
+        }
+}
+
+static int server_setup_metrics(Server *s) {
+        int r;
+
+        r = metrics_registry_new(&s->registry);
+        if (r >= 0)
+                r = metrics_names_register_server(s->registry, &s->metrics);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up metrics: %m");
+        return 0;
+}
+
+static int server_start_health(Server *s) {
+        const HealthHttpConfig hc = {
+                .address = s->cfg.health_address,
+                .metrics = s->registry,
+                .ready = server_is_ready,
+                .userdata = s,
+        };
+        const char *reason = NULL;
+        int r;
+
+        if (!s->cfg.health_address)
+                return 0;
+        r = health_http_start(&hc, &s->health, &reason);
+        if (r < 0 && reason)
+                return log_error_errno(r, "Failed to serve the health endpoints on %s: %s",
+                                       s->cfg.health_address, reason);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve the health endpoints on %s: %m",
+                                       s->cfg.health_address);
+        log_info("Health endpoints /live, /ready, /metrics listening on %s (port %u)",
+                 s->cfg.health_address, (unsigned) health_http_port(s->health));
+        return 0;
+}
+
 static int block_signals(void) {
         sigset_t set;
 
@@ -208,13 +308,17 @@ int server_new(ServerConfig *cfg, Server **ret) {
         r = sd_event_default(&s->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
-        r = server_open_datastore(s);
+        r = server_setup_metrics(s);
+        if (r >= 0)
+                r = server_open_datastore(s);
         if (r >= 0)
                 r = server_open_ca(s);
         if (r >= 0)
                 r = server_setup_node_rpc(s);
         if (r >= 0)
                 r = server_setup_admin_rpc(s);
+        if (r >= 0)
+                r = server_start_health(s);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);
@@ -224,6 +328,8 @@ int server_new(ServerConfig *cfg, Server **ret) {
 Server *server_free(Server *s) {
         if (!s)
                 return NULL;
+        /* The HTTP thread reads the registry and s->ready: stop it before anything. */
+        s->health = health_http_stop(s->health);
         /* Shut the RPC servers down first: their close callbacks still reach the node
          * API and the datastore. */
         if (s->node && !s->stopping)
@@ -246,6 +352,8 @@ Server *server_free(Server *s) {
         s->ds = ds_close(s->ds);
         sd_event_unref(s->event);
         server_config_done(&s->cfg);
+        /* Last: the node API, the datastore and the signing paths update it. */
+        s->registry = metrics_registry_free(s->registry);
         free(s);
         return NULL;
 }

@@ -8,10 +8,13 @@
  * the node API's open Sync streams and the timers (CA rotation, token pruning). */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <systemd/sd-event.h>
 
 #include <warden/x509.h>
@@ -19,6 +22,9 @@
 #include "ca.h"
 #include "cleanup.h"
 #include "ds.h"
+#include "health_http.h"
+#include "metrics.h"
+#include "metrics_names.h"
 #include "rpc.h"
 
 typedef struct NodeApi NodeApi;
@@ -41,7 +47,15 @@ typedef struct ServerConfig {
         char *x509pop_ca; /* PEM roots for x509pop node attestation; NULL = disabled */
         uid_t *admin_uids;
         size_t n_admin_uids;
+        char *health_address; /* -healthAddress; NULL = no HTTP endpoints */
 } ServerConfig;
+
+/* What /ready reports (Server.ready, read by the HTTP thread). */
+typedef enum ServerReadyState {
+        SERVER_STARTING,
+        SERVER_READY,
+        SERVER_STOPPING,
+} ServerReadyState;
 
 typedef struct Server {
         sd_event *event;
@@ -59,29 +73,61 @@ typedef struct Server {
         sd_event_source *ca_timer, *prune_timer;
         sd_event_source *sigterm, *sigint, *sighup;
         bool stopping;
+        /* The `run` arguments (borrowed from main), re-parsed on SIGHUP; argc 0: no
+         * reload possible. */
+        int argc;
+        char **argv;
+        /* Metrics (always collected) and the optional HTTP endpoints serving them. The
+         * HTTP thread reads `registry` and `ready` only. */
+        MetricsRegistry *registry;
+        ServerMetrics metrics; /* all NULL without a registry: updates are no-ops */
+        HealthHttp *health;
+        int ready; /* ServerReadyState, atomic (__atomic_* builtins) */
 } Server;
 
 /* Frees the strings of c and zeroes it (config.c). */
 void server_config_done(ServerConfig *c);
 
 /* Creates the server state from cfg, which it takes over (*cfg is zeroed on success):
- * blocks SIGTERM/SIGINT/SIGHUP (before any gRPC thread exists), creates dataDir
- * (0700), opens <dataDir>/datastore.sqlite3, loads or creates the CA, and sets up
- * both RPC servers (node API on bindAddress:serverPort with TLS, admin API on
- * socketPath, mode 0770, its directory created 0755 if missing). Logs what failed. */
+ * blocks SIGTERM/SIGINT/SIGHUP (before any gRPC thread exists), creates the metrics
+ * registry, creates dataDir (0700), opens <dataDir>/datastore.sqlite3 (timed in the
+ * datastore_seconds metric), loads or creates the CA, sets up both RPC servers (node
+ * API on bindAddress:serverPort with TLS, admin API on socketPath, mode 0770, its
+ * directory created 0755 if missing) and, with -healthAddress, starts the HTTP
+ * endpoints (/ready answers 503 until server_run() is serving). Logs what failed. */
 int server_new(ServerConfig *cfg, Server **ret);
 
 /* Starts both RPC servers, hooks them, the CA rotation timer, the hourly join-token
- * prune and the signal handlers into the sd-event loop, sends READY=1, and runs until
- * SIGTERM/SIGINT (then STOPPING=1). Returns 0 after a clean shutdown, or -errno. */
+ * prune, the signal handlers and the systemd watchdog (WATCHDOG=1 at half of
+ * $WATCHDOG_USEC when set) into the sd-event loop, marks the server ready (/ready)
+ * and sends READY=1 with a STATUS= line, and runs until SIGTERM/SIGINT (then not
+ * ready, STOPPING=1). SIGHUP calls server_reload(). Returns 0 after a clean
+ * shutdown, or -errno. */
 int server_run(Server *s);
+
+/* SIGHUP (server_reload.c): parses s->argv again (flags and the -config file) and
+ * applies what is safe at run time: logLevel (WARDEN_LOG_LEVEL still wins), the default
+ * TTLs, adminUIDs and x509popCA (the file is read again). Other options that differ
+ * are logged at warning as "requires restart, ignoring". A config that does not parse
+ * or validate, or an x509popCA file that cannot be read, is logged and the running
+ * configuration is kept (all of it, or the old CA roots). Returns 0 when the new
+ * configuration was applied, or the parse error. */
+int server_reload(Server *s);
+
+/* Sends "STATUS=Serving trust domain <td>: <n> entries, <m> agents" (with "; <note>"
+ * appended when note is not NULL), prefixed by the sd_notify assignments in extra
+ * ("READY=1\n", may be NULL). A no-op without $NOTIFY_SOCKET. */
+void server_notify_status(Server *s, const char *extra, const char *note);
+
+/* Readiness for /ready: SERVER_READY once serving, until shutdown starts. */
+void server_set_ready(Server *s, ServerReadyState state);
 
 /* The node API's TLS settings from the CA's current server identity (borrowed PEM
  * strings, valid until the next ca_tick()). */
 int server_tls_config(Server *s, RpcTlsServerConfig *ret);
 
-/* Shuts the RPC servers down (ending every open call), then frees everything.
- * Accepts NULL; returns NULL. */
+/* Stops the HTTP endpoints, shuts the RPC servers down (ending every open call), then
+ * frees everything, the metrics registry last. Accepts NULL; returns NULL. */
 Server *server_free(Server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free)
 
@@ -89,6 +135,26 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free)
  * process exit status (0 clean shutdown or help, 1 on any error, printed as
  * "Error: ..." on stderr or logged). */
 int server_main(int argc, char **argv);
+
+/* ca_sign_x509_svid() / ca_mint_jwt_svid() on s->ca, counted in the signings and
+ * signing_seconds metrics with label kind (METRICS_KIND_*) when they succeed. */
+int server_sign_x509_svid(Server *s,
+                          const char *kind,
+                          EVP_PKEY *public_key,
+                          const char *spiffe_id,
+                          const char *const *dns_names,
+                          size_t n_dns_names,
+                          int64_t ttl,
+                          time_t now,
+                          STACK_OF(X509) * *ret_chain);
+int server_mint_jwt_svid(Server *s,
+                         const char *spiffe_id,
+                         const char *const *audiences,
+                         size_t n_audiences,
+                         int64_t ttl,
+                         time_t now,
+                         char **ret_token,
+                         int64_t *ret_expires_at);
 
 /* The authoritative TTL for an entry's SVID: the entry's own value if set, capped at
  * the server default (an entry never raises the cap). */

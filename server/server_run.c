@@ -54,8 +54,13 @@ static int on_ca_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         if (r < 0)
                 log_error_errno(r, "CA rotation failed, retrying in 60s: %m");
         if (r >= 0 && changed) {
+                char note[64];
+
+                snprintf(note, sizeof(note), "CA rotated, bundle sequence %llu",
+                         (unsigned long long) warden_bundle_sequence(ca_bundle(s->ca)));
                 log_info("CA rotated: bundle sequence %llu",
                          (unsigned long long) warden_bundle_sequence(ca_bundle(s->ca)));
+                server_notify_status(s, NULL, note);
                 r = server_tls_config(s, &tls);
                 if (r >= 0)
                         r = rpc_server_update_tls(s->node_rpc, &tls);
@@ -87,12 +92,14 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
         Server *s = userdata;
 
         if (si->ssi_signo == SIGHUP) {
-                log_info("SIGHUP: configuration reload is not supported, ignoring");
+                if (!s->stopping)
+                        (void) server_reload(s);
                 return 0;
         }
         if (s->stopping)
                 return 0;
         s->stopping = true;
+        server_set_ready(s, SERVER_STOPPING);
         log_info("Received %s, shutting down", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
         if (s->node)
@@ -126,7 +133,13 @@ static int add_sources(Server *s) {
                 r = sd_event_add_signal(s->event, &s->sigint, SIGINT, on_signal, s);
         if (r >= 0)
                 r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_signal, s);
-        return r;
+        if (r < 0)
+                return r;
+        /* WATCHDOG=1 from the loop itself, at half of $WATCHDOG_USEC (when set). */
+        r = sd_event_set_watchdog(s->event, true);
+        if (r > 0)
+                log_debug("systemd watchdog enabled");
+        return r < 0 ? r : 0;
 }
 
 int server_run(Server *s) {
@@ -147,8 +160,8 @@ int server_run(Server *s) {
                  s->cfg.bind_address, s->node_port);
         log_info("admin API listening on %s", s->cfg.socket_path);
         log_info("Serving trust domain %s (data in %s)", s->cfg.trust_domain, s->cfg.data_dir);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving trust domain %s on port %d",
-                          s->cfg.trust_domain, s->node_port);
+        server_set_ready(s, SERVER_READY);
+        server_notify_status(s, "READY=1\n", NULL);
 
         r = sd_event_loop(s->event);
         if (r < 0)
@@ -180,6 +193,8 @@ int server_main(int argc, char **argv) {
         server_config_done(&cfg);
         if (r < 0)
                 return 1;
+        s->argc = argc;
+        s->argv = argv;
         r = server_run(s);
         s = server_free(s);
         return r < 0 ? 1 : 0;

@@ -25,7 +25,8 @@ expect_fail "nobody creates" as_uid $NOBODY "$SERVER_BIN" entry create -socketPa
   -spiffeID spiffe://example.org/evil -parentID spiffe://example.org/p -selector unix:uid:0
 assert_contains "$OUT" "permission denied"
 [ "$(count)" = 1 ] || fail "a refused call changed the datastore"
-grep -q "refused CreateJoinToken from uid $NOBODY" "$SERVER_LOG" || fail "refusal not logged"
+grep -q "admin: refused CreateJoinToken: not an admin uid=$NOBODY pid=[0-9]* status=PERMISSION_DENIED" "$SERVER_LOG" ||
+  fail "refusal not logged"
 expect_ok "root still works" wcli entry count
 stop_server
 

@@ -52,6 +52,9 @@ void node_fx_init(NodeFx *fx, bool x509pop) {
         fx->dir = test_tmpdir();
         s = fx->s = calloc(1, sizeof(Server));
         assert_non_null(s);
+        /* Metrics on, as in warden-server (server_free frees the registry). */
+        assert_ok(metrics_registry_new(&s->registry));
+        assert_ok(metrics_names_register_server(s->registry, &s->metrics));
         s->cfg.trust_domain = strdup(NT_TD);
         s->cfg.data_dir = strdup(fx->dir);
         s->cfg.bind_address = strdup("127.0.0.1");
@@ -62,6 +65,7 @@ void node_fx_init(NodeFx *fx, bool x509pop) {
                 make_site_ca(fx, &s->cfg);
         assert_true(asprintf(&ds_path, "%s/ds.sqlite3", fx->dir) > 0);
         assert_ok(ds_open_sqlite(ds_path, &s->ds));
+        ds_set_metrics(s->ds, s->metrics.datastore_seconds);
         assert_ok(ca_new(&(CaConfig){.trust_domain = NT_TD,
                                      .data_dir = fx->dir,
                                      .key_type = WARDEN_KEY_EC_P256,
@@ -186,6 +190,14 @@ void node_fx_csr(EVP_PKEY **ret_key, ProtobufCBinaryData *ret_csr) {
                 *ret_key = key;
         else
                 EVP_PKEY_free(key);
+}
+
+double node_fx_metric(NodeFx *fx, Metric *m, const char *const *label_values) {
+        MetricSeries *series = NULL;
+
+        assert_non_null(m);
+        assert_ok(metrics_series_get(m, label_values, &series));
+        return metrics_series_value(series);
 }
 
 void node_fx_attest_join(NodeFx *fx, const char *token, NodeId *ret) {

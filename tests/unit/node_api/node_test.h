@@ -58,6 +58,10 @@ int node_fx_call(NodeFx *fx,
 /* A DER CSR for a new P-256 key (*ret_key optional). */
 void node_fx_csr(EVP_PKEY **ret_key, ProtobufCBinaryData *ret_csr);
 
+/* The value of a series of a metric in fx's registry (counter count, gauge value,
+ * histogram observation count); label_values NULL for a family without labels. */
+double node_fx_metric(NodeFx *fx, Metric *m, const char *const *label_values);
+
 /* Attests with a join token (created here unless it exists); the node SVID becomes
  * *ret. */
 void node_fx_attest_join(NodeFx *fx, const char *token, NodeId *ret);

@@ -64,8 +64,60 @@ static void test_defaults(void **state) {
         assert_null(c.upstream_key);
         assert_null(c.x509pop_ca);
         assert_int_equal(c.n_admin_uids, 0);
+        assert_null(c.health_address);
         server_config_done(&c);
         assert_null(c.trust_domain);
+}
+
+static void test_health_address(void **state) {
+        _cleanup_free_ char *msg = NULL;
+        ServerConfig c = {};
+
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-healthAddress", "127.0.0.1:9090"));
+        assert_string_equal(c.health_address, "127.0.0.1:9090");
+        server_config_done(&c);
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-healthAddress", "[::1]:0"));
+        assert_string_equal(c.health_address, "[::1]:0");
+        server_config_done(&c);
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-healthAddress", "localhost:1"));
+        server_config_done(&c);
+        /* Empty is off. */
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-healthAddress", ""));
+        assert_null(c.health_address);
+        server_config_done(&c);
+}
+
+static void test_restart_changes(void **state) {
+        _cleanup_free_ char *msg = NULL;
+        ServerConfig a = {}, b = {};
+        const char *names[3];
+
+        assert_ok(PARSE(&a, &msg, "-trustDomain", "a.b"));
+        /* Only run-time options differ: nothing needs a restart. */
+        assert_ok(PARSE(&b, &msg, "-trustDomain", "a.b", "-logLevel", "debug",
+                        "-defaultX509SVIDTTL", "5m", "-defaultJWTSVIDTTL", "1m", "-adminUIDs",
+                        "1000"));
+        assert_int_equal(server_config_restart_changes(&a, &b, names, 3), 0);
+        assert_int_equal(server_config_restart_changes(&a, &a, NULL, 0), 0);
+        server_config_done(&b);
+
+        assert_ok(PARSE(&b, &msg, "-trustDomain", "c.d", "-serverPort", "1", "-caTTL", "2h",
+                        "-healthAddress", "127.0.0.1:1", "-dataDir", "/x", "-caKeyType",
+                        "ec-p384"));
+        assert_int_equal(server_config_restart_changes(&a, &b, names, 3), 6);
+        assert_string_equal(names[0], "trustDomain");
+        assert_string_equal(names[1], "dataDir");
+        assert_string_equal(names[2], "serverPort");
+        assert_int_equal(server_config_restart_changes(&b, &a, NULL, 0), 6);
+        server_config_done(&b);
+
+        assert_ok(PARSE(&b, &msg, "-trustDomain", "a.b", "-socketPath", "/s.sock", "-bindAddress",
+                        "::1"));
+        assert_int_equal(server_config_restart_changes(&a, &b, names, 3), 2);
+        assert_string_equal(names[0], "bindAddress");
+        assert_string_equal(names[1], "socketPath");
+        server_config_done(&b);
+        server_config_done(&a);
 }
 
 static void test_all_flags(void **state) {
@@ -166,6 +218,16 @@ static void test_bad_flags(void **state) {
                      "a.b", "-adminUIDs", "1000,nosuchuser-xyz");
         EXPECT_ERROR("-logLevel: unknown level \"loud\"", "-trustDomain", "a.b", "-logLevel",
                      "loud");
+        EXPECT_ERROR("-healthAddress: not a loopback address", "-trustDomain", "a.b",
+                     "-healthAddress", "0.0.0.0:9090");
+        EXPECT_ERROR("-healthAddress: not a loopback address", "-trustDomain", "a.b",
+                     "-healthAddress", "[::]:9090");
+        EXPECT_ERROR("-healthAddress: expected HOST:PORT: \"9090\"", "-trustDomain", "a.b",
+                     "-healthAddress", "9090");
+        EXPECT_ERROR("-healthAddress: bad port", "-trustDomain", "a.b", "-healthAddress",
+                     "127.0.0.1:http");
+        EXPECT_ERROR("-healthAddress: host must be", "-trustDomain", "a.b", "-healthAddress",
+                     "example.org:80");
         EXPECT_ERROR("unknown flag: -trustDomian", "-trustDomian", "a.b");
         EXPECT_ERROR("-trustDomain: missing value", "-trustDomain");
         EXPECT_ERROR("unexpected argument \"extra\"", "-trustDomain", "a.b", "extra");
@@ -227,6 +289,8 @@ int main(void) {
                 cmocka_unit_test(test_bad_flags),
                 cmocka_unit_test_setup_teardown(test_bad_config_file, setup, teardown),
                 cmocka_unit_test(test_help),
+                cmocka_unit_test(test_health_address),
+                cmocka_unit_test(test_restart_changes),
                 cmocka_unit_test(test_parse_uids),
                 cmocka_unit_test(test_uid_cap),
         };
