@@ -270,7 +270,8 @@ static int load_identity(Agent *a, NodeIdentity **ret) {
                 log_info("Using the node SVID of %s from %s (valid until %lld)", id->spiffe_id,
                          a->cfg.data_dir, (long long) id->not_after);
         if (!id && !a->bootstrap)
-                return log_error_errno(-ENOKEY, "-trustBundle is required to attest this node");
+                return log_error_errno(-ENOKEY, "-trustBundle is required to attest this node "
+                                                "(no bundle in the data directory)");
         *ret = id;
         return 0;
 }
@@ -385,6 +386,14 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to read -trustBundle %s: %m",
                                                a->cfg.trust_bundle);
+        }
+        if (!a->bootstrap) {
+                /* No -trustBundle: the bundle kept from the last run, if any. */
+                r = node_bundle_load(a->cfg.data_dir, a->cfg.trust_domain, NULL, &a->bootstrap,
+                                     NULL);
+                if (r < 0 && r != -ENOKEY)
+                        log_warning_errno(r, "Ignoring %s/" NODE_BUNDLE_FILE ": %m",
+                                          a->cfg.data_dir);
         }
         r = server_creds_new(a->cfg.server_target, a->cfg.trust_domain, &a->creds);
         if (r < 0)

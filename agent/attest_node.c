@@ -186,11 +186,11 @@ static int identity_check(NodeIdentity *id, const char *td, const char **reterr_
         return 0;
 }
 
-static int load_bundle(const char *data_dir,
-                       const char *td,
-                       const WardenBundle *bootstrap,
-                       WardenBundle **ret,
-                       const char **reterr_reason) {
+int node_bundle_load(const char *data_dir,
+                     const char *td,
+                     const WardenBundle *bootstrap,
+                     WardenBundle **ret,
+                     const char **reterr_reason) {
         _cleanup_free_ char *path = path_join(data_dir, NODE_BUNDLE_FILE), *json = NULL;
         size_t len = 0;
         int r;
@@ -204,7 +204,8 @@ static int load_bundle(const char *data_dir,
                 return warden_bundle_copy(bootstrap, ret);
         }
         if (r < 0) {
-                *reterr_reason = "cannot read " NODE_BUNDLE_FILE;
+                if (reterr_reason)
+                        *reterr_reason = "cannot read " NODE_BUNDLE_FILE;
                 return r;
         }
         r = warden_bundle_from_spiffe_json(td, json, len, ret, reterr_reason);
@@ -240,7 +241,7 @@ int node_identity_load(const char *data_dir,
         if (r >= 0)
                 r = identity_check(id, td, &reason);
         if (r >= 0)
-                r = load_bundle(data_dir, td, bootstrap, &id->bundle, &reason);
+                r = node_bundle_load(data_dir, td, bootstrap, &id->bundle, &reason);
         if (r < 0) {
                 if (reterr_reason)
                         *reterr_reason = reason;

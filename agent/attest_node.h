@@ -60,6 +60,14 @@ int node_identity_save(const NodeIdentity *id, const char *data_dir);
 /* Writes bundle.json only (after the bundle changed). */
 int node_bundle_save(const WardenBundle *b, const char *data_dir);
 
+/* Reads bundle.json of trust domain td from data_dir; when it is missing, a copy of
+ * bootstrap (may be NULL: -ENOKEY). -EBADMSG (+ reason) when it does not parse. */
+int node_bundle_load(const char *data_dir,
+                     const char *td,
+                     const WardenBundle *bootstrap,
+                     WardenBundle **ret,
+                     const char **reterr_reason);
+
 /* Reads PEM CA certificates (-trustBundle) into a bundle for td. */
 int node_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret);
 

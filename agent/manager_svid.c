@@ -187,6 +187,8 @@ static void apply_item(Manager *m, SignItem *it, int64_t now) {
         e->not_before = it->not_before;
         e->not_after = it->not_after;
         e->renew_at = manager_renew_time(e->not_before, e->not_after, random_unit());
+        if (e->renew_at <= now) /* a very short SVID: don't ask again in a tight loop */
+                e->renew_at = now + MANAGER_RETRY_MIN_SEC;
         e->failures = 0;
         e->retry_at = 0;
         log_debug("SVID for %s (entry %s) valid until %lld, renewal at %lld", e->spiffe_id,

@@ -29,6 +29,7 @@ struct Link {
         bool started;
         int64_t renew_retry_at;
         unsigned attempt; /* failed connection attempts in a row (quieter logs) */
+        bool refused;     /* the server refused l->id: attest again */
         /* Link thread only: the stream's connection is rebuilt only between streams
          * (a new identity must not tear down the open stream); unary calls (attest,
          * renew) use their own. */
@@ -171,6 +172,7 @@ static int attest(Link *l, bool *fatal) {
                                   l->cfg.data_dir);
         node_identity_free(l->id);
         l->id = TAKE_PTR(id);
+        l->refused = false;
         r = install_identity(l);
         if (r < 0)
                 return log_error_errno(r, "Failed to use the new node SVID: %m");
@@ -184,7 +186,7 @@ static int attest(Link *l, bool *fatal) {
 static int ensure_identity(Link *l, bool *fatal) {
         bool have_method = l->cfg.attest.join_token || l->cfg.attest.x509pop_cert;
 
-        if (l->id && !node_identity_expired(l->id, time(NULL)))
+        if (l->id && !l->refused && !node_identity_expired(l->id, time(NULL)))
                 return 0;
         if (!have_method) {
                 *fatal = true;
@@ -197,7 +199,8 @@ static int ensure_identity(Link *l, bool *fatal) {
                 return -ENOKEY;
         }
         if (l->id)
-                log_warning("Node SVID %s expired, attesting again", l->id->spiffe_id);
+                log_warning("Node SVID %s %s, attesting again", l->id->spiffe_id,
+                            l->refused ? "refused" : "expired");
         return attest(l, fatal);
 }
 
@@ -285,6 +288,10 @@ static int read_stream(Link *l, RpcStream *st, bool *got) {
                         if (stopping(l))
                                 return -ECANCELED;
                         (void) maybe_renew(l);
+                        if (node_identity_expired(l->id, time(NULL)))
+                                return log_warning_errno(-EKEYEXPIRED,
+                                                         "The node SVID expired before it could "
+                                                         "be renewed, reconnecting");
                         continue;
                 }
                 if (r < 0)
@@ -349,7 +356,7 @@ static int link_once(Link *l, bool *got, bool *fatal) {
                         return r;
                 }
                 /* Attest again at the next attempt (the bundle is kept). */
-                l->id->not_after = 0;
+                l->refused = true;
         }
         return r;
 }

@@ -109,6 +109,17 @@ wcli entry create -spiffeID "$TDID/x1" -parentID "$TDID/warden/agent/x509pop/$FP
 wait_for acli fetch x509 || fail "x509pop agent: no SVID"
 expect_ok "x509pop agent fetch" acli fetch x509
 assert_contains "$OUT" "$TDID/x1"
+
+step "evicted x509pop agent: refused, attests again by itself and keeps serving"
+expect_ok "evict" wcli agent evict -spiffeID "$TDID/warden/agent/x509pop/$FP"
+attested_twice() { [ "$(grep -c "Node attested as" "$AGENT_LOG")" -ge 2 ]; }
+wait_for attested_twice ||
+  fail "x509pop agent did not attest again: $(tail -n 5 "$AGENT_LOG")"
+assert_contains "$(cat "$AGENT_LOG")" "The server refused node SVID"
+kill -0 "$AGENT_PID" || fail "x509pop agent exited"
+wait_for acli fetch x509 || fail "no SVID after re-attestation"
+expect_ok "agent list" wcli agent list
+assert_contains "$OUT" "$TDID/warden/agent/x509pop/$FP"
 stop_agent
 stop_server
 pass
