@@ -28,7 +28,8 @@
  * JWT cache: key = SHA-256(spiffe_id NUL, then each sorted audience followed by NUL);
  * LRU of at most ManagerConfig.jwt_cache_max tokens; a token is reused while more than
  * half of its lifetime remains; when minting fails an unexpired cached token is
- * returned, else -EAGAIN. Concurrent requests for one key share one mint. */
+ * returned (and served without retrying for a few seconds), else -EAGAIN. Concurrent
+ * requests for one key share one mint. */
 
 #include <stdbool.h>
 #include <stddef.h>

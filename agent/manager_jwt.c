@@ -19,6 +19,8 @@
 
 #define JWT_KEY_SIZE 32
 #define JWT_BUCKETS 256
+/* After a failed re-mint, the cached token is served this long before trying again. */
+#define JWT_HOLD_SEC 5
 /* Callers waiting on mints, all keys together. */
 #define JWT_WAITERS_MAX 4096
 
@@ -27,6 +29,7 @@ typedef struct JwtItem {
         char *token; /* secret */
         int64_t issued_at;
         int64_t expires_at;
+        int64_t hold_until;          /* after a failed re-mint: served as is until then */
         struct JwtItem *prev, *next; /* LRU, head = most recently used */
         struct JwtItem *hnext;
 } JwtItem;
@@ -184,7 +187,7 @@ static void remove_item(JwtCache *c, JwtItem *it) {
 }
 
 static bool is_fresh(const JwtItem *it, int64_t now) {
-        return now < it->issued_at + (it->expires_at - it->issued_at) / 2;
+        return now < it->issued_at + (it->expires_at - it->issued_at) / 2 || now < it->hold_until;
 }
 
 static int lookup_locked(
@@ -240,6 +243,7 @@ static int store_locked(
         it->token = copy;
         it->issued_at = issued_at;
         it->expires_at = expires_at;
+        it->hold_until = 0;
         lru_push_front(c, it);
         while (c->n > c->max)
                 remove_item(c, c->tail);
@@ -282,13 +286,19 @@ static void mint_complete(Manager *m,
                           int64_t expires_at) {
         JwtCache *c = m->jwt;
         _cleanup_erase_ char *fallback = NULL;
+        int64_t now = manager_now(m);
         JwtPending *p;
 
         pthread_mutex_lock(&c->lock);
         if (r >= 0 && store_locked(c, key, token, issued_at, expires_at) < 0)
                 log_debug("Failed to cache a JWT-SVID, continuing");
-        if (r < 0 && lookup_locked(c, key, manager_now(m), false, &fallback) > 0)
+        if (r < 0 && lookup_locked(c, key, now, false, &fallback) > 0) {
+                /* Serve it without asking the server again for a little while. */
+                JwtItem *it = find(c, key);
+                if (it)
+                        it->hold_until = now + JWT_HOLD_SEC;
                 token = fallback;
+        }
         p = pending_find(c, key, true);
         for (JwtWaiter *w = p ? p->waiters : NULL; w; w = w->next)
                 c->n_waiters--;

@@ -182,6 +182,7 @@ void test_jwt_fetch_cached(void **state) {
 
 void test_jwt_fetch_fallback(void **state) {
         const char *a[] = {"a"};
+        unsigned calls;
         Result res = {.lock = PTHREAD_MUTEX_INITIALIZER};
         const AgentSnapshot *s;
         const CachedSvid *c;
@@ -207,10 +208,22 @@ void test_jwt_fetch_fallback(void **state) {
         wait_calls(&res, 3);
         assert_int_equal(res.r, 0);
         assert_string_equal(res.token, first);
-        /* expired: nothing to serve */
-        fx_advance(&fx, 20);
+        /* for a few seconds it is served without asking the server again */
+        calls = __atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST);
+        fx_advance(&fx, 4);
         assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
-        wait_calls(&res, 4);
+        assert_int_equal(result_calls(&res), 4); /* synchronously, from the cache */
+        assert_string_equal(res.token, first);
+        assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), calls);
+        fx_advance(&fx, 1);
+        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        wait_calls(&res, 5);
+        assert_int_equal(res.r, 0);
+        assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), calls + 1);
+        /* expired: nothing to serve */
+        fx_advance(&fx, 15);
+        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        wait_calls(&res, 6);
         assert_int_equal(res.r, -EAGAIN);
         free(res.token);
         agent_snapshot_unref((AgentSnapshot *) s);
