@@ -28,4 +28,3 @@ int entry_to_pb(const Entry *e, Warden__Types__V1__Entry **ret);
 int entry_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **reterr_reason);
 
 int agent_to_pb(const AttestedAgent *a, Warden__Types__V1__AttestedAgent **ret);
-
