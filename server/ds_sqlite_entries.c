@@ -518,24 +518,17 @@ int sq_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
 
 int sq_delete_entry(Datastore *ds, const char *id) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
         sqlite3_stmt *st;
         int r;
 
-        r = sq_begin(s, true);
+        r = sq_stmt(s, STMT_ENTRY_DELETE, "DELETE FROM entries WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        txn = s;
-        r = sq_stmt(s, STMT_ENTRY_DELETE, "DELETE FROM entries WHERE id = ?1", &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, id)) < 0 || (r = sq_exec_stmt(st)) < 0)
+        if ((r = sq_bind_text(st, 1, id)) < 0) {
+                sq_resetp(&st);
                 return r;
-        if (sqlite3_changes(s->db) == 0)
-                return -ENOENT;
-        r = sq_bump_change_seq(s);
-        if (r < 0 || (r = sq_commit(s)) < 0)
-                return r;
-        txn = NULL;
-        return 0;
+        }
+        return sq_run_write(s, st, true);
 }
 
 int sq_count_entries(Datastore *ds, int64_t *ret) {
