@@ -200,6 +200,26 @@ int sq_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
         return 0;
 }
 
+int sq_load_selectors(
+        DsSqlite *s, StmtId id, const char *sql, const char *owner, SelectorSet *set) {
+        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sq_stmt(s, id, sql, &st);
+        if (r < 0 || (r = sq_bind_text(st, 1, owner)) < 0)
+                return r;
+        while ((r = sq_step(st)) > 0) {
+                const char *type = (const char *) sqlite3_column_text(st, 0);
+                const char *value = (const char *) sqlite3_column_text(st, 1);
+                if (!type || !value)
+                        return -EBADMSG;
+                r = selector_set_add(set, type, value);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
 static int sq_change_sequence(Datastore *ds, uint64_t *ret) {
         DsSqlite *s = ds_sqlite(ds);
         _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;

@@ -127,6 +127,10 @@ int sq_bump_change_seq(DsSqlite *s);
  * row changed (nothing is committed then). st is reset in every case. */
 int sq_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump);
 
+/* Runs the cached statement id (sql selects type, value for ?1 = owner) and adds
+ * every row to set. -EBADMSG for a NULL column; selector_set_add() errors. */
+int sq_load_selectors(DsSqlite *s, StmtId id, const char *sql, const char *owner, SelectorSet *set);
+
 /* Applies the migrations that bring db from its PRAGMA user_version up to
  * `target` (1..DS_SCHEMA_VERSION), each in its own immediate transaction.
  * -ENOTSUP when the database is already newer than DS_SCHEMA_VERSION. */

@@ -89,23 +89,9 @@ static int agent_from_row(sqlite3_stmt *st, AttestedAgent **ret) {
 }
 
 static int load_agent_selectors(DsSqlite *s, AttestedAgent *a) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
-        int r;
-
-        r = sq_stmt(s, STMT_AGENT_SEL_GET,
-                    "SELECT type, value FROM agent_selectors WHERE agent_id = ?1", &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, a->spiffe_id)) < 0)
-                return r;
-        while ((r = sq_step(st)) > 0) {
-                const char *type = (const char *) sqlite3_column_text(st, 0);
-                const char *value = (const char *) sqlite3_column_text(st, 1);
-                if (!type || !value)
-                        return -EBADMSG;
-                r = selector_set_add(&a->selectors, type, value);
-                if (r < 0)
-                        return r;
-        }
-        return r;
+        return sq_load_selectors(s, STMT_AGENT_SEL_GET,
+                                 "SELECT type, value FROM agent_selectors WHERE agent_id = ?1",
+                                 a->spiffe_id, &a->selectors);
 }
 
 int sq_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {

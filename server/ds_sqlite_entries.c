@@ -224,23 +224,9 @@ static int load_strv(
 }
 
 static int load_selectors(DsSqlite *s, Entry *e) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
-        int r;
-
-        r = sq_stmt(s, STMT_ENTRY_SEL_GET,
-                    "SELECT type, value FROM entry_selectors WHERE entry_id = ?1", &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, e->id)) < 0)
-                return r;
-        while ((r = sq_step(st)) > 0) {
-                const char *type = (const char *) sqlite3_column_text(st, 0);
-                const char *value = (const char *) sqlite3_column_text(st, 1);
-                if (!type || !value)
-                        return -EBADMSG;
-                r = selector_set_add(&e->selectors, type, value);
-                if (r < 0)
-                        return r;
-        }
-        return r;
+        return sq_load_selectors(s, STMT_ENTRY_SEL_GET,
+                                 "SELECT type, value FROM entry_selectors WHERE entry_id = ?1",
+                                 e->id, &e->selectors);
 }
 
 static int load_children(DsSqlite *s, Entry *e) {
