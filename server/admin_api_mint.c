@@ -17,6 +17,7 @@
 
 #include "admin_api_internal.h"
 #include "cleanup.h"
+#include "entry.h"
 #include "log.h"
 #include "ossl_cleanup.h"
 #include "proto_convert.h"
@@ -80,7 +81,9 @@ int admin_get_bundle(Server *s, RpcCall *c, const AdminCaller *who, char *err, s
         return admin_reply(c, &resp);
 }
 
-/* The ID must be a workload ID of our trust domain. */
+/* The ID must be a workload ID of our trust domain, outside the reserved /warden
+ * namespace: an SVID for the server's or an agent's own ID would let its holder act as
+ * them on the node API (the rule entry_validate() applies to entries). */
 static int check_mint_id(const Server *s, const char *id, char *err, size_t n) {
         const char *reason = NULL;
 
@@ -92,6 +95,10 @@ static int check_mint_id(const Server *s, const char *id, char *err, size_t n) {
                 return admin_fail(-EINVAL, err, n,
                                   "SPIFFE ID %s is not in the server's trust domain (%s)", id,
                                   s->cfg.trust_domain);
+        if (entry_spiffe_id_is_reserved(id))
+                return admin_fail(
+                        -EINVAL, err, n,
+                        "SPIFFE ID %s is in the reserved " ENTRY_RESERVED_PATH " namespace", id);
         return 0;
 }
 

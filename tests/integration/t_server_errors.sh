@@ -106,6 +106,11 @@ bad "invalid -dns \"a..b\"" wcli x509 mint -spiffeID spiffe://example.org/w -dns
 bad "-ttl: not a duration" wcli x509 mint -spiffeID spiffe://example.org/w -ttl x
 bad "at least one -audience is required" wcli jwt mint -spiffeID spiffe://example.org/w
 bad "SPIFFE ID spiffe://other.org/w is not in the server's trust domain" wcli jwt mint -spiffeID spiffe://other.org/w -audience a
+# the server's and the agents' own IDs are never minted (they authenticate the node API)
+bad "SPIFFE ID spiffe://example.org/warden/server is in the reserved /warden namespace" wcli x509 mint -spiffeID spiffe://example.org/warden/server
+bad "SPIFFE ID $P is in the reserved /warden namespace" wcli x509 mint -spiffeID "$P"
+bad "SPIFFE ID spiffe://example.org/warden is in the reserved /warden namespace" wcli jwt mint -spiffeID spiffe://example.org/warden -audience a
+bad "SPIFFE ID spiffe://example.org/warden/server is in the reserved /warden namespace" wcli jwt mint -spiffeID spiffe://example.org/warden/server -audience a
 bad "unknown command \"entry list\"" "$SERVER_BIN" entry list
 bad "unknown command \"frobnicate\"" "$SERVER_BIN" frobnicate
 [ "$(wcli entry show -output json)" = "$BEFORE" ] || fail "the datastore changed"
