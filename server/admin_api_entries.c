@@ -41,11 +41,26 @@ static const char *duplicate_message(void) {
         return "an entry with the same SPIFFE ID, parent ID and selectors already exists";
 }
 
-/* Converts and validates one entry from a client. Server-owned fields are reset. */
+/* The governance fields are the server's record (who created an entry, its state in
+ * the approval flow, who approved it): a client that sets one is refused rather than
+ * silently overruled, so that nobody believes a forged value was stored. Returns the
+ * name of the first one set, or NULL. */
+static const char *server_owned_field_set(const Entry *e) {
+        if (e->state && *e->state)
+                return "state";
+        if (e->created_by && *e->created_by)
+                return "created_by";
+        if (e->approved_by && *e->approved_by)
+                return "approved_by";
+        return NULL;
+}
+
+/* Converts and validates one entry from a client. Server-owned fields set by the
+ * client are refused; revision and created_at are reset. */
 static int entry_from_client(
         Server *s, const Warden__Types__V1__Entry *pb, Entry **ret, char *err, size_t n) {
         _cleanup_(entry_freep) Entry *e = NULL;
-        const char *reason = "malformed entry";
+        const char *reason = "malformed entry", *field;
         int r;
 
         if (!pb)
@@ -57,6 +72,9 @@ static int entry_from_client(
                 r = entry_validate(e, s->cfg.trust_domain, &reason);
         if (r < 0)
                 return invalid_entry(s, reason, err, n);
+        field = server_owned_field_set(e);
+        if (field)
+                return admin_fail(-EINVAL, err, n, "invalid entry: %s is set by the server", field);
         e->revision = 0;
         e->created_at = 0;
         *ret = TAKE_PTR(e);
@@ -151,12 +169,14 @@ static int batch_create(Server *s,
         return batch_reply_success(c, entries, n);
 }
 
-static int set_actor(Entry *e, const char *actor) {
+/* A new entry: created by the caller, active, approved by nobody (entry_from_client()
+ * refused any client-set value). */
+static int set_governance(Entry *e, const char *actor) {
         free(e->created_by);
-        free(e->approved_by);
-        e->approved_by = NULL;
+        free(e->state);
         e->created_by = strdup(actor);
-        return e->created_by ? 0 : -ENOMEM;
+        e->state = strdup("active");
+        return e->created_by && e->state ? 0 : -ENOMEM;
 }
 
 int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -180,7 +200,7 @@ int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char
         for (size_t i = 0; i < v.n; i++) {
                 r = entry_from_client(s, req->entries[i], &v.entries[i], err, n);
                 if (r >= 0)
-                        r = set_actor(v.entries[i], who->actor);
+                        r = set_governance(v.entries[i], who->actor);
                 if (r == -EINVAL)
                         return batch_reply_failure(c, v.n, i, r, err);
                 if (r < 0)
@@ -311,11 +331,14 @@ int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
                 r = entry_from_client(s, req->entry, &e, err, n);
         if (r < 0)
                 return r;
-        /* Who created and approved an entry is the server's record, not the caller's. */
+        /* Who created and approved an entry, and its state, are the server's record: kept
+         * (entry_from_client() refused any client-set value). */
         free(e->created_by);
         free(e->approved_by);
+        free(e->state);
         e->created_by = TAKE_PTR(old->created_by);
         e->approved_by = TAKE_PTR(old->approved_by);
+        e->state = TAKE_PTR(old->state);
         r = ds_update_entry(s->ds, e, &stored);
         if (r == -ENOENT)
                 return admin_fail(r, err, n, "no entry with ID %s", e->id);

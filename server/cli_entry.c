@@ -450,6 +450,11 @@ static int entry_update(int argc, char **argv) {
         r = entry_from_pb(old, &e, &reason);
         if (r < 0)
                 return cli_error_errno(r, "cannot read the stored entry: %s", strna(reason));
+        /* The server keeps its own record of these and refuses a request that sets them. */
+        free(e->state);
+        free(e->created_by);
+        free(e->approved_by);
+        e->state = e->created_by = e->approved_by = NULL;
         r = apply_flags(o, e);
         if (r >= 0)
                 r = entry_to_pb(e, &out);

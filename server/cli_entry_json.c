@@ -182,10 +182,14 @@ static const struct {
         {"hint", offsetof(Entry, hint)},
         {"env", offsetof(Entry, env)},
         {"task", offsetof(Entry, task)},
+        /* The server's own record: passed on so that the server refuses a set value
+         * instead of the CLI silently dropping it. */
         {"state", offsetof(Entry, state)},
+        {"created_by", offsetof(Entry, created_by)},
+        {"approved_by", offsetof(Entry, approved_by)},
 };
 
-static const char *const ignored_fields[] = {"revision", "created_at", "created_by", "approved_by"};
+static const char *const ignored_fields[] = {"revision", "created_at"};
 
 static int entry_field(const JsonCtx *x, json_t *v, Entry *e) {
         int64_t i;

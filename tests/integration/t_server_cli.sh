@@ -36,6 +36,7 @@ for want in "SPIFFE ID        : spiffe://example.org/web" "Selector         : un
   "Expires at       : 2100-01-01T00:00:00Z"; do
   assert_contains "$OUT" "$want" "entry create output"
 done
+assert_contains "$OUT" "State            : active" "a new entry is active"
 OUT=$(wcli entry create -spiffeID spiffe://example.org/db -parentID "$AGENT" \
   -selector unix:user:postgres -output json)
 DB=$(json 'd["entries"][0]["id"]' <<<"$OUT")
@@ -76,7 +77,7 @@ assert_contains "$OUT" "Selector         : unix:uid:1001"
 assert_not_contains "$OUT" "unix:gid:1000"
 assert_contains "$OUT" "DNS name         : web.local" "fields not given stay"
 OUT=$(wcli entry update -entryID "$WEB" -admin=false -x509SVIDTTL 0 -output json)
-[ "$(json '(d["revision"], d["admin"], d["x509_svid_ttl"], d["created_by"])' <<<"$OUT")" = "(3, False, 0, 'uid:0')" ] ||
+[ "$(json '(d["revision"], d["admin"], d["x509_svid_ttl"], d["created_by"], d["state"], d["approved_by"])' <<<"$OUT")" = "(3, False, 0, 'uid:0', 'active', '')" ] ||
   fail "update json: $OUT"
 
 step "entry delete"
@@ -140,6 +141,25 @@ assert_contains "$OUT" "entry 1: \"colour\": unknown key"
 echo '[{"spiffe_id": "spiffe://example.org/x", "selectors": ["unix:uid:x"]}]' >"$T/badsel.json"
 expect_fail "bad selector in file" wcli entry create -data "$T/badsel.json"
 assert_contains "$OUT" "\"selectors\": invalid selector"
+# state, created_by and approved_by are the server's record: a file that sets one is refused,
+# the whole batch with it.
+for kv in '"state": "active"' '"state": "pending_approval"' '"approved_by": "uid:0"' \
+  '"created_by": "uid:1000"'; do
+  cat >"$T/gov.json" <<EOF
+[{"spiffe_id": "spiffe://example.org/g1", "parent_id": "$AGENT", "selectors": ["unix:uid:31"]},
+ {"spiffe_id": "spiffe://example.org/g2", "parent_id": "$AGENT", "selectors": ["unix:uid:32"], $kv}]
+EOF
+  key=${kv%%\":*}
+  expect_fail "server-owned field $kv" wcli entry create -data "$T/gov.json"
+  assert_contains "$OUT" "Error: entry 2 of 2 (spiffe://example.org/g2): invalid entry: ${key#\"} is set by the server; no entries were created"
+done
+[ "$(wcli entry show -spiffeID spiffe://example.org/g1 -output json | json 'len(d["entries"])')" = 0 ] ||
+  fail "a refused batch stored an entry"
+echo "[{\"spiffe_id\": \"spiffe://example.org/g3\", \"parent_id\": \"$AGENT\", \"selectors\": [\"unix:uid:33\"], \"state\": \"\", \"approved_by\": \"\"}]" >"$T/gov-empty.json"
+OUT=$(wcli entry create -data "$T/gov-empty.json" -output json) || fail "empty governance fields: $OUT"
+[ "$(json '(d["entries"][0]["state"], d["entries"][0]["created_by"], d["entries"][0]["approved_by"])' <<<"$OUT")" = "('active', 'uid:0', '')" ] ||
+  fail "server-set governance fields: $OUT"
+expect_ok "delete g3" wcli entry delete -entryID "$(json 'd["entries"][0]["id"]' <<<"$OUT")"
 [ "$(count)" = 6 ] || fail "a failed batch stored something: count $(count)"
 
 step "token generate"

@@ -118,10 +118,11 @@ bad "unknown command \"frobnicate\"" "$SERVER_BIN" frobnicate
 
 step "the admin API itself: malformed requests and caps (raw grpcio client)"
 mkdir "$T/pyproto"
-"$PY" - "$SERVER_SOCK" "$WARDEN_SOURCE_DIR/proto" "$T/pyproto" <<'EOF' || fail "raw admin API"
+WEB=$(wcli entry show -output json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["entries"][0]["id"])')
+"$PY" - "$SERVER_SOCK" "$WARDEN_SOURCE_DIR/proto" "$T/pyproto" "$WEB" "$P" <<'EOF' || fail "raw admin API"
 import subprocess, sys
 import grpc
-sock, protodir, out = sys.argv[1:4]
+sock, protodir, out, web_id, parent = sys.argv[1:6]
 subprocess.run(["protoc", "-I", protodir, "--python_out=" + out, "warden/admin/v1/admin.proto",
                 "warden/types/v1/types.proto"], check=True)
 sys.path.insert(0, out)
@@ -160,6 +161,20 @@ res = a.BatchCreateEntryResponse.FromString(
 assert [r.status for r in res.results] == [10, 3], res
 assert "too many selectors" in res.results[1].message, res
 expect("UpdateEntry", a.UpdateEntryRequest(), C.INVALID_ARGUMENT, "missing entry ID")
+# The governance fields are the server's: set by a client on create or update, refused.
+for field in ("state", "created_by", "approved_by"):
+    web = t.Entry(id=web_id, spiffe_id="spiffe://example.org/web", parent_id=parent,
+                  selectors=[t.Selector(type="unix", value="uid:1")], hint="changed")
+    setattr(web, field, "active" if field == "state" else "uid:0")
+    expect("UpdateEntry", a.UpdateEntryRequest(entry=web), C.INVALID_ARGUMENT,
+           "invalid entry: %s is set by the server" % field)
+    new = t.Entry(spiffe_id="spiffe://example.org/gov", parent_id=parent,
+                  selectors=[t.Selector(type="unix", value="uid:9")])
+    setattr(new, field, "revoked" if field == "state" else "uid:0")
+    res = a.BatchCreateEntryResponse.FromString(
+        raw("BatchCreateEntry", a.BatchCreateEntryRequest(entries=[new])))
+    assert [r.status for r in res.results] == [3], res
+    assert res.results[0].message == "invalid entry: %s is set by the server" % field, res
 expect("ListEntries", a.ListEntriesRequest(by_spiffe_id="nope"), C.INVALID_ARGUMENT,
        "invalid SPIFFE ID filter")
 expect("ListEntries", a.ListEntriesRequest(by_selectors=[t.Selector(type="unix", value="uid:x")]),

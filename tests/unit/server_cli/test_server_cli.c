@@ -62,7 +62,8 @@ static void test_parse_entries(void **state) {
                 "  \"x509_svid_ttl\": \"1h30m\", \"jwt_svid_ttl\": 60, \"admin\": true,"
                 "  \"dns_names\": [\"a.example\"], \"federates_with\": [\"other.org\"],"
                 "  \"hint\": \"h\", \"expires_at\": 4102444800, \"revision\": 7,"
-                "  \"created_by\": \"someone\", \"created_at\": 5, \"id\": \"myid\"},"
+                "  \"created_by\": \"someone\", \"created_at\": 5, \"id\": \"myid\","
+                "  \"state\": \"pending_approval\", \"approved_by\": \"uid:7\"},"
                 " {\"spiffe_id\": \"spiffe://example.org/b\", \"parent_id\": \"" AGENT "\","
                 "  \"selectors\": [\"unix:uid:3\"], \"node\": true, \"hint\": \"\"}]}",
                 &v, &n));
@@ -78,10 +79,13 @@ static void test_parse_entries(void **state) {
         assert_int_equal(v[0]->expires_at, 4102444800);
         assert_int_equal(v[0]->n_dns_names, 1);
         assert_string_equal(v[0]->federates_with[0], "other.org");
-        /* Server-owned fields are not taken from the file. */
+        /* revision and created_at are not taken from the file; the governance fields are
+         * passed on for the server to refuse, not silently dropped. */
         assert_int_equal(v[0]->revision, 0);
         assert_int_equal(v[0]->created_at, 0);
-        assert_string_equal(v[0]->created_by, "");
+        assert_string_equal(v[0]->created_by, "someone");
+        assert_string_equal(v[0]->state, "pending_approval");
+        assert_string_equal(v[0]->approved_by, "uid:7");
         assert_true(v[1]->node);
         assert_string_equal(v[1]->hint, "");
         cli_entries_free(v, n);
@@ -178,7 +182,9 @@ static void test_file_caps(void **state) {
         assert_null(v);
 }
 
-/* `entry show -output json` output can be fed back to `entry create -data`. */
+/* `entry show -output json` output can be fed back to `entry create -data` (the server
+ * refuses state, created_by and approved_by when set, so they are empty here as in an
+ * export with those keys removed). */
 static void test_round_trip(void **state) {
         Warden__Types__V1__Entry **v = NULL, **w = NULL;
         _cleanup_free_ char *s = NULL, *wrapped = NULL;
