@@ -49,9 +49,14 @@ typedef struct RpcServer RpcServer;
 typedef struct RpcCall RpcCall;
 
 /* Who is calling. For Unix socket peers pid/uid/gid/pidfd/conn_id come from the
- * connection (SO_PEERCRED at accept time); spiffe_id is NULL. For TLS peers
- * pid is 0, uid/gid are (uid_t) -1 / (gid_t) -1, pidfd is -EBADF, and spiffe_id
- * is the client certificate's SPIFFE ID (NULL without a client certificate). */
+ * connection (SO_PEERCRED at accept time); spiffe_id and cert_serial are NULL. For
+ * TLS peers pid is 0, uid/gid are (uid_t) -1 / (gid_t) -1, pidfd is -EBADF,
+ * spiffe_id is the client certificate's SPIFFE ID (NULL without a client
+ * certificate), and cert_serial that certificate's serial number as lowercase hex
+ * without leading zeros, the format of warden_x509_serial_hex() (NULL without a
+ * SPIFFE ID, or when the certificate could not be read). Reading the serial parses
+ * the certificate once per distinct certificate, not per call: the server caches it
+ * by the certificate's PEM bytes (about 1 µs a call on a hit; see rpc_serial.c). */
 typedef struct RpcPeer {
         pid_t pid;
         uid_t uid;
@@ -60,6 +65,7 @@ typedef struct RpcPeer {
                            * the process had already exited when it connected */
         uint64_t conn_id; /* unique per accepted connection, 0 for TLS peers */
         char *spiffe_id;
+        char *cert_serial;
 } RpcPeer;
 
 typedef enum RpcKind {

@@ -26,6 +26,7 @@ static void call_free(RpcCall *c) {
         free(c->method_path);
         free(c->status_message);
         free(c->peer.spiffe_id);
+        free(c->peer.cert_serial);
         if (c->peer.pidfd >= 0)
                 close(c->peer.pidfd);
         if (c->queued_msg)
@@ -87,8 +88,11 @@ static int call_fill_peer(RpcServer *s, RpcCall *c) {
         if (peer && sscanf(peer, "fd:%d%n", &fd, &n) == 1 && peer[n] == 0) {
                 if (rpc_acceptor_lookup(s->acceptor, fd, &c->peer) < 0)
                         c->peer_unknown = true;
-        } else
+        } else {
                 r = rpc_tls_peer_spiffe_id(c->call, &c->peer.spiffe_id);
+                if (r >= 0 && c->peer.spiffe_id)
+                        r = rpc_tls_peer_serial(c->call, s->serial_cache, &c->peer.cert_serial);
+        }
         gpr_free(peer);
         return r;
 }

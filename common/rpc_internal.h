@@ -93,6 +93,7 @@ typedef struct RpcRequestSlot {
 typedef struct RpcDispatchItem RpcDispatchItem;
 typedef struct RpcAcceptor RpcAcceptor;
 typedef struct RpcTlsServerState RpcTlsServerState;
+typedef struct RpcSerialCache RpcSerialCache;
 
 struct RpcServer {
         grpc_server *server;
@@ -110,6 +111,7 @@ struct RpcServer {
         unsigned max_connections;
         RpcTlsServerState **tls;
         size_t n_tls;
+        RpcSerialCache *serial_cache; /* client certificate serials, by PEM */
 
         pthread_t cq_thread;
         bool cq_thread_started;
@@ -213,3 +215,24 @@ int rpc_tls_channel_creds_new(const RpcTlsClientConfig *cfg, grpc_channel_creden
 /* SPIFFE ID of the TLS peer of a server call: *ret = NULL when the call is not
  * TLS or has no (valid) client certificate. Returns 0 or -ENOMEM. */
 int rpc_tls_peer_spiffe_id(grpc_call *call, char **ret);
+
+/* --- client certificate serials --- rpc_serial.c */
+
+/* Distinct client certificates remembered (direct-mapped by a hash of the PEM). */
+#define RPC_SERIAL_CACHE_SLOTS 1024u
+/* Longer PEM is not parsed (a leaf SVID is ~1 KiB). */
+#define RPC_SERIAL_PEM_MAX (16u * 1024u)
+
+int rpc_serial_cache_new(RpcSerialCache **ret);
+/* Accepts NULL, returns NULL. */
+RpcSerialCache *rpc_serial_cache_free(RpcSerialCache *c);
+/* The serial (warden_x509_serial_hex() format) of the first certificate of pem (len
+ * bytes, need not be NUL-terminated), from the cache or parsed and then cached. Any
+ * thread. Returns 0, -EINVAL, -EMSGSIZE (longer than RPC_SERIAL_PEM_MAX), -EBADMSG
+ * (no certificate), -ENOMEM. */
+int rpc_serial_cache_get(RpcSerialCache *c, const char *pem, size_t len, char **ret);
+/* Lookups answered from the cache and lookups that parsed. */
+void rpc_serial_cache_stats(RpcSerialCache *c, uint64_t *ret_hits, uint64_t *ret_misses);
+/* The serial of a server call's TLS client certificate through the cache: *ret = NULL
+ * when there is none or it cannot be read (logged at debug). Returns 0 or -ENOMEM. */
+int rpc_tls_peer_serial(grpc_call *call, RpcSerialCache *cache, char **ret);

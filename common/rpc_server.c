@@ -51,6 +51,8 @@ int rpc_server_new(RpcServer **ret) {
         if (s->event_fd < 0)
                 return -errno;
         r = rpc_acceptor_new(&s->acceptor);
+        if (r >= 0)
+                r = rpc_serial_cache_new(&s->serial_cache);
         if (r < 0)
                 return r;
         s->server = grpc_server_create(rpc_channel_args(true), NULL);
@@ -487,6 +489,7 @@ RpcServer *rpc_server_free(RpcServer *s) {
                 rpc_tls_server_free(s->tls[i]);
         free(s->tls);
         rpc_acceptor_free(s->acceptor);
+        rpc_serial_cache_free(s->serial_cache);
         if (s->event_fd >= 0)
                 close(s->event_fd);
         pthread_rwlock_destroy(&s->batch_lock);

@@ -74,6 +74,7 @@ NodeApi *node_api_free(NodeApi *n) {
         if (!n)
                 return NULL;
         node_sync_free_all(n);
+        node_serial_free_all(n);
         if (n->x509pop_roots)
                 sk_X509_pop_free(n->x509pop_roots, X509_free);
         if (n->nonces)
@@ -177,6 +178,12 @@ int node_authenticate(NodeApi *n, RpcCall *c, AttestedAgent **ret) {
                 log_info("node API: refused %s: agent is banned agent_id=%s "
                          "status=PERMISSION_DENIED",
                          method, p->spiffe_id);
+                return -EPERM;
+        }
+        if (node_serial_check(n, a, p->cert_serial, time(NULL)) < 0) {
+                log_info("node API: refused %s: not the agent's current node SVID agent_id=%s "
+                         "serial=%s status=PERMISSION_DENIED",
+                         method, p->spiffe_id, strna(p->cert_serial));
                 return -EPERM;
         }
         r = ds_touch_agent(n->server->ds, p->spiffe_id, time(NULL));

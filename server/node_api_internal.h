@@ -3,7 +3,8 @@
 
 /* Shared by the node API files: node_api.c (method table, authentication, helpers),
  * node_attest.c (X509PopChallenge, AttestAgent, RenewAgent), node_sync.c (Sync
- * streams) and node_svid.c (BatchNewX509SVID, NewJWTSVID). Main thread only. */
+ * streams), node_svid.c (BatchNewX509SVID, NewJWTSVID) and node_serial.c (which node
+ * SVID serials a call may use). Main thread only. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,11 @@
 #define NODE_AUDIENCE_MAX 256
 #define NODE_FEDERATED_BUNDLES_MAX 64
 
+/* Node SVID serials: after a renewal the replaced SVID still works for this long, and
+ * only until the new one is first used (node_serial.c). */
+#define NODE_PREV_SERIAL_GRACE 120 /* seconds */
+#define NODE_RENEWALS_MAX 4096     /* agents in their grace at once */
+
 typedef struct NodeNonce {
         uint8_t nonce[NODE_NONCE_SIZE];
         char fingerprint[NODE_FINGERPRINT_HEX + 1]; /* SHA-1 hex of the leaf it is bound to */
@@ -47,6 +53,13 @@ typedef struct NodeNonce {
 } NodeNonce;
 
 typedef struct NodeStream NodeStream;
+
+/* The node SVID an agent renewed away from, still accepted until `until`. */
+typedef struct NodeRenewal {
+        char *agent_id;
+        char *prev_serial;
+        int64_t until;
+} NodeRenewal;
 
 /* A handler answers the call itself and returns 0, or returns a negative errno; the
  * dispatcher then ends the call with errno_to_grpc_status(r) and *reterr_message (a
@@ -71,7 +84,9 @@ struct NodeApi {
         STACK_OF(X509) * x509pop_roots; /* NULL: x509pop disabled */
         NodeNonce *nonces;              /* oldest first */
         size_t n_nonces;
-        NodeStream *streams; /* open Sync streams (doubly linked) */
+        NodeStream *streams;   /* open Sync streams (doubly linked) */
+        NodeRenewal *renewals; /* NODE_RENEWALS_MAX slots once used, unordered */
+        size_t n_renewals;
         NodeBinding bindings[NODE_METHODS_MAX];
         bool closing;
 };
@@ -88,8 +103,9 @@ int node_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret);
 /* Packs msg and replies with it (a call that went away meanwhile is not an error). */
 int node_reply(RpcCall *c, const void *msg);
 /* Per-call authentication: the caller's client certificate names an agent that is in
- * the datastore and not banned. On success *ret (optional) is that agent and its
- * last_seen is updated. Failures are logged at info and return -EPERM (the caller
+ * the datastore and not banned, and is that agent's current node SVID (or the one it
+ * just renewed away from, see node_serial_check()). On success *ret (optional) is that
+ * agent and its last_seen is updated. Failures are logged at info and return -EPERM (the caller
  * answers PERMISSION_DENIED with NODE_NOT_ATTESTED), or a datastore error. */
 int node_authenticate(NodeApi *n, RpcCall *c, AttestedAgent **ret);
 /* DER copies of every certificate into a protobuf repeated bytes field. */
@@ -138,6 +154,20 @@ int node_x509pop_verify_proof(NodeApi *n,
  * x509pop:san:dns:<name> (each DNS SAN). Values that are not valid selector values are
  * skipped, and so is everything past the set's cap. */
 int node_x509pop_selectors(NodeApi *n, STACK_OF(X509) * chain, SelectorSet *sel);
+
+/* ---- node_serial.c ---- */
+
+/* 0 when serial (the caller's certificate, warden_x509_serial_hex() format) is a's
+ * current node SVID serial, or the previous one within its grace; -EPERM otherwise,
+ * also when either is NULL. Seeing the current serial ends the previous one's grace. */
+int node_serial_check(NodeApi *n, const AttestedAgent *a, const char *serial, int64_t now);
+/* After a renewal authenticated with prev_serial (NULL: none known): that SVID stays
+ * usable for NODE_PREV_SERIAL_GRACE seconds or until the new one is used. */
+void node_serial_renewed(NodeApi *n, const char *agent_id, const char *prev_serial, int64_t now);
+/* After a (re-)attestation: no earlier SVID of agent_id is accepted any more. */
+void node_serial_forget(NodeApi *n, const char *agent_id);
+/* Frees every record (node_api_free()). */
+void node_serial_free_all(NodeApi *n);
 
 /* ---- node_sync.c ---- */
 

@@ -152,9 +152,11 @@ static int attest_join_token(NodeApi *n,
 }
 
 /* Signs the node SVID and records the agent (type NULL: a renewal of an existing
- * agent); *ret_chain is the DER chain for the response. */
+ * agent, authenticated with the node SVID of serial prev_serial); *ret_chain is the
+ * DER chain for the response. */
 static int issue_node_svid(NodeApi *n,
                            const char *agent_id,
+                           const char *prev_serial,
                            const char *type,
                            const SelectorSet *selectors,
                            EVP_PKEY *pub,
@@ -187,6 +189,10 @@ static int issue_node_svid(NodeApi *n,
                  : ds_update_agent_svid(n->server->ds, agent_id, serial, a.svid_expires_at);
         if (r < 0)
                 return log_error_errno(r, "Failed to record agent %s: %m", agent_id);
+        if (type)
+                node_serial_forget(n, agent_id);
+        else
+                node_serial_renewed(n, agent_id, prev_serial, now);
         r = node_chain_to_pb(chain, ret_chain, ret_n);
         if (r < 0)
                 return r;
@@ -307,8 +313,8 @@ static int attest_agent(NodeApi *n,
         resp->spiffe_id = strdup(agent_id);
         if (!resp->spiffe_id)
                 return -ENOMEM;
-        r = issue_node_svid(n, agent_id, type, &sel, pub, now, &resp->svid_chain,
-                            &resp->n_svid_chain, reterr_message);
+        r = issue_node_svid(n, agent_id, rpc_call_peer(c)->cert_serial, type, &sel, pub, now,
+                            &resp->svid_chain, &resp->n_svid_chain, reterr_message);
         if (r >= 0)
                 r = bundle_to_pb(ca_bundle(n->server->ca), &resp->bundle);
         if (r < 0)
@@ -355,8 +361,8 @@ int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
         if (!resp)
                 return -ENOMEM;
         warden__node__v1__renew_agent_response__init(resp);
-        r = issue_node_svid(n, a->spiffe_id, NULL, &none, pub, time(NULL), &resp->svid_chain,
-                            &resp->n_svid_chain, reterr_message);
+        r = issue_node_svid(n, a->spiffe_id, rpc_call_peer(c)->cert_serial, NULL, &none, pub,
+                            time(NULL), &resp->svid_chain, &resp->n_svid_chain, reterr_message);
         if (r < 0)
                 return r;
         return node_reply(c, resp);

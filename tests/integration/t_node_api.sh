@@ -3,7 +3,9 @@
 # join_token and x509pop attestation, the Sync stream (initial snapshot, a new entry
 # pushed within 1 s, descendants, node aliases), X509-SVIDs that pass the SVID rules
 # and chain to `bundle show`, JWT-SVIDs, refusals (unauthorized entry, used token,
-# bad x509pop proofs), renewal, ban and evict.
+# bad x509pop proofs), renewal (the replaced node SVID is refused once the new one is
+# used), ban and evict (an x509pop agent's pre-eviction SVID stays refused after it
+# re-attests).
 . "$(dirname "$0")/lib.sh"
 
 NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
@@ -166,11 +168,20 @@ expect_fail "rogue" node attest-x509pop -trustBundle "$T/roots.pem" -cert "$T/ro
   -key "$T/rogue.key" -dir "$T/n-rogue"
 assert_contains "$OUT" "PERMISSION_DENIED"
 
-step "renewal"
+step "renewal: the replaced node SVID works until the new one is used, then never"
 OLD=$(openssl x509 -in "$T/n-pop/node.pem" -noout -serial)
+cp -a "$T/n-pop" "$T/n-pop-old"
 expect_ok "renew" node renew -dir "$T/n-pop"
 [ "$OLD" != "$(openssl x509 -in "$T/n-pop/node.pem" -noout -serial)" ] || fail "serial unchanged"
+expect_ok "old SVID right after renew" node sign -dir "$T/n-pop-old" -entry "$EP" -out "$T/svid-o1"
 expect_ok "sign after renew" node sign -dir "$T/n-pop" -entry "$EP" -out "$T/svid-site2"
+expect_fail "old SVID once the new one is used" node sign -dir "$T/n-pop-old" -entry "$EP" -out "$T/x"
+assert_contains "$OUT" "PERMISSION_DENIED"
+assert_contains "$OUT" "agent is not attested"
+expect_fail "old SVID renew" node renew -dir "$T/n-pop-old"
+assert_contains "$OUT" "PERMISSION_DENIED"
+grep -q "refused .*not the agent's current node SVID agent_id=$X" "$SERVER_LOG" ||
+  fail "refusal of the old SVID not logged"
 
 step "ban: the open stream ends and the next calls are refused"
 node sync -dir "$T/n-join" -timeout 20 >"$T/ban.out" 2>"$T/ban.err" &
@@ -191,9 +202,15 @@ step "evict: refused until re-attested"
 wcli agent evict -spiffeID "$X" >/dev/null
 expect_fail "sign evicted" node sign -dir "$T/n-pop" -entry "$EP" -out "$T/x"
 assert_contains "$OUT" "PERMISSION_DENIED"
+cp -a "$T/n-pop" "$T/n-pop-evicted"
 expect_ok "re-attest" node attest-x509pop -trustBundle "$T/roots.pem" -cert "$T/n1.pem" \
   -key "$T/n1.key" -dir "$T/n-pop"
+expect_fail "pre-eviction SVID after re-attestation" node sign -dir "$T/n-pop-evicted" -entry "$EP" \
+  -out "$T/x"
+assert_contains "$OUT" "PERMISSION_DENIED"
 expect_ok "sign re-attested" node sign -dir "$T/n-pop" -entry "$EP" -out "$T/svid-site3"
+expect_fail "pre-eviction SVID, later" node sign -dir "$T/n-pop-evicted" -entry "$EP" -out "$T/x"
+assert_contains "$OUT" "PERMISSION_DENIED"
 
 step "a banned x509pop agent cannot re-attest"
 wcli agent ban -spiffeID "$X" >/dev/null

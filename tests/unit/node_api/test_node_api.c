@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The node API in process, over real TLS: join-token rules, node aliases, renewal,
- * per-call authentication, batch signing and JWT minting limits (at the cap and one
- * past it), x509pop challenges (replay, binding to the leaf, CSR binding, eviction of
- * pending nonces, disabled), and the Sync stream (no duplicate snapshots, ban, server
- * shutdown). */
+ * per-call authentication (including the node SVID serial: an older SVID of the same
+ * agent is refused once renewed away from), batch signing and JWT minting limits (at the cap and
+ * one past it), x509pop challenges (replay, binding to the leaf, CSR binding, eviction of pending
+ * nonces, disabled), and the Sync stream (no duplicate snapshots, ban, server shutdown). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -165,6 +165,89 @@ static void test_alias_and_renewal(void **state) {
                          GRPC_STATUS_PERMISSION_DENIED);
         free(req.csr.data);
         node_id_done(&id);
+        node_fx_done(&fx);
+}
+
+/* RenewAgent with id's node SVID: *ret is the agent with its new one. */
+static void renew_id(NodeFx *fx, const NodeId *id, NodeId *ret) {
+        Warden__Node__V1__RenewAgentRequest req = WARDEN__NODE__V1__RENEW_AGENT_REQUEST__INIT;
+        Warden__Node__V1__RenewAgentResponse *resp = NULL;
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = sk_X509_new_null();
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+
+        node_fx_csr(&key, &req.csr);
+        assert_int_equal(node_fx_call(fx, id, "RenewAgent", &req, 1,
+                                      &warden__node__v1__renew_agent_response__descriptor,
+                                      (void **) &resp, NULL),
+                         GRPC_STATUS_OK);
+        free(req.csr.data);
+        for (size_t i = 0; i < resp->n_svid_chain; i++) {
+                X509 *x = NULL;
+
+                assert_ok(warden_x509_from_der(resp->svid_chain[i].data, resp->svid_chain[i].len,
+                                               &x));
+                assert_true(sk_X509_push(chain, x));
+        }
+        ret->spiffe_id = strdup(id->spiffe_id);
+        assert_ok(warden_x509_chain_to_pem(chain, &ret->cert_pem));
+        assert_ok(warden_key_to_pem(key, &ret->key_pem));
+        pb_free(resp);
+}
+
+/* An authenticated call without side effects (an empty batch); its status. */
+static int probe(NodeFx *fx, const NodeId *id, char **ret_message) {
+        Warden__Node__V1__BatchNewX509SVIDRequest req =
+                WARDEN__NODE__V1__BATCH_NEW_X509_SVIDREQUEST__INIT;
+
+        return node_fx_call(fx, id, "BatchNewX509SVID", &req, 1, NULL, NULL, ret_message);
+}
+
+static void test_serial(void **state) {
+        NodeFx fx;
+        NodeId v1 = {}, v2 = {}, v3 = {}, v4 = {};
+        _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int64_t now = time(NULL);
+
+        node_fx_init(&fx, false);
+        node_fx_attest_join(&fx, "tok-s", &v1);
+        assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_OK);
+        renew_id(&fx, &v1, &v2);
+        /* Until the new SVID is used, calls under way with the old one still work. */
+        assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_OK);
+        assert_int_equal(probe(&fx, &v2, NULL), GRPC_STATUS_OK);
+        /* Once it is, the old one is refused like any stranger. */
+        assert_int_equal(probe(&fx, &v1, &msg), GRPC_STATUS_PERMISSION_DENIED);
+        assert_string_equal(msg, NODE_NOT_ATTESTED);
+        assert_int_equal(probe(&fx, &v2, NULL), GRPC_STATUS_OK);
+
+        /* A renewal whose answer was lost: the agent retries with the SVID it has. */
+        renew_id(&fx, &v2, &v3);
+        renew_id(&fx, &v2, &v4);
+        assert_int_equal(probe(&fx, &v3, NULL), GRPC_STATUS_PERMISSION_DENIED);
+        assert_int_equal(probe(&fx, &v4, NULL), GRPC_STATUS_OK);
+        assert_int_equal(probe(&fx, &v2, NULL), GRPC_STATUS_PERMISSION_DENIED);
+        assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_PERMISSION_DENIED);
+
+        /* The grace ends by time too; attestation ends it at once; no serial, no entry. */
+        assert_ok(ds_get_agent(fx.s->ds, v4.spiffe_id, &a));
+        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now);
+        assert_ok(node_serial_check(fx.s->node, a, "0a", now + NODE_PREV_SERIAL_GRACE));
+        assert_errno(node_serial_check(fx.s->node, a, "0a", now + NODE_PREV_SERIAL_GRACE + 1),
+                     EPERM);
+        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now);
+        node_serial_forget(fx.s->node, a->spiffe_id);
+        assert_errno(node_serial_check(fx.s->node, a, "0a", now), EPERM);
+        assert_errno(node_serial_check(fx.s->node, a, NULL, now), EPERM);
+        assert_ok(node_serial_check(fx.s->node, a, a->serial, now));
+        free(a->serial);
+        a->serial = NULL;
+        assert_errno(node_serial_check(fx.s->node, a, "0a", now), EPERM);
+
+        node_id_done(&v1);
+        node_id_done(&v2);
+        node_id_done(&v3);
+        node_id_done(&v4);
         node_fx_done(&fx);
 }
 
@@ -341,9 +424,8 @@ static void test_jwt(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_join_token),
-                cmocka_unit_test(test_alias_and_renewal),
-                cmocka_unit_test(test_batch_x509),
+                cmocka_unit_test(test_join_token), cmocka_unit_test(test_alias_and_renewal),
+                cmocka_unit_test(test_serial),     cmocka_unit_test(test_batch_x509),
                 cmocka_unit_test(test_jwt),
         };
         int r;

@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* TCP + mutual TLS: the client's SPIFFE ID reaches the handler, the client pins
- * the server's SPIFFE ID (no DNS SAN needed), foreign CAs are refused, optional
- * client certificates, certificate rotation, and bad configurations. */
+/* TCP + mutual TLS: the client's SPIFFE ID and certificate serial reach the handler
+ * (the serial through the server's per-certificate cache, whose cost is measured), the
+ * client pins the server's SPIFFE ID (no DNS SAN needed), foreign CAs are refused,
+ * optional client certificates, certificate rotation, and bad configurations. */
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
+#include <warden/x509.h>
 
 #include "cleanup.h"
+#include "ossl_cleanup.h"
 #include "rpc.h"
 #include "rpc_client.h"
+#include "rpc_internal.h"
 #include "rpc_testutil.h"
 #include "testlib.h"
 
@@ -60,6 +69,33 @@ static void whoami(RpcCall *c, void *userdata) {
         assert_ok(rpc_call_reply(c, id, strlen(id)));
 }
 
+/* Replies with the caller's certificate serial, or "none". */
+static void serial(RpcCall *c, void *userdata) {
+        const RpcPeer *p = rpc_call_peer(c);
+        const char *s = p->cert_serial ? p->cert_serial : "none";
+
+        handler_calls++;
+        assert_ok(rpc_call_reply(c, s, strlen(s)));
+}
+
+/* The serial of a PEM certificate, the slow way. */
+static char *pem_serial(const char *pem) {
+        _cleanup_(BIO_free_allp) BIO *bio = BIO_new_mem_buf(pem, -1);
+        _cleanup_(X509_freep) X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        char *s = NULL;
+
+        assert_non_null(x);
+        assert_ok(warden_x509_serial_hex(x, &s));
+        return s;
+}
+
+static double now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
 static int start_tls(TestServer *t, RpcClientCertMode mode) {
         RpcTlsServerConfig cfg = {pki.ca->pem, pki.server_cert, pki.server_key, mode};
         int port = 0;
@@ -67,14 +103,19 @@ static int start_tls(TestServer *t, RpcClientCertMode mode) {
         handler_calls = 0;
         test_server_init(t);
         assert_ok(rpc_server_add_method(t->s, "/test.Tls/WhoAmI", RPC_UNARY, whoami, NULL, 0));
+        assert_ok(rpc_server_add_method(t->s, "/test.Tls/Serial", RPC_UNARY, serial, NULL, 0));
         assert_ok(rpc_server_listen_tls(t->s, "127.0.0.1:0", &cfg, &port));
         assert_true(port > 0);
         test_server_run(t);
         return port;
 }
 
-/* One call on a new channel; returns the status, *ret_resp (optional) the reply. */
-static int call_tls(int port, const RpcTlsClientConfig *cfg, char **ret_resp) {
+/* One call of method on a new channel; returns the status, *ret_resp (optional) the
+ * reply. */
+static int call_method(int port,
+                       const char *method,
+                       const RpcTlsClientConfig *cfg,
+                       char **ret_resp) {
         _cleanup_free_ char *target = NULL;
         RpcChannel *ch = NULL;
         void *resp = NULL;
@@ -82,14 +123,17 @@ static int call_tls(int port, const RpcTlsClientConfig *cfg, char **ret_resp) {
 
         assert_true(asprintf(&target, "127.0.0.1:%d", port) > 0);
         assert_ok(rpc_channel_new_tls(target, cfg, &ch));
-        assert_ok(rpc_unary(ch, "/test.Tls/WhoAmI", NULL, 0, "", 0, 5000, &resp, NULL, &status,
-                            NULL));
+        assert_ok(rpc_unary(ch, method, NULL, 0, "", 0, 5000, &resp, NULL, &status, NULL));
         rpc_channel_free(ch);
         if (ret_resp)
                 *ret_resp = resp;
         else
                 free(resp);
         return status;
+}
+
+static int call_tls(int port, const RpcTlsClientConfig *cfg, char **ret_resp) {
+        return call_method(port, "/test.Tls/WhoAmI", cfg, ret_resp);
 }
 
 static void test_mtls_identity(void **state) {
@@ -171,6 +215,94 @@ static void test_rotation(void **state) {
         test_server_done(&t);
 }
 
+/* The client certificate's serial reaches the handler, per certificate; none without
+ * one. */
+static void test_cert_serial(void **state) {
+        _cleanup_free_ char *cert2 = NULL, *key2 = NULL, *want1 = NULL, *want2 = NULL;
+        RpcTlsClientConfig mtls = {pki.ca->pem, pki.client_cert, pki.client_key, SERVER_ID};
+        RpcTlsClientConfig anonymous = {pki.ca->pem, NULL, NULL, SERVER_ID};
+        TestServer t;
+        char *resp = NULL;
+        int port = start_tls(&t, RPC_CLIENT_CERT_OPTIONAL);
+
+        test_ca_issue(pki.ca, CLIENT_ID, &cert2, &key2);
+        want1 = pem_serial(pki.client_cert);
+        want2 = pem_serial(cert2);
+        assert_string_not_equal(want1, want2);
+        for (int i = 0; i < 2; i++) { /* parsed, then cached */
+                assert_int_equal(call_method(port, "/test.Tls/Serial", &mtls, &resp),
+                                 GRPC_STATUS_OK);
+                assert_string_equal(resp, want1);
+                free(resp);
+        }
+        mtls = (RpcTlsClientConfig){pki.ca->pem, cert2, key2, SERVER_ID};
+        assert_int_equal(call_method(port, "/test.Tls/Serial", &mtls, &resp), GRPC_STATUS_OK);
+        assert_string_equal(resp, want2);
+        free(resp);
+        assert_int_equal(call_method(port, "/test.Tls/Serial", &anonymous, &resp), GRPC_STATUS_OK);
+        assert_string_equal(resp, "none");
+        free(resp);
+        test_server_done(&t);
+}
+
+/* The cache itself: same answer as a parse, hits after the first lookup, distinct
+ * certificates kept apart, bad input refused; and what a hit saves (printed). */
+static void test_serial_cache(void **state) {
+        _cleanup_free_ char *cert2 = NULL, *key2 = NULL, *want = NULL, *big = NULL;
+        RpcSerialCache *c = NULL;
+        size_t len = strlen(pki.client_cert);
+        uint64_t hits, misses;
+        char *s = NULL;
+        double t0, t_hit, t_parse;
+        const int n = 2000;
+
+        test_ca_issue(pki.ca, CLIENT_ID, &cert2, &key2);
+        want = pem_serial(pki.client_cert);
+        assert_ok(rpc_serial_cache_new(&c));
+        for (int i = 0; i < 3; i++) {
+                assert_ok(rpc_serial_cache_get(c, pki.client_cert, len, &s));
+                assert_string_equal(s, want);
+                free(s);
+        }
+        rpc_serial_cache_stats(c, &hits, &misses);
+        assert_int_equal(hits, 2);
+        assert_int_equal(misses, 1);
+        assert_ok(rpc_serial_cache_get(c, cert2, strlen(cert2), &s));
+        assert_string_not_equal(s, want);
+        free(s);
+        /* Not NUL-terminated at len: only len bytes count. */
+        assert_ok(rpc_serial_cache_get(c, pki.client_cert, len, &s));
+        assert_string_equal(s, want);
+        free(s);
+
+        assert_errno(rpc_serial_cache_get(c, "junk", 4, &s), EBADMSG);
+        assert_errno(rpc_serial_cache_get(c, pki.client_cert, 0, &s), EINVAL);
+        big = calloc(1, RPC_SERIAL_PEM_MAX + 2);
+        assert_non_null(big);
+        memcpy(big, pki.client_cert, len);
+        memset(big + len, '\n', RPC_SERIAL_PEM_MAX - len); /* exactly at the cap: fine */
+        assert_ok(rpc_serial_cache_get(c, big, RPC_SERIAL_PEM_MAX, &s));
+        assert_string_equal(s, want);
+        free(s);
+        big[RPC_SERIAL_PEM_MAX] = '\n';
+        assert_errno(rpc_serial_cache_get(c, big, RPC_SERIAL_PEM_MAX + 1, &s), EMSGSIZE);
+
+        t0 = now_us();
+        for (int i = 0; i < n; i++) {
+                assert_ok(rpc_serial_cache_get(c, pki.client_cert, len, &s));
+                free(s);
+        }
+        t_hit = (now_us() - t0) / n;
+        t0 = now_us();
+        for (int i = 0; i < n / 10; i++)
+                free(pem_serial(pki.client_cert));
+        t_parse = (now_us() - t0) / (n / 10);
+        printf("serial of a %zu-byte PEM: %.2f us from the cache, %.1f us parsed\n", len, t_hit,
+               t_parse);
+        assert_true(t_hit < t_parse);
+        rpc_serial_cache_free(c);
+}
+
 static void test_bad_configs(void **state) {
         RpcServer *s = NULL;
         RpcChannel *ch = NULL;
@@ -231,7 +363,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_mtls_identity),        cmocka_unit_test(test_mtls_refusals),
                 cmocka_unit_test(test_optional_client_cert), cmocka_unit_test(test_rotation),
-                cmocka_unit_test(test_bad_configs),
+                cmocka_unit_test(test_bad_configs),          cmocka_unit_test(test_cert_serial),
+                cmocka_unit_test(test_serial_cache),
         };
         return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }
