@@ -18,32 +18,9 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "agent_internal.h"
 #include "attest_node.h"
-#include "attest_wl.h"
 #include "log.h"
-#include "manager.h"
-#include "server_client.h"
-#include "sync.h"
-#include "workload_api.h"
-
-struct Agent {
-        AgentConfig cfg;
-        sd_event *event;
-        WardenBundle *bootstrap;
-        ServerCreds *creds;
-        ServerConn worker_conn; /* the manager's worker thread only */
-        Manager *manager;
-        Link *link;
-        Attestor *attestor;
-        WorkloadApi *wapi;
-        int listen_fd;
-        char *agent_id;
-        char *last_status;
-        sd_event_source *link_io, *sigterm, *sigint, *sighup, *watchdog;
-        uint64_t watchdog_usec;
-        bool connected, ever_connected, stopping;
-        int exit_error;
-};
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
 
@@ -100,35 +77,32 @@ static int source_fetch_jwt(void *userdata,
         return manager_fetch_jwt_svid(userdata, svid, audiences, n_audiences, done, done_userdata);
 }
 
-static void notify_status(Agent *a);
-
 static void on_snapshot(AgentSnapshot *snapshot, void *userdata) {
         Agent *a = userdata;
 
         if (a->wapi)
                 workload_api_snapshot_changed(a->wapi);
-        notify_status(a);
+        agent_notify_status(a, NULL);
 }
 
-/* ---- status ---- */
+/* ---- the link's events ---- */
 
-/* STATUS= for systemd, sent when its text changed. */
-static void notify_status(Agent *a) {
-        size_t n_entries = 0, n_svids = 0;
-        _cleanup_free_ char *text = NULL;
+static void on_connected(Agent *a) {
+        if (a->ever_connected)
+                (void) metrics_counter_inc(a->metrics.sync_reconnects, NULL);
+        log_info("Connected to the server, sync stream open server=%s agent_id=%s",
+                 a->cfg.server_target, strna(a->agent_id));
+        a->connected = a->ever_connected = true;
+}
 
-        manager_get_counts(a->manager, &n_entries, &n_svids);
-        if (asprintf(&text, "STATUS=%s; %zu SVIDs for %zu entries; agent %s",
-                     a->connected        ? "Connected to the server"
-                     : a->ever_connected ? "Server unreachable, serving from cache"
-                                         : "Connecting to the server",
-                     n_svids, n_entries, a->agent_id ? a->agent_id : "not attested") < 0)
-                return;
-        if (streq_ptr(text, a->last_status))
-                return;
-        (void) sd_notify(false, text);
-        free(a->last_status);
-        a->last_status = TAKE_PTR(text);
+static void on_disconnected(Agent *a, const LinkEvent *ev) {
+        if (a->connected)
+                log_warning("Sync stream lost, serving from cache; retrying server=%s error=%s",
+                            a->cfg.server_target, strerror(ev->error < 0 ? -ev->error : EIO));
+        else if (!a->ever_connected)
+                log_warning("Server unreachable; retrying server=%s error=%s", a->cfg.server_target,
+                            strerror(ev->error < 0 ? -ev->error : EIO));
+        a->connected = false;
 }
 
 static void link_event(const LinkEvent *ev, void *userdata) {
@@ -140,22 +114,20 @@ static void link_event(const LinkEvent *ev, void *userdata) {
         case LINK_EVENT_RENEWED:
                 free(a->agent_id);
                 a->agent_id = ev->message ? strdup(ev->message) : NULL;
+                agent_set_ready(a, AGENT_READY_ATTESTED);
                 break;
         case LINK_EVENT_CONNECTED:
-                log_info("Connected to the server at %s", a->cfg.server_target);
-                a->connected = a->ever_connected = true;
+                on_connected(a);
                 break;
         case LINK_EVENT_SYNC:
                 r = manager_apply_sync(a->manager, ev->sync);
                 if (r < 0)
                         log_warning_errno(r, "Failed to apply a Sync message, ignoring: %m");
+                else
+                        agent_set_ready(a, AGENT_READY_SYNCED);
                 break;
         case LINK_EVENT_DISCONNECTED:
-                if (a->connected || !a->ever_connected)
-                        log_warning("Server at %s unreachable or stream lost%s; retrying",
-                                    a->cfg.server_target,
-                                    a->ever_connected ? ", serving from cache" : "");
-                a->connected = false;
+                on_disconnected(a, ev);
                 break;
         case LINK_EVENT_FATAL:
                 log_error("Cannot continue: %s", strna(ev->message));
@@ -163,7 +135,7 @@ static void link_event(const LinkEvent *ev, void *userdata) {
                 (void) sd_event_exit(a->event, 1);
                 break;
         }
-        notify_status(a);
+        agent_notify_status(a, NULL);
 }
 
 static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -177,23 +149,17 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         Agent *a = userdata;
 
         if (si->ssi_signo == SIGHUP) {
-                log_info("SIGHUP: configuration reload is not supported, ignoring");
+                if (!a->stopping)
+                        (void) agent_reload(a);
                 return 0;
         }
         if (a->stopping)
                 return 0;
         a->stopping = true;
+        agent_set_ready(a, AGENT_READY_STOPPING);
         log_info("Received %s, shutting down", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
         return sd_event_exit(a->event, 0);
-}
-
-static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
-        Agent *a = userdata;
-
-        (void) sd_notify(false, "WATCHDOG=1");
-        (void) sd_event_source_set_time(s, usec + a->watchdog_usec / 2);
-        return sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
 /* ---- setup ---- */
@@ -301,6 +267,8 @@ static int setup_link(Agent *a) {
                         node_identity_free(id);
                         return log_error_errno(-ENOMEM, "Out of memory");
                 }
+                if (!node_identity_expired(id, time(NULL)))
+                        agent_set_ready(a, AGENT_READY_ATTESTED);
         }
         r = link_new(&lc, id, a->creds, link_event, a, &a->link);
         if (r < 0)
@@ -312,6 +280,7 @@ static int setup_manager(Agent *a) {
         ManagerConfig mc = {
                 .trust_domain = a->cfg.trust_domain,
                 .key_type = a->cfg.workload_key_type,
+                .metrics = &a->metrics,
         };
         ManagerBackend be = {
                 .batch_sign = backend_batch_sign,
@@ -338,6 +307,7 @@ static int setup_workload_api(Agent *a) {
                 .socket_path = a->cfg.socket_path,
                 .listen_fd = -1,
                 .max_connections = 0,
+                .metrics = &a->metrics,
         };
         int r;
 
@@ -376,6 +346,9 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
         r = sd_event_default(&a->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
+        r = agent_setup_metrics(a);
+        if (r < 0)
+                return r;
         r = mkdir_p(a->cfg.data_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "Failed to create data directory %s: %m",
@@ -403,6 +376,8 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                 r = setup_manager(a);
         if (r >= 0)
                 r = setup_workload_api(a);
+        if (r >= 0)
+                r = agent_start_health(a);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(a);
@@ -419,14 +394,13 @@ static int add_sources(Agent *a) {
                 r = sd_event_add_signal(a->event, &a->sigint, SIGINT, on_signal, a);
         if (r >= 0)
                 r = sd_event_add_signal(a->event, &a->sighup, SIGHUP, on_signal, a);
-        if (r >= 0 && sd_watchdog_enabled(false, &a->watchdog_usec) > 0 && a->watchdog_usec > 0) {
-                uint64_t now;
-                r = sd_event_now(a->event, CLOCK_MONOTONIC, &now);
-                if (r >= 0)
-                        r = sd_event_add_time(a->event, &a->watchdog, CLOCK_MONOTONIC,
-                                              now + a->watchdog_usec / 2, 0, on_watchdog, a);
-        }
-        return r;
+        if (r < 0)
+                return r;
+        /* WATCHDOG=1 from the loop itself, at half of $WATCHDOG_USEC (when set). */
+        r = sd_event_set_watchdog(a->event, true);
+        if (r > 0)
+                log_debug("systemd watchdog enabled");
+        return r < 0 ? r : 0;
 }
 
 int agent_run(Agent *a) {
@@ -448,8 +422,7 @@ int agent_run(Agent *a) {
         log_info("Workload API listening on %s; server %s, trust domain %s",
                  a->listen_fd >= 0 ? "the socket passed by systemd" : a->cfg.socket_path,
                  a->cfg.server_target, a->cfg.trust_domain);
-        (void) sd_notify(false, "READY=1");
-        notify_status(a);
+        agent_notify_status(a, "READY=1\n");
         r = sd_event_loop(a->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
@@ -462,8 +435,10 @@ int agent_run(Agent *a) {
 Agent *agent_free(Agent *a) {
         if (!a)
                 return NULL;
-        /* Workload API first (no more calls into the manager), then the link (no more
-         * events), then the manager (its worker answers pending JWT callbacks). */
+        /* The HTTP thread reads the registry and a->ready: stop it before anything.
+         * Then the Workload API (no more calls into the manager), the link (no more
+         * events), the manager (its worker answers pending JWT callbacks). */
+        a->health = health_http_stop(a->health);
         if (a->wapi)
                 workload_api_stop(a->wapi);
         a->link = link_free(a->link);
@@ -477,11 +452,12 @@ Agent *agent_free(Agent *a) {
         sd_event_source_disable_unref(a->sigterm);
         sd_event_source_disable_unref(a->sigint);
         sd_event_source_disable_unref(a->sighup);
-        sd_event_source_disable_unref(a->watchdog);
         sd_event_unref(a->event);
         free(a->agent_id);
         free(a->last_status);
         agent_config_done(&a->cfg);
+        /* Last: every thread above updated it. */
+        a->registry = metrics_registry_free(a->registry);
         free(a);
         return NULL;
 }
@@ -505,6 +481,8 @@ int agent_main(int argc, char **argv) {
         agent_config_done(&cfg);
         if (r < 0)
                 return 1;
+        a->argc = argc;
+        a->argv = argv;
         r = agent_run(a);
         a = agent_free(a);
         return r < 0 ? 1 : 0;

@@ -16,6 +16,7 @@
 #include <warden/spiffeid.h>
 
 #include "cleanup.h"
+#include "health_http.h"
 #include "log.h"
 #include "options.h"
 
@@ -38,6 +39,8 @@ static const Option run_options[] = {
         {"logLevel", OPT_STRING, "info", "error, warning, info or debug"},
         {"workloadKeyType", OPT_STRING, "ec-p256",
          "Workload SVID key type: ec-p256, ec-p384 or rsa-2048"},
+        {"healthAddress", OPT_STRING, NULL,
+         "Loopback HOST:PORT serving /live, /ready and /metrics over HTTP (empty = off)"},
 };
 
 void agent_config_print_help(FILE *f) {
@@ -53,9 +56,11 @@ void agent_config_done(AgentConfig *c) {
         free(c->data_dir);
         free(c->socket_path);
         erase_and_free(c->join_token);
+        free(c->join_token_file);
         free(c->x509pop_cert);
         free(c->x509pop_key);
         free(c->trust_bundle);
+        free(c->health_address);
         *c = (AgentConfig){};
 }
 
@@ -112,28 +117,30 @@ static int read_token_file(const char *path, char **ret, char **reterr_message) 
         return *ret ? 0 : -ENOMEM;
 }
 
-static int config_strings(const Options *o, AgentConfig *c, char **reterr_message) {
-        int r = 0;
-
+static int config_strings(const Options *o, unsigned flags, AgentConfig *c, char **reterr_message) {
         if (dup_opt(o, "trustDomain", &c->trust_domain) < 0 ||
             dup_opt(o, "serverAddress", &c->server_address) < 0 ||
             dup_opt(o, "dataDir", &c->data_dir) < 0 ||
             dup_opt(o, "socketPath", &c->socket_path) < 0 ||
             dup_opt(o, "joinToken", &c->join_token) < 0 ||
+            dup_opt(o, "joinTokenFile", &c->join_token_file) < 0 ||
             dup_opt(o, "x509popCert", &c->x509pop_cert) < 0 ||
             dup_opt(o, "x509popKey", &c->x509pop_key) < 0 ||
             dup_opt(o, "trustBundle", &c->trust_bundle) < 0)
                 return -ENOMEM;
+        /* An empty -healthAddress means off, like an unset one. */
+        if (*strempty(options_get_string(o, "healthAddress")) &&
+            dup_opt(o, "healthAddress", &c->health_address) < 0)
+                return -ENOMEM;
         if (!c->trust_domain || !*c->trust_domain)
                 return fail(reterr_message, "-trustDomain is required");
-        if (options_get_string(o, "joinTokenFile")) {
-                if (c->join_token)
-                        return fail(reterr_message,
-                                    "-joinToken and -joinTokenFile are mutually exclusive");
-                r = read_token_file(options_get_string(o, "joinTokenFile"), &c->join_token,
-                                    reterr_message);
-        }
-        return r;
+        if (!c->join_token_file)
+                return 0;
+        if (c->join_token)
+                return fail(reterr_message, "-joinToken and -joinTokenFile are mutually exclusive");
+        if (flags & AGENT_CONFIG_SKIP_TOKEN_FILE)
+                return 0;
+        return read_token_file(c->join_token_file, &c->join_token, reterr_message);
 }
 
 static int config_values(const Options *o, AgentConfig *c, char **reterr_message) {
@@ -180,7 +187,7 @@ static int validate_attestation(const AgentConfig *c, char **reterr_message) {
 
         if (!!c->x509pop_cert != !!c->x509pop_key)
                 return fail(reterr_message, "-x509popCert and -x509popKey go together");
-        if (c->join_token && c->x509pop_cert)
+        if ((c->join_token || c->join_token_file) && c->x509pop_cert)
                 return fail(reterr_message, "use either a join token or x509pop, not both");
         if (c->join_token && (!*c->join_token || strlen(c->join_token) > AGENT_JOIN_TOKEN_MAX))
                 return fail(reterr_message, "join token: must be 1..%d bytes",
@@ -195,8 +202,21 @@ static int validate_attestation(const AgentConfig *c, char **reterr_message) {
         return r;
 }
 
+static int validate_health_address(const char *addr, char **reterr_message) {
+        struct sockaddr_storage ss;
+        const char *reason = NULL;
+        socklen_t len;
+
+        if (!addr)
+                return 0;
+        if (health_http_parse_address(addr, false, &ss, &len, &reason) < 0)
+                return fail(reterr_message, "-healthAddress: %s: \"%s\"", strna(reason), addr);
+        return 0;
+}
+
 int agent_config_validate(const AgentConfig *c, char **reterr_message) {
         const char *reason = NULL;
+        int r;
 
         if (!c->trust_domain || warden_trust_domain_validate(c->trust_domain, &reason) < 0)
                 return fail(reterr_message, "-trustDomain: invalid trust domain \"%s\": %s",
@@ -213,10 +233,57 @@ int agent_config_validate(const AgentConfig *c, char **reterr_message) {
                             sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
         if (c->workload_key_type < 0 || c->workload_key_type >= _WARDEN_KEY_TYPE_MAX)
                 return fail(reterr_message, "-workloadKeyType: unknown key type");
+        r = validate_health_address(c->health_address, reterr_message);
+        if (r < 0)
+                return r;
         return validate_attestation(c, reterr_message);
 }
 
+/* The join token counts as changed when the flag's value or the file's name did;
+ * a file's content is read at start only. */
+static bool join_token_same(const AgentConfig *cur, const AgentConfig *next) {
+        if (cur->join_token_file || next->join_token_file)
+                return streq_ptr(cur->join_token_file, next->join_token_file);
+        return streq_ptr(cur->join_token, next->join_token);
+}
+
+size_t agent_config_restart_changes(const AgentConfig *cur,
+                                    const AgentConfig *next,
+                                    const char **ret,
+                                    size_t max) {
+        const struct {
+                const char *name;
+                bool same;
+        } fields[] = {
+                {"trustDomain", streq_ptr(cur->trust_domain, next->trust_domain)},
+                {"serverAddress", streq_ptr(cur->server_address, next->server_address)},
+                {"serverPort", cur->server_port == next->server_port},
+                {"dataDir", streq_ptr(cur->data_dir, next->data_dir)},
+                {"socketPath", streq_ptr(cur->socket_path, next->socket_path)},
+                {"joinToken", join_token_same(cur, next)},
+                {"x509popCert", streq_ptr(cur->x509pop_cert, next->x509pop_cert)},
+                {"x509popKey", streq_ptr(cur->x509pop_key, next->x509pop_key)},
+                {"trustBundle", streq_ptr(cur->trust_bundle, next->trust_bundle)},
+                {"healthAddress", streq_ptr(cur->health_address, next->health_address)},
+        };
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                if (fields[i].same)
+                        continue;
+                if (ret && n < max)
+                        ret[n] = fields[i].name;
+                n++;
+        }
+        return n;
+}
+
 int agent_config_parse(int argc, char **argv, AgentConfig *ret, char **reterr_message) {
+        return agent_config_parse_flags(argc, argv, 0, ret, reterr_message);
+}
+
+int agent_config_parse_flags(
+        int argc, char **argv, unsigned flags, AgentConfig *ret, char **reterr_message) {
         _cleanup_(options_freep) Options *o = NULL;
         AgentConfig c = {};
         size_t n_pos;
@@ -229,7 +296,7 @@ int agent_config_parse(int argc, char **argv, AgentConfig *ret, char **reterr_me
         pos = options_positional(o, &n_pos);
         if (n_pos > 0)
                 return fail(reterr_message, "unexpected argument \"%s\"", pos[0]);
-        r = config_strings(o, &c, reterr_message);
+        r = config_strings(o, flags, &c, reterr_message);
         if (r >= 0)
                 r = config_values(o, &c, reterr_message);
         if (r >= 0)

@@ -459,6 +459,15 @@ int manager_publish(Manager *m) {
         m->snapshot = s;
         pthread_mutex_unlock(&m->snapshot_lock);
         agent_snapshot_unref(old);
+        if (m->metrics.svid_cache_entries) {
+                size_t n = 0;
+
+                for (size_t i = 0; i < s->n_svids; i++)
+                        if (s->svids[i]->chain_der)
+                                n++;
+                (void) metrics_gauge_set(m->metrics.svid_cache_entries, NULL, (double) n);
+        }
+        manager_update_jwt_gauge(m);
         if (m->cb)
                 m->cb(s, m->cb_userdata);
         return 0;
@@ -495,6 +504,9 @@ int manager_new(const ManagerConfig *cfg,
                 return -ENOMEM;
         pthread_mutex_init(&m->snapshot_lock, NULL);
         m->cfg = *cfg;
+        m->cfg.metrics = NULL;
+        if (cfg->metrics)
+                m->metrics = *cfg->metrics;
         m->backend = *backend;
         m->event = sd_event_ref(event);
         m->trust_domain = strdup(cfg->trust_domain);

@@ -40,6 +40,7 @@
 #include <warden/x509.h>
 
 #include "cleanup.h"
+#include "metrics_names.h"
 #include "snapshot.h"
 #include "warden/node/v1/node.pb-c.h"
 
@@ -94,6 +95,12 @@ typedef struct ManagerConfig {
         size_t jwt_cache_max;       /* 0 = MANAGER_JWT_CACHE_MAX_DEFAULT */
         int64_t (*clock)(void *ud); /* Unix seconds; NULL = time(NULL) (tests inject) */
         void *clock_userdata;
+        /* Borrowed (copied pointers); NULL = no metrics. The manager counts
+         * svids_issued (X509-SVIDs signed for it, JWT-SVIDs minted), svids_rotated
+         * (X509-SVIDs replacing one still in the cache) and sets svid_cache_entries
+         * (valid X509-SVIDs, at every publish) and jwt_cache_entries (at every publish
+         * and cache store). */
+        const AgentMetrics *metrics;
 } ManagerConfig;
 
 /* Creates the manager (not started). The backend is copied; event is referenced. */
@@ -115,6 +122,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free)
  * warning. Publishes a new snapshot at once and schedules signing. Returns 0, or
  * -EINVAL for a bundle of the wrong trust domain (nothing applied), -ENOMEM. */
 int manager_apply_sync(Manager *m, const Warden__Node__V1__SyncResponse *resp);
+
+/* Key type for workload keys made from now on (main thread); SVIDs already cached
+ * keep theirs until renewed. Returns 0 or -EINVAL. */
+int manager_set_key_type(Manager *m, WardenKeyType key_type);
 
 /* Counts for status lines: entries kept, entries with a valid SVID. */
 void manager_get_counts(Manager *m, size_t *ret_entries, size_t *ret_svids);

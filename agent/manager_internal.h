@@ -87,11 +87,15 @@ struct Manager {
         ManagerSnapshotCallback cb;
         void *cb_userdata;
 
-        JwtCache *jwt; /* locked inside */
+        JwtCache *jwt;        /* locked inside */
+        AgentMetrics metrics; /* all NULL without ManagerConfig.metrics */
 };
 
 /* manager.c */
 int64_t manager_now(Manager *m);
+/* Unix seconds as "2026-01-02T03:04:05Z" in buf (for logs); returns buf. */
+#define MANAGER_TIME_STRING_MAX 32
+const char *manager_format_time(int64_t t, char buf[static MANAGER_TIME_STRING_MAX]);
 ManagedEntry *manager_find_entry(Manager *m, const char *entry_id);
 ManagedEntry *managed_entry_free(ManagedEntry *e);
 /* Drops the SVID of e (key wiped). */
@@ -121,6 +125,8 @@ int manager_svid_start(Manager *m);
 int jwt_cache_new(size_t max, JwtCache **ret);
 JwtCache *jwt_cache_free(JwtCache *c);
 size_t jwt_cache_size(JwtCache *c);
+/* Sets the jwt_cache_entries gauge to the cache's size (any thread). */
+void manager_update_jwt_gauge(Manager *m);
 /* SHA-256(spiffe_id NUL, then the sorted audiences each followed by NUL). */
 int jwt_cache_key(const char *spiffe_id,
                   const char *const *audiences,

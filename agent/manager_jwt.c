@@ -114,6 +114,12 @@ size_t jwt_cache_size(JwtCache *c) {
         return n;
 }
 
+void manager_update_jwt_gauge(Manager *m) {
+        if (m->metrics.jwt_cache_entries)
+                (void) metrics_gauge_set(m->metrics.jwt_cache_entries, NULL,
+                                         (double) jwt_cache_size(m->jwt));
+}
+
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
@@ -304,6 +310,8 @@ static void mint_complete(Manager *m,
                 c->n_waiters--;
         pthread_mutex_unlock(&c->lock);
         if (r >= 0)
+                manager_update_jwt_gauge(m);
+        if (r >= 0)
                 r = 0;
         else if (fallback) {
                 log_info_errno(r, "Minting a JWT-SVID failed (%m), serving the cached one");
@@ -361,6 +369,15 @@ static void mint_job_run(void *p) {
                                       job->spiffe_id);
         if (r >= 0 && (iat <= 0 || iat > now))
                 iat = now;
+        if (r >= 0) {
+                char t[MANAGER_TIME_STRING_MAX];
+
+                (void) metrics_counter_inc(m->metrics.svids_issued, NULL);
+                log_info("JWT-SVID issued entry_id=%s spiffe_id=%s jti=%s audiences=%zu "
+                         "expires=%s",
+                         job->entry_id, job->spiffe_id, strna(claims->jti), job->n_audiences,
+                         manager_format_time(exp, t));
+        }
         mint_complete(m, job->key, r, token, iat, exp);
         mint_job_free(job);
 }

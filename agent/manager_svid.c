@@ -4,8 +4,10 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -31,6 +33,7 @@ typedef struct SignItem {
         size_t key_len;
         int64_t not_before;
         int64_t not_after;
+        char *serial; /* hex, for the log */
 } SignItem;
 
 typedef struct SignJob {
@@ -39,6 +42,23 @@ typedef struct SignJob {
         size_t n;
         SignItem items[];
 } SignJob;
+
+const char *manager_format_time(int64_t t, char buf[static MANAGER_TIME_STRING_MAX]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (!gmtime_r(&tt, &tm) ||
+            strftime(buf, MANAGER_TIME_STRING_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(buf, MANAGER_TIME_STRING_MAX, "%lld", (long long) t);
+        return buf;
+}
+
+int manager_set_key_type(Manager *m, WardenKeyType key_type) {
+        if (!m || key_type < 0 || key_type >= _WARDEN_KEY_TYPE_MAX)
+                return -EINVAL;
+        m->cfg.key_type = key_type;
+        return 0;
+}
 
 int64_t manager_renew_time(int64_t not_before, int64_t not_after, double unit) {
         int64_t lifetime = not_after - not_before;
@@ -86,6 +106,7 @@ static void sign_job_free(void *p) {
                 free(it->entry_id);
                 free(it->spiffe_id);
                 free(it->chain_der);
+                free(it->serial);
                 warden_key_der_free(it->key_pkcs8, it->key_len);
         }
         free(job);
@@ -116,6 +137,7 @@ static int item_take_chain(SignItem *it, EVP_PKEY *key, ManagerSignResult *res) 
         r = warden_key_to_pkcs8_der(key, &it->key_pkcs8, &it->key_len);
         if (r < 0)
                 return r;
+        (void) warden_x509_serial_hex(leaf, &it->serial);
         it->not_before = (int64_t) warden_x509_not_before(leaf);
         it->not_after = (int64_t) warden_x509_not_after(leaf);
         it->chain_der = TAKE_PTR(res->chain_der);
@@ -162,8 +184,21 @@ static void sign_job_run(void *p) {
                 sign_job_free(job);
 }
 
+/* One line and the counters for an SVID that arrived; rotated: it replaced one. */
+static void count_svid(Manager *m, const ManagedEntry *e, const SignItem *it, bool rotated) {
+        char t[MANAGER_TIME_STRING_MAX];
+
+        (void) metrics_counter_inc(m->metrics.svids_issued, NULL);
+        if (rotated)
+                (void) metrics_counter_inc(m->metrics.svids_rotated, NULL);
+        log_info("X509-SVID %s entry_id=%s spiffe_id=%s serial=%s expires=%s",
+                 rotated ? "rotated" : "issued", e->entry_id, e->spiffe_id, strna(it->serial),
+                 manager_format_time(it->not_after, t));
+}
+
 static void apply_item(Manager *m, SignItem *it, int64_t now) {
         ManagedEntry *e = manager_find_entry(m, it->entry_id);
+        bool rotated;
 
         if (!e || e->sign_gen != it->gen)
                 return; /* deleted or asked again since */
@@ -178,6 +213,7 @@ static void apply_item(Manager *m, SignItem *it, int64_t now) {
                                           e->entry_id, e->spiffe_id);
                 return;
         }
+        rotated = e->chain_der != NULL;
         managed_entry_drop_svid(e);
         e->chain_der = TAKE_PTR(it->chain_der);
         e->chain_len = it->chain_len;
@@ -191,6 +227,7 @@ static void apply_item(Manager *m, SignItem *it, int64_t now) {
                 e->renew_at = now + MANAGER_RETRY_MIN_SEC;
         e->failures = 0;
         e->retry_at = 0;
+        count_svid(m, e, it, rotated);
         log_debug("SVID for %s (entry %s) valid until %lld, renewal at %lld", e->spiffe_id,
                   e->entry_id, (long long) e->not_after, (long long) e->renew_at);
 }

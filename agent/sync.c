@@ -176,7 +176,8 @@ static int attest(Link *l, bool *fatal) {
         r = install_identity(l);
         if (r < 0)
                 return log_error_errno(r, "Failed to use the new node SVID: %m");
-        log_info("Node attested as %s", l->id->spiffe_id);
+        log_info("Node attested as %s method=%s expires=%lld", l->id->spiffe_id,
+                 l->cfg.attest.join_token ? "join_token" : "x509pop", (long long) l->id->not_after);
         post(l, LINK_EVENT_ATTESTED, 0, l->id->spiffe_id, NULL);
         return 0;
 }
@@ -224,7 +225,8 @@ static int renew(Link *l) {
         r = install_identity(l);
         if (r < 0)
                 return r;
-        log_info("Node SVID renewed, valid until %lld", (long long) l->id->not_after);
+        log_info("Node SVID renewed agent_id=%s expires=%lld", l->id->spiffe_id,
+                 (long long) l->id->not_after);
         post(l, LINK_EVENT_RENEWED, 0, l->id->spiffe_id, NULL);
         return 0;
 }

@@ -15,31 +15,31 @@
 #include "workload_api_internal.h"
 
 typedef struct WapiMethod {
-        const char *name;
         RpcKind kind;
-        RpcHandler handler;
+        WapiHandler handler;
 } WapiMethod;
 
-static void handle_unimplemented(RpcCall *c, void *userdata) {
-        (void) userdata;
-        (void) rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "WIT-SVIDs are not supported");
+static void handle_unimplemented(WapiCall *call) {
+        wapi_finish(call, GRPC_STATUS_UNIMPLEMENTED, "WIT-SVIDs are not supported");
 }
 
-static const WapiMethod wapi_methods[] = {
-        {"FetchX509SVID", RPC_SERVER_STREAM, wapi_handle_fetch_x509_svid},
-        {"FetchX509Bundles", RPC_SERVER_STREAM, wapi_handle_fetch_x509_bundles},
-        {"FetchJWTSVID", RPC_UNARY, wapi_handle_fetch_jwt_svid},
-        {"FetchJWTBundles", RPC_SERVER_STREAM, wapi_handle_fetch_jwt_bundles},
-        {"ValidateJWTSVID", RPC_UNARY, wapi_handle_validate_jwt_svid},
-        {"FetchWITSVID", RPC_SERVER_STREAM, handle_unimplemented},
-        {"FetchWITBundles", RPC_SERVER_STREAM, handle_unimplemented},
+/* Indexed by WapiMethodId (names in workload_api_calls.c). */
+static const WapiMethod wapi_methods[_WAPI_METHOD_MAX] = {
+        [WAPI_FETCH_X509_SVID] = {RPC_SERVER_STREAM, wapi_handle_fetch_x509_svid},
+        [WAPI_FETCH_X509_BUNDLES] = {RPC_SERVER_STREAM, wapi_handle_fetch_x509_bundles},
+        [WAPI_FETCH_JWT_SVID] = {RPC_UNARY, wapi_handle_fetch_jwt_svid},
+        [WAPI_FETCH_JWT_BUNDLES] = {RPC_SERVER_STREAM, wapi_handle_fetch_jwt_bundles},
+        [WAPI_VALIDATE_JWT_SVID] = {RPC_UNARY, wapi_handle_validate_jwt_svid},
+        [WAPI_FETCH_WIT_SVID] = {RPC_SERVER_STREAM, handle_unimplemented},
+        [WAPI_FETCH_WIT_BUNDLES] = {RPC_SERVER_STREAM, handle_unimplemented},
 };
 
 /* One queued call for the worker pool. */
 struct WapiWork {
         WapiWork *next;
         RpcCall *call;
-        RpcHandler handler;
+        WapiMethodCtx *method;
+        double t0;
 };
 
 static const char *const mode_names[_WORKLOAD_API_HANDLERS_MAX] = {
@@ -69,6 +69,7 @@ static void api_destroy(WorkloadApi *w) {
         wapi_view_unref(w->view);
         free(w->socket_path);
         pthread_mutex_destroy(&w->lock);
+        pthread_mutex_destroy(&w->log_lock);
         pthread_mutex_destroy(&w->work_lock);
         pthread_cond_destroy(&w->work_cond);
         free(w);
@@ -106,7 +107,10 @@ int workload_api_new(const WorkloadApiConfig *cfg,
         w->listen_fd = cfg->listen_fd;
         w->max_connections = cfg->max_connections;
         w->mode = WORKLOAD_API_HANDLERS_DEFAULT;
+        if (cfg->metrics)
+                w->metrics = *cfg->metrics;
         pthread_mutex_init(&w->lock, NULL);
+        pthread_mutex_init(&w->log_lock, NULL);
         pthread_mutex_init(&w->work_lock, NULL);
         pthread_cond_init(&w->work_cond, NULL);
         if (cfg->socket_path) {
@@ -155,10 +159,15 @@ static void *worker_main(void *p) {
                 if (!item)
                         return NULL; /* quitting, queue drained */
                 /* After a shutdown the call is cancelled already; answers go nowhere. */
-                item->handler(item->call, w);
+                wapi_call_run(item->method, item->call, item->t0);
                 rpc_call_unref(item->call);
                 free(item);
         }
+}
+
+/* The handler in INLINE and OWNER mode. */
+static void call_entry(RpcCall *c, void *userdata) {
+        wapi_call_run(userdata, c, metrics_now());
 }
 
 /* The inline handler in WORKERS mode: queue the call for a worker. */
@@ -169,10 +178,12 @@ static void worker_trampoline(RpcCall *c, void *userdata) {
 
         item = malloc(sizeof(*item));
         if (!item) {
-                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                WapiCall call = {.api = w, .rpc = c, .method = m->id, .t0 = metrics_now()};
+
+                wapi_finish(&call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
-        *item = (WapiWork){.call = rpc_call_ref(c), .handler = m->handler};
+        *item = (WapiWork){.call = rpc_call_ref(c), .method = m, .t0 = metrics_now()};
         pthread_mutex_lock(&w->work_lock);
         if (w->work_tail)
                 w->work_tail->next = item;
@@ -233,21 +244,19 @@ static int api_register(WorkloadApi *w) {
         for (size_t i = 0; i < ELEMENTSOF(wapi_methods); i++) {
                 const WapiMethod *m = &wapi_methods[i];
                 _cleanup_free_ char *path = NULL;
-                RpcHandler h = m->handler;
-                void *ud = w;
+                RpcHandler h = call_entry;
                 unsigned flags = 0;
 
-                if (asprintf(&path, WAPI_METHOD_PREFIX "%s", m->name) < 0)
+                if (asprintf(&path, WAPI_METHOD_PREFIX "%s", wapi_method_name(i)) < 0)
                         return -ENOMEM;
+                w->methods[i] = (WapiMethodCtx){.api = w, .handler = m->handler, .id = i};
                 if (w->mode == WORKLOAD_API_HANDLERS_INLINE)
                         flags = RPC_METHOD_INLINE;
                 else if (w->mode == WORKLOAD_API_HANDLERS_WORKERS) {
-                        w->methods[i] = (WapiMethodCtx){.api = w, .handler = m->handler};
                         h = worker_trampoline;
-                        ud = &w->methods[i];
                         flags = RPC_METHOD_INLINE;
                 }
-                r = rpc_server_add_method(w->rpc, path, m->kind, h, ud, flags);
+                r = rpc_server_add_method(w->rpc, path, m->kind, h, &w->methods[i], flags);
                 if (r < 0)
                         return r;
         }
@@ -335,22 +344,28 @@ WorkloadApi *workload_api_free(WorkloadApi *w) {
 
 /* --- shared call plumbing --- */
 
-int wapi_attest(WorkloadApi *w, RpcCall *c, SelectorSet *ret) {
-        const RpcPeer *p = rpc_call_peer(c);
+int wapi_attest(WapiCall *call, SelectorSet *ret) {
+        WorkloadApi *w = call->api;
+        const RpcPeer *p = rpc_call_peer(call->rpc);
         WorkloadInfo info = {.pid = p->pid, .uid = p->uid, .gid = p->gid, .pidfd = p->pidfd};
         SelectorSet set = {};
+        double t0 = metrics_now();
         int r;
 
         /* No pidfd: the process was gone already when it connected. */
         r = p->pid > 0 && p->pidfd >= 0 ? attestor_attest(w->attestor, &info, &set) : -ESRCH;
+        (void) metrics_histogram_observe_since(w->metrics.workload_attestation_seconds, NULL, t0);
+        (void) metrics_counter_inc(
+                w->metrics.workload_attestations,
+                METRICS_LABELS(r < 0 ? METRICS_RESULT_ERROR : METRICS_RESULT_OK));
         if (r == -ESRCH) {
                 log_debug("workload api: caller pid %d exited before attestation", (int) p->pid);
-                (void) rpc_call_finish(c, GRPC_STATUS_UNAUTHENTICATED, WAPI_MSG_CALLER_GONE);
+                wapi_finish(call, GRPC_STATUS_UNAUTHENTICATED, WAPI_MSG_CALLER_GONE);
                 return r;
         }
         if (r < 0) {
                 log_debug_errno(r, "workload api: attesting pid %d failed: %m", (int) p->pid);
-                (void) rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_ATTEST_FAILED);
+                wapi_finish(call, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_ATTEST_FAILED);
                 return r;
         }
         *ret = set;
@@ -386,15 +401,15 @@ int wapi_view_get(WorkloadApi *w, WapiView **ret) {
         return r;
 }
 
-ProtobufCMessage *wapi_unpack_request(RpcCall *c, const ProtobufCMessageDescriptor *desc) {
+ProtobufCMessage *wapi_unpack_request(WapiCall *call, const ProtobufCMessageDescriptor *desc) {
         ProtobufCMessage *m;
         const void *req;
         size_t len;
 
-        req = rpc_call_request(c, &len);
+        req = rpc_call_request(call->rpc, &len);
         m = protobuf_c_message_unpack(desc, NULL, len, req);
         if (!m)
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_BAD_REQUEST);
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_BAD_REQUEST);
         return m;
 }
 

@@ -4,7 +4,9 @@
 /* The SPIFFE Workload API (proto/spiffe/workload/workload.proto) on a Unix socket.
  *
  * Every call must carry `workload.spiffe.io: true` (else INVALID_ARGUMENT, before
- * anything else). Each call's process is attested from the connection's SO_PEERCRED
+ * anything else). Refused and failed calls are logged at info with method=, pid=,
+ * uid= and status= (at most one line a second per uid, then a suppressed= count). Each call's
+ * process is attested from the connection's SO_PEERCRED
  * + pidfd (Attestor); the caller's SVIDs are the snapshot's SVIDs whose entry
  * selectors are a subset of the caller's. Streams send the caller's full state at once
  * and again on every published snapshot that changes it (a message equal to the last
@@ -21,6 +23,7 @@
 
 #include "attest_wl.h"
 #include "manager.h"
+#include "metrics_names.h"
 #include "snapshot.h"
 
 typedef struct WorkloadApiSource {
@@ -40,6 +43,15 @@ typedef struct WorkloadApiConfig {
         const char *socket_path; /* bind here (mode 0777, dir 0755) unless listen_fd >= 0 */
         int listen_fd;           /* socket-activated fd (sd_listen_fds), else -1 */
         unsigned max_connections;
+        /* Borrowed (the pointers are copied); NULL = no metrics. Updated: every call
+         * that reaches a handler in workload_api_calls{method, code} and
+         * workload_api_call_seconds{method} (unary: until the status; streams: until
+         * the first message, or the status when none went out), open streams
+         * workload_api_open_streams{method}, per-call attestation in
+         * workload_attestations{result} and workload_attestation_seconds. Calls
+         * refused by the gRPC layer before any handler (no or a wrong
+         * `workload.spiffe.io` header, unknown method) are not seen here. */
+        const AgentMetrics *metrics;
 } WorkloadApiConfig;
 
 typedef struct WorkloadApi WorkloadApi;

@@ -21,6 +21,7 @@
 #include <systemd/sd-event.h>
 
 #include "google/protobuf/struct.pb-c.h"
+#include "metrics_names.h"
 #include "rpc.h"
 #include "selector.h"
 #include "workload_api.h"
@@ -74,6 +75,40 @@ size_t wapi_view_caller_tds(const WapiView *v, const SelectorSet *have, bool *se
  * only entries for that ID count. */
 bool wapi_view_pending(const WapiView *v, const SelectorSet *have, const char *spiffe_id);
 
+/* The methods we register (the five of the spec plus the two WIT ones), in the order
+ * of workload_api.c's table. */
+typedef enum WapiMethodId {
+        WAPI_FETCH_X509_SVID,
+        WAPI_FETCH_X509_BUNDLES,
+        WAPI_FETCH_JWT_SVID,
+        WAPI_FETCH_JWT_BUNDLES,
+        WAPI_VALIDATE_JWT_SVID,
+        WAPI_FETCH_WIT_SVID,
+        WAPI_FETCH_WIT_BUNDLES,
+        _WAPI_METHOD_MAX,
+} WapiMethodId;
+
+#define WAPI_N_METHODS _WAPI_METHOD_MAX
+
+/* One call as the handlers see it, and its accounting: every call that reaches a
+ * handler is counted exactly once (workload_api_calls{method, code} and
+ * workload_api_call_seconds{method}) when its outcome is known: a unary call when its
+ * status goes out; a stream when its first message goes out (OK) or when it ends
+ * before one (its status, or CANCELLED when the client left first). Refusals are
+ * logged with method, pid, uid and status, at most once a second per uid.
+ * Handlers get it on their stack; a stream or JWT request that answers later keeps
+ * a copy (with its own reference on rpc) and sets handed_off on the original. */
+typedef struct WapiCall {
+        WorkloadApi *api;
+        RpcCall *rpc; /* borrowed by handlers */
+        WapiMethodId method;
+        double t0;       /* metrics_now() when the call arrived */
+        bool counted;    /* the outcome is recorded */
+        bool handed_off; /* a copy took over the accounting */
+} WapiCall;
+
+typedef void (*WapiHandler)(WapiCall *call);
+
 typedef enum WapiStreamKind {
         WAPI_STREAM_X509_SVID,
         WAPI_STREAM_X509_BUNDLES,
@@ -83,7 +118,8 @@ typedef enum WapiStreamKind {
 typedef struct WapiStream WapiStream;
 struct WapiStream {
         WorkloadApi *api;
-        RpcCall *call; /* referenced */
+        RpcCall *call;  /* referenced */
+        WapiCall stats; /* accounting (rpc = call); under WorkloadApi.lock */
         WapiStreamKind kind;
         SelectorSet selectors; /* attested once, when the stream started */
         uint8_t digest[32];    /* SHA-256 of the last message sent */
@@ -94,14 +130,21 @@ struct WapiStream {
 
 typedef struct WapiWork WapiWork;
 
-/* The methods we register (the five of the spec plus the two WIT ones). */
-#define WAPI_N_METHODS 7
-
-/* Per-method userdata of the worker-pool trampoline. */
+/* Per-method userdata of the registered RpcHandlers. */
 typedef struct WapiMethodCtx {
         WorkloadApi *api;
-        RpcHandler handler;
+        WapiHandler handler;
+        WapiMethodId id;
 } WapiMethodCtx;
+
+/* Refusal log lines: one a second per uid, for this many uids at once. */
+#define WAPI_LOG_UIDS 64
+
+typedef struct WapiLogSlot {
+        uid_t uid;
+        int64_t second;      /* CLOCK_MONOTONIC second of the last line; 0 = unused */
+        unsigned suppressed; /* refusals not logged since */
+} WapiLogSlot;
 
 struct WorkloadApi {
         unsigned n_ref; /* the owner's + one per JWT-SVID request in flight */
@@ -114,6 +157,10 @@ struct WorkloadApi {
         WorkloadApiHandlerMode mode;
         sd_event_source *event_source;
         bool started, stopped;
+        AgentMetrics metrics; /* all NULL without WorkloadApiConfig.metrics */
+
+        pthread_mutex_t log_lock; /* guards log_slots */
+        WapiLogSlot log_slots[WAPI_LOG_UIDS];
 
         pthread_mutex_t lock; /* guards everything below */
         WapiView *view;       /* encodings of the newest snapshot seen */
@@ -136,17 +183,18 @@ struct WorkloadApi {
 WorkloadApi *wapi_ref(WorkloadApi *w);
 WorkloadApi *wapi_unref(WorkloadApi *w);
 
-/* Attests the caller of c into *ret. On failure the call is finished with the
+/* Attests the caller of the call into *ret (counted in workload_attestations{result}
+ * and workload_attestation_seconds). On failure the call is finished with the
  * matching status (UNAUTHENTICATED when the caller exited, else UNAVAILABLE) and
  * -errno is returned. */
-int wapi_attest(WorkloadApi *w, RpcCall *c, SelectorSet *ret);
+int wapi_attest(WapiCall *call, SelectorSet *ret);
 /* The view of the newest snapshot (referenced). -EAGAIN when there is no snapshot or
  * no bundle yet. wapi_view_get_locked() needs w->lock held. */
 int wapi_view_get(WorkloadApi *w, WapiView **ret);
 int wapi_view_get_locked(WorkloadApi *w, WapiView **ret);
-/* Unpacks the request of c as desc; NULL (call finished with INVALID_ARGUMENT) on
- * failure. Free with protobuf_c_message_free_unpacked(m, NULL). */
-ProtobufCMessage *wapi_unpack_request(RpcCall *c, const ProtobufCMessageDescriptor *desc);
+/* Unpacks the request of the call as desc; NULL (call finished with
+ * INVALID_ARGUMENT) on failure. Free with protobuf_c_message_free_unpacked(m, NULL). */
+ProtobufCMessage *wapi_unpack_request(WapiCall *call, const ProtobufCMessageDescriptor *desc);
 /* Packs m into a malloc'd buffer. */
 int wapi_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);
 /* Wipes and frees a packed message that held secrets. */
@@ -155,8 +203,7 @@ void wapi_free_secret(uint8_t *p, size_t len);
 /* workload_api_stream.c: the handler of the three streams. Checks the (empty)
  * request, attests the caller once, registers the stream, sends its first message (or
  * ends it), and keeps it updated until it closes. */
-void wapi_stream_handler(WorkloadApi *w,
-                         RpcCall *c,
+void wapi_stream_handler(WapiCall *call,
                          const ProtobufCMessageDescriptor *desc,
                          WapiStreamKind kind);
 /* Brings every open stream up to the newest snapshot (owner thread). */
@@ -183,12 +230,29 @@ int wapi_jwt_bundles_response(const WapiView *v,
                               uint8_t **ret,
                               size_t *ret_len);
 
-/* Handlers (RpcHandler, userdata = WorkloadApi). */
-void wapi_handle_fetch_x509_svid(RpcCall *c, void *userdata);
-void wapi_handle_fetch_x509_bundles(RpcCall *c, void *userdata);
-void wapi_handle_fetch_jwt_svid(RpcCall *c, void *userdata);
-void wapi_handle_fetch_jwt_bundles(RpcCall *c, void *userdata);
-void wapi_handle_validate_jwt_svid(RpcCall *c, void *userdata);
+/* Handlers. */
+void wapi_handle_fetch_x509_svid(WapiCall *call);
+void wapi_handle_fetch_x509_bundles(WapiCall *call);
+void wapi_handle_fetch_jwt_svid(WapiCall *call);
+void wapi_handle_fetch_jwt_bundles(WapiCall *call);
+void wapi_handle_validate_jwt_svid(WapiCall *call);
+
+/* workload_api_calls.c: accounting and refusal logs (see WapiCall) */
+
+/* The method's name ("FetchX509SVID"), a static string. */
+const char *wapi_method_name(WapiMethodId id);
+/* Runs handler for rpc (arrived at t0) and makes sure the call gets counted. */
+void wapi_call_run(WapiMethodCtx *m, RpcCall *rpc, double t0);
+/* Records the call's outcome, once; later calls for the same WapiCall are no-ops. */
+void wapi_call_count(WapiCall *call, grpc_status_code status);
+/* rpc_call_finish() + wapi_call_count(). */
+void wapi_finish(WapiCall *call, grpc_status_code status, const char *message);
+/* rpc_call_reply(); counts OK when it went out and CANCELLED when the caller was
+ * gone (-ENOTCONN), nothing on other errors (the caller finishes the call). Returns
+ * what rpc_call_reply() returned. */
+int wapi_reply(WapiCall *call, const void *msg, size_t len);
+/* Open streams gauge of the call's method, +1 or -1. */
+void wapi_call_stream_opened(WapiCall *call, int delta);
 
 /* workload_api_struct.c: JWT claims <-> google.protobuf.Struct */
 

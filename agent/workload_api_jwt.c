@@ -24,6 +24,7 @@ typedef struct JwtSlot {
 struct JwtRequest {
         WorkloadApi *api;   /* referenced: keeps the RpcServer alive */
         RpcCall *call;      /* referenced */
+        WapiCall stats;     /* accounting (rpc = call) */
         WapiView *view;     /* keeps the CachedSvids alive */
         JWTSVIDRequest *pb; /* the audiences live here until the end */
         JwtSlot *slots;
@@ -85,7 +86,7 @@ static int jwt_reply(JwtRequest *q) {
         r = wapi_pack(&resp.base, &buf, &len);
         if (r < 0)
                 return r;
-        r = rpc_call_reply(q->call, buf, len);
+        r = wapi_reply(&q->stats, buf, len);
         wapi_free_secret(buf, len);
         return r == -ENOTCONN ? 0 : r; /* the caller went away: nothing to tell */
 }
@@ -95,11 +96,11 @@ static void jwt_complete(JwtRequest *q) {
 
         if (r < 0) {
                 log_debug_errno(r, "workload api: no JWT-SVID for the caller: %m");
-                (void) rpc_call_finish(q->call, jwt_error_status(r), "could not fetch JWT-SVID");
+                wapi_finish(&q->stats, jwt_error_status(r), "could not fetch JWT-SVID");
         } else {
                 r = jwt_reply(q);
                 if (r < 0)
-                        (void) rpc_call_finish(q->call, GRPC_STATUS_INTERNAL, "internal error");
+                        wapi_finish(&q->stats, GRPC_STATUS_INTERNAL, "internal error");
         }
         jwt_request_free(q);
 }
@@ -154,12 +155,12 @@ static int jwt_select(JwtRequest *q, const SelectorSet *have) {
 
         r = agent_snapshot_match(q->view->snap, have, &m, &n, NULL);
         if (r < 0) {
-                (void) rpc_call_finish(q->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                wapi_finish(&q->stats, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return r;
         }
         q->slots = calloc(n > 0 ? n : 1, sizeof(*q->slots));
         if (!q->slots) {
-                (void) rpc_call_finish(q->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                wapi_finish(&q->stats, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++)
@@ -168,11 +169,11 @@ static int jwt_select(JwtRequest *q, const SelectorSet *have) {
         if (q->n_slots > 0)
                 return 0;
         if (wapi_view_pending(q->view, have, want)) {
-                (void) rpc_call_finish(q->call, GRPC_STATUS_UNAVAILABLE,
-                                       "identity not issued yet, try again");
+                wapi_finish(&q->stats, GRPC_STATUS_UNAVAILABLE,
+                            "identity not issued yet, try again");
                 return -EAGAIN;
         }
-        (void) rpc_call_finish(q->call, GRPC_STATUS_PERMISSION_DENIED, WAPI_MSG_NO_IDENTITY);
+        wapi_finish(&q->stats, GRPC_STATUS_PERMISSION_DENIED, WAPI_MSG_NO_IDENTITY);
         return -EPERM;
 }
 
@@ -192,36 +193,40 @@ static void jwt_start(JwtRequest *q) {
         jwt_put(q, 0);
 }
 
-void wapi_handle_fetch_jwt_svid(RpcCall *c, void *userdata) {
+void wapi_handle_fetch_jwt_svid(WapiCall *call) {
         _cleanup_(selector_set_done) SelectorSet sel = {};
-        WorkloadApi *w = userdata;
+        WorkloadApi *w = call->api;
         JWTSVIDRequest *pb;
         const char *why;
         JwtRequest *q;
         int r;
 
-        pb = (JWTSVIDRequest *) wapi_unpack_request(c, &jwtsvidrequest__descriptor);
+        pb = (JWTSVIDRequest *) wapi_unpack_request(call, &jwtsvidrequest__descriptor);
         if (!pb)
                 return;
         why = jwt_check_request(pb);
         if (why) {
                 protobuf_c_message_free_unpacked(&pb->base, NULL);
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, why);
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, why);
                 return;
         }
         q = calloc(1, sizeof(*q));
         if (!q) {
                 protobuf_c_message_free_unpacked(&pb->base, NULL);
-                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                wapi_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
-        *q = (JwtRequest){.api = wapi_ref(w), .call = rpc_call_ref(c), .pb = pb};
+        *q = (JwtRequest){.api = wapi_ref(w), .call = rpc_call_ref(call->rpc), .pb = pb};
+        /* From here on the request does the accounting, whichever thread answers. */
+        q->stats = *call;
+        q->stats.rpc = q->call;
+        call->handed_off = true;
 
-        if (wapi_attest(w, c, &sel) < 0)
+        if (wapi_attest(&q->stats, &sel) < 0)
                 goto fail;
         r = wapi_view_get(w, &q->view);
         if (r < 0) {
-                (void) rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
+                wapi_finish(&q->stats, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
                 goto fail;
         }
         if (jwt_select(q, &sel) < 0)

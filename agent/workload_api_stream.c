@@ -27,9 +27,10 @@ static int stream_message(const WapiStream *st, const WapiView *v, uint8_t **ret
         return -EINVAL;
 }
 
+/* w->lock is held: it guards st->stats too. */
 static void stream_end(WapiStream *st, grpc_status_code status, const char *message) {
         st->done = true;
-        (void) rpc_call_finish(st->call, status, message);
+        wapi_finish(&st->stats, status, message); /* counted only if nothing went out */
 }
 
 /* Brings one stream up to view v. w->lock is held. */
@@ -74,6 +75,7 @@ static void stream_update_locked(WapiStream *st, const WapiView *v) {
         }
         memcpy(st->digest, digest, sizeof(st->digest));
         st->sent = true;
+        wapi_call_count(&st->stats, GRPC_STATUS_OK); /* the first message counts */
 }
 
 static void stream_free(WapiStream *st) {
@@ -95,22 +97,27 @@ static void stream_on_close(RpcCall *c, void *userdata) {
         if (st->next)
                 st->next->prev = st->prev;
         w->n_streams--;
+        /* Over before any message or status of ours: the client left (or we shut down). */
+        wapi_call_count(&st->stats, GRPC_STATUS_CANCELLED);
         pthread_mutex_unlock(&w->lock);
+        wapi_call_stream_opened(&st->stats, -1);
         stream_free(st);
 }
 
-static void stream_start(WorkloadApi *w, RpcCall *c, WapiStreamKind kind, SelectorSet *sel) {
+static void stream_start(WapiCall *call, WapiStreamKind kind, SelectorSet *sel) {
         _cleanup_(wapi_view_unrefp) WapiView *v = NULL;
+        WorkloadApi *w = call->api;
         WapiStream *st;
         int r;
 
         st = calloc(1, sizeof(*st));
         if (!st) {
                 selector_set_done(sel);
-                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                wapi_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
-        *st = (WapiStream){.api = w, .call = rpc_call_ref(c), .kind = kind, .selectors = *sel};
+        *st = (WapiStream){
+                .api = w, .call = rpc_call_ref(call->rpc), .kind = kind, .selectors = *sel};
         *sel = (SelectorSet){};
 
         pthread_mutex_lock(&w->lock);
@@ -118,11 +125,15 @@ static void stream_start(WorkloadApi *w, RpcCall *c, WapiStreamKind kind, Select
         if (r < 0) {
                 pthread_mutex_unlock(&w->lock);
                 stream_free(st);
-                (void) rpc_call_finish(
-                        c, r == -EAGAIN ? GRPC_STATUS_UNAVAILABLE : errno_to_grpc_status(r),
-                        r == -EAGAIN ? WAPI_MSG_NOT_READY : "internal error");
+                wapi_finish(call, r == -EAGAIN ? GRPC_STATUS_UNAVAILABLE : errno_to_grpc_status(r),
+                            r == -EAGAIN ? WAPI_MSG_NOT_READY : "internal error");
                 return;
         }
+        /* From here on the stream does the accounting. */
+        st->stats = *call;
+        st->stats.rpc = st->call;
+        call->handed_off = true;
+        wapi_call_stream_opened(&st->stats, +1);
         st->next = w->streams;
         if (w->streams)
                 w->streams->prev = st;
@@ -133,23 +144,22 @@ static void stream_start(WorkloadApi *w, RpcCall *c, WapiStreamKind kind, Select
 
         /* Only now: the callback may run at once (call already closed), and it
          * unregisters the stream. */
-        rpc_call_set_close_callback(c, stream_on_close, st);
+        rpc_call_set_close_callback(st->call, stream_on_close, st);
 }
 
-void wapi_stream_handler(WorkloadApi *w,
-                         RpcCall *c,
+void wapi_stream_handler(WapiCall *call,
                          const ProtobufCMessageDescriptor *desc,
                          WapiStreamKind kind) {
         SelectorSet sel = {};
         ProtobufCMessage *req;
 
-        req = wapi_unpack_request(c, desc);
+        req = wapi_unpack_request(call, desc);
         if (!req)
                 return;
         protobuf_c_message_free_unpacked(req, NULL);
-        if (wapi_attest(w, c, &sel) < 0)
+        if (wapi_attest(call, &sel) < 0)
                 return;
-        stream_start(w, c, kind, &sel);
+        stream_start(call, kind, &sel);
 }
 
 void wapi_streams_update(WorkloadApi *w) {

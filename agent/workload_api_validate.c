@@ -86,7 +86,7 @@ static json_t *claims_out(const WardenJwtClaims *claims, const char *own_td) {
         return out;
 }
 
-static int validate_reply(RpcCall *c, const WardenJwtClaims *claims, const char *own_td) {
+static int validate_reply(WapiCall *call, const WardenJwtClaims *claims, const char *own_td) {
         ValidateJWTSVIDResponse resp = VALIDATE_JWTSVIDRESPONSE__INIT;
         _cleanup_(json_decrefp) json_t *out = NULL;
         Google__Protobuf__Struct *st = NULL;
@@ -106,10 +106,10 @@ static int validate_reply(RpcCall *c, const WardenJwtClaims *claims, const char 
         protobuf_c_message_free_unpacked(&st->base, NULL);
         if (r < 0)
                 return r;
-        return rpc_call_reply(c, buf, len);
+        return wapi_reply(call, buf, len);
 }
 
-static void validate(WorkloadApi *w, RpcCall *c, const ValidateJWTSVIDRequest *pb) {
+static void validate(WapiCall *call, const ValidateJWTSVIDRequest *pb) {
         _cleanup_(warden_jwt_claims_freep) WardenJwtClaims *claims = NULL;
         _cleanup_(selector_set_done) SelectorSet sel = {};
         _cleanup_(wapi_view_unrefp) WapiView *v = NULL;
@@ -119,16 +119,16 @@ static void validate(WorkloadApi *w, RpcCall *c, const ValidateJWTSVIDRequest *p
         size_t n;
         int r;
 
-        if (wapi_attest(w, c, &sel) < 0)
+        if (wapi_attest(call, &sel) < 0)
                 return;
-        r = wapi_view_get(w, &v);
+        r = wapi_view_get(call->api, &v);
         if (r < 0) {
-                (void) rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
+                wapi_finish(call, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
                 return;
         }
         r = caller_bundles(v, &sel, &bundles, &n);
         if (r < 0) {
-                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                wapi_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
         r = warden_jwtsvid_validate(pb->svid, pb->audience, bundles, n, 0, WAPI_JWT_LEEWAY_SECONDS,
@@ -137,32 +137,31 @@ static void validate(WorkloadApi *w, RpcCall *c, const ValidateJWTSVIDRequest *p
                 token_tag(pb->svid, tag);
                 log_debug_errno(r, "workload api: JWT-SVID %s rejected: %s", tag,
                                 warden_jwt_error_to_string(err));
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_INVALID_JWT);
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_INVALID_JWT);
                 return;
         }
-        r = validate_reply(c, claims, v->tds[0].td);
+        r = validate_reply(call, claims, v->tds[0].td);
         if (r < 0 && r != -ENOTCONN) {
                 log_debug_errno(r, "workload api: ValidateJWTSVID reply failed: %m");
-                (void) rpc_call_finish(c, GRPC_STATUS_INTERNAL, "internal error");
+                wapi_finish(call, GRPC_STATUS_INTERNAL, "internal error");
         }
 }
 
-void wapi_handle_validate_jwt_svid(RpcCall *c, void *userdata) {
+void wapi_handle_validate_jwt_svid(WapiCall *call) {
         ValidateJWTSVIDRequest *pb;
 
-        pb = (ValidateJWTSVIDRequest *) wapi_unpack_request(c,
+        pb = (ValidateJWTSVIDRequest *) wapi_unpack_request(call,
                                                             &validate_jwtsvidrequest__descriptor);
         if (!pb)
                 return;
         if (!pb->audience[0])
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "audience must be specified");
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "audience must be specified");
         else if (strlen(pb->audience) > WAPI_AUDIENCE_LEN_MAX)
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "audience too long");
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "audience too long");
         else if (!pb->svid[0])
-                (void) rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "svid must be specified");
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "svid must be specified");
         else
-                validate(userdata, c, pb);
+                validate(call, pb);
         /* The token is a credential: wipe it. */
         explicit_erase(pb->svid, strlen(pb->svid));
         protobuf_c_message_free_unpacked(&pb->base, NULL);

@@ -97,6 +97,6 @@ int wapi_x509_svid_response(const WapiView *v,
         return r < 0 ? r : 1;
 }
 
-void wapi_handle_fetch_x509_svid(RpcCall *c, void *userdata) {
-        wapi_stream_handler(userdata, c, &x509_svidrequest__descriptor, WAPI_STREAM_X509_SVID);
+void wapi_handle_fetch_x509_svid(WapiCall *call) {
+        wapi_stream_handler(call, &x509_svidrequest__descriptor, WAPI_STREAM_X509_SVID);
 }

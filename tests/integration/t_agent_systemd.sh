@@ -44,7 +44,7 @@ assert_contains "$OUT" "$TDID/sa"
 assert_contains "$(cat "$T/agent.log")" "Using the Workload API socket passed by systemd"
 
 step "STATUS and WATCHDOG notifications"
-wait_for grep -q "STATUS=Connected to the server; 1 SVIDs for 1 entries" "$T/notify.out" ||
+wait_for grep -q "STATUS=Serving 1 SVIDs for 1 entries (server connected)" "$T/notify.out" ||
   fail "no STATUS line with the SVID count: $(cat "$T/notify.out")"
 sleep 1
 [ "$(grep -c "WATCHDOG=1" "$T/notify.out")" -ge 3 ] ||

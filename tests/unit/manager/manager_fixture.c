@@ -154,12 +154,15 @@ void fx_init(Fixture *fx, size_t jwt_cache_max) {
         assert_ok(warden_bundle_add_jwt_authority(fx->bundle, "k1", fx->jwt_key, 0));
         warden_bundle_set_sequence(fx->bundle, 7);
         assert_ok(sd_event_new(&fx->event));
+        assert_ok(metrics_registry_new(&fx->registry));
+        assert_ok(metrics_names_register_agent(fx->registry, &fx->metrics));
         ManagerConfig cfg = {
                 .trust_domain = FX_TD,
                 .key_type = WARDEN_KEY_EC_P256,
                 .jwt_cache_max = jwt_cache_max,
                 .clock = clock_cb,
                 .clock_userdata = fx,
+                .metrics = &fx->metrics,
         };
         ManagerBackend be = {.batch_sign = fx_batch_sign, .mint_jwt = fx_mint, .userdata = fx};
         assert_ok(manager_new(&cfg, &be, fx->event, &fx->m));
@@ -169,6 +172,7 @@ void fx_init(Fixture *fx, size_t jwt_cache_max) {
 
 void fx_done(Fixture *fx) {
         fx->m = manager_free(fx->m);
+        fx->registry = metrics_registry_free(fx->registry);
         fx->event = sd_event_unref(fx->event);
         EVP_PKEY_free(fx->ca_key);
         X509_free(fx->ca);

@@ -16,6 +16,8 @@
 #include <warden/bundle.h>
 
 #include "manager_internal.h"
+#include "metrics.h"
+#include "metrics_names.h"
 
 #define FX_TD "example.org"
 #define FX_SVID_TTL 100
@@ -36,6 +38,8 @@ typedef struct Fixture {
         unsigned mint_delay_ms;
         unsigned snapshots; /* snapshot callbacks */
         uint64_t last_version;
+        MetricsRegistry *registry; /* the manager's metrics */
+        AgentMetrics metrics;
 } Fixture;
 
 /* Sets up CA, JWT key, bundle, event loop and a started manager (jwt_cache_max 0 =

@@ -116,6 +116,87 @@ static void test_config(void **state) {
         test_rmdir_free(TAKE_PTR(dir));
 }
 
+/* -healthAddress, parsing for a reload, and the options that need a restart. */
+static void test_config_reload(void **state) {
+        _cleanup_free_ char *dir = test_tmpdir(), *tok = NULL;
+        const char *names[8];
+        AgentConfig a = {}, b = {};
+        char *msg = NULL;
+        FILE *f;
+
+        assert_ok(parse(&a, &msg, "-trustDomain", "example.org", "-healthAddress", "127.0.0.1:9090",
+                        NULL));
+        assert_string_equal(a.health_address, "127.0.0.1:9090");
+        agent_config_done(&a);
+        assert_ok(parse(&a, &msg, "-trustDomain", "example.org", "-healthAddress", "", NULL));
+        assert_null(a.health_address);
+        agent_config_done(&a);
+        expect_error("-healthAddress: not a loopback address", "-trustDomain", "example.org",
+                     "-healthAddress", "0.0.0.0:9090", NULL);
+        expect_error("-healthAddress:", "-trustDomain", "example.org", "-healthAddress", "nonsense",
+                     NULL);
+
+        /* A reload leaves the token file unread: it may be gone by then. */
+        assert_true(asprintf(&tok, "%s/token", dir) > 0);
+        f = fopen(tok, "w");
+        fprintf(f, "secret-token\n");
+        fclose(f);
+        char *argv[] = {"run", "-trustDomain", "example.org", "-joinTokenFile",
+                        tok,   "-logLevel",    "info"};
+        assert_ok(agent_config_parse(ELEMENTSOF(argv), argv, &a, &msg));
+        assert_string_equal(a.join_token, "secret-token");
+        assert_string_equal(a.join_token_file, tok);
+        assert_int_equal(unlink(tok), 0);
+        assert_true(agent_config_parse(ELEMENTSOF(argv), argv, &b, &msg) < 0);
+        free(TAKE_PTR(msg));
+        assert_ok(agent_config_parse_flags(ELEMENTSOF(argv), argv, AGENT_CONFIG_SKIP_TOKEN_FILE, &b,
+                                           &msg));
+        assert_null(b.join_token);
+        assert_string_equal(b.join_token_file, tok);
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 0);
+        agent_config_done(&b);
+
+        /* logLevel and workloadKeyType may change at run time; the rest needs a restart. */
+        char *argv2[] = {"run",         "-trustDomain",   "example.org", "-joinTokenFile",
+                         tok,           "-logLevel",      "debug",       "-workloadKeyType",
+                         "ec-p384",     "-serverPort",    "9000",        "-socketPath",
+                         "/run/x.sock", "-healthAddress", "[::1]:1"};
+        assert_ok(agent_config_parse_flags(ELEMENTSOF(argv2), argv2, AGENT_CONFIG_SKIP_TOKEN_FILE,
+                                           &b, &msg));
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 3);
+        assert_string_equal(names[0], "serverPort");
+        assert_string_equal(names[1], "socketPath");
+        assert_string_equal(names[2], "healthAddress");
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, 1), 3); /* counts all */
+        assert_int_equal(agent_config_restart_changes(&a, &b, NULL, 0), 3);
+        agent_config_done(&b);
+
+        /* The join token: a changed flag value, or the file named instead. */
+        char *argv3[] = {"run", "-trustDomain", "example.org", "-joinToken", "other"};
+        assert_ok(agent_config_parse(ELEMENTSOF(argv3), argv3, &b, &msg));
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 1);
+        assert_string_equal(names[0], "joinToken");
+        agent_config_done(&a);
+        char *argv4[] = {"run", "-trustDomain", "example.org", "-joinToken", "first"};
+        assert_ok(agent_config_parse(ELEMENTSOF(argv4), argv4, &a, &msg));
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 1);
+        agent_config_done(&b);
+        assert_ok(agent_config_parse(ELEMENTSOF(argv4), argv4, &b, &msg));
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 0);
+        agent_config_done(&a);
+        agent_config_done(&b);
+
+        /* An unread token file still conflicts with x509pop. */
+        char *argv5[] = {"run",          "-trustDomain", "example.org", "-joinTokenFile",
+                         "/nonexistent", "-x509popCert", "/dev/null",   "-x509popKey",
+                         "/dev/null"};
+        assert_true(agent_config_parse_flags(ELEMENTSOF(argv5), argv5, AGENT_CONFIG_SKIP_TOKEN_FILE,
+                                             &b, &msg) < 0);
+        assert_non_null(strstr(msg, "not both"));
+        free(msg);
+        test_rmdir_free(TAKE_PTR(dir));
+}
+
 typedef struct Pki {
         EVP_PKEY *ca_key, *node_key;
         X509 *ca;
@@ -294,9 +375,8 @@ static void test_taskq(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_config),
-                cmocka_unit_test(test_identity_files),
-                cmocka_unit_test(test_x509pop_payload),
+                cmocka_unit_test(test_config),         cmocka_unit_test(test_config_reload),
+                cmocka_unit_test(test_identity_files), cmocka_unit_test(test_x509pop_payload),
                 cmocka_unit_test(test_taskq),
         };
 

@@ -18,6 +18,8 @@ void test_jwt_fetch_cached(void **state);
 void test_jwt_fetch_fallback(void **state);
 void test_jwt_fetch_coalesced(void **state);
 void test_jwt_fetch_bad_args(void **state);
+void test_manager_metrics(void **state);
+void test_manager_key_type(void **state);
 
 static void apply(Fixture *fx, bool full, const char *const *entries, size_t n) {
         Warden__Node__V1__SyncResponse *resp = fx_sync(fx, full, entries, n);
@@ -339,6 +341,8 @@ int main(void) {
                 cmocka_unit_test(test_jwt_fetch_fallback),
                 cmocka_unit_test(test_jwt_fetch_coalesced),
                 cmocka_unit_test(test_jwt_fetch_bad_args),
+                cmocka_unit_test(test_manager_metrics),
+                cmocka_unit_test(test_manager_key_type),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -542,6 +542,11 @@ static void test_caller_gone(void **state) {
                 n += (size_t) k;
         close(p[0]);
         assert_string_equal(out, "16 could not verify existence of the original caller\n");
+        /* Counted as a failed attestation and an UNAUTHENTICATED call. */
+        h_expect_metric(&h, METRIC_WORKLOAD_API_CALLS,
+                        METRICS_LABELS("FetchJWTSVID", "UNAUTHENTICATED"), 1);
+        assert_true(h_metric(&h, METRIC_WORKLOAD_ATTESTATIONS,
+                             METRICS_LABELS(METRICS_RESULT_ERROR)) == 1);
         h_stop(&h);
 }
 

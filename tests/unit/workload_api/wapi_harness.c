@@ -41,7 +41,7 @@ static int on_quit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 static void *server_main(void *p) {
         Harness *h = p;
-        WorkloadApiConfig cfg = {.socket_path = h->sock, .listen_fd = -1};
+        WorkloadApiConfig cfg = {.socket_path = h->sock, .listen_fd = -1, .metrics = &h->metrics};
         sd_event_source *s1 = NULL, *s2 = NULL;
         sd_event *e = NULL;
         int r;
@@ -73,6 +73,8 @@ void h_start(Harness *h, WorkloadApiHandlerMode mode) {
 
         *h = (Harness){.mode = mode, .changed_fd = -EBADF, .quit_fd = -EBADF};
         assert_ok(fx_new(&h->fx));
+        assert_ok(metrics_registry_new(&h->registry));
+        assert_ok(metrics_names_register_agent(h->registry, &h->metrics));
         attestor_config_init(&acfg);
         acfg.systemd = false;
         assert_ok(attestor_new(&acfg, &h->attestor));
@@ -109,6 +111,7 @@ void h_stop(Harness *h) {
         sem_destroy(&h->changed);
         h->attestor = attestor_free(h->attestor);
         h->fx = fx_free(h->fx);
+        h->registry = metrics_registry_free(h->registry);
         free(h->sock);
         test_rmdir_free(h->dir);
 }
@@ -206,4 +209,26 @@ void h_expect_end(RpcStream *st, int status, const char *message) {
         assert_int_equal(got, status);
         if (message)
                 assert_string_equal(strempty(msg), message);
+}
+
+double h_metric(Harness *h, const char *name, const char *const *labels) {
+        Metric *m = metrics_registry_find(h->registry, name);
+        MetricSeries *s = NULL;
+
+        assert_non_null(m);
+        assert_ok(metrics_series_get(m, labels, &s));
+        return metrics_series_value(s);
+}
+
+void h_expect_metric(Harness *h, const char *name, const char *const *labels, double want) {
+        double v = h_metric(h, name, labels);
+
+        for (int i = 0; i < H_TIMEOUT_MS / 10 && v != want; i++) {
+                usleep(10000);
+                v = h_metric(h, name, labels);
+        }
+        if (v != want)
+                fail_msg("%s{%s%s%s} is %g, expected %g", name, labels ? labels[0] : "",
+                         labels && labels[1] ? "," : "", labels && labels[1] ? labels[1] : "", v,
+                         want);
 }

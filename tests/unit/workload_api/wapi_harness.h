@@ -11,6 +11,8 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "attest_wl.h"
+#include "metrics.h"
+#include "metrics_names.h"
 #include "rpc_client.h"
 #include "wapi_fixture.h"
 #include "workload_api.h"
@@ -29,6 +31,8 @@ typedef struct Harness {
         bool stopped;
         pthread_t thread;
         RpcChannel *ch;
+        MetricsRegistry *registry; /* the server's metrics */
+        AgentMetrics metrics;
 } Harness;
 
 /* Makes the fixture (no snapshot), the attestor and the server; asserts on failure. */
@@ -68,6 +72,13 @@ int h_next(RpcStream *st,
            ProtobufCMessage **ret,
            int *ret_status,
            char **ret_msg);
+
+/* The value of a series of the server's metrics (label values NULL-terminated, NULL
+ * for none): a counter's count, a gauge's value, a histogram's observation count. */
+double h_metric(Harness *h, const char *name, const char *const *labels);
+/* Waits up to H_TIMEOUT_MS for h_metric() to equal want (the server counts a call
+ * right after its answer went out), then asserts it. */
+void h_expect_metric(Harness *h, const char *name, const char *const *labels, double want);
 
 /* Expects the stream to end with this status (and message, if not NULL). */
 void h_expect_end(RpcStream *st, int status, const char *message);
