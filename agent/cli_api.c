@@ -108,23 +108,6 @@ int api_parse(
         return 0;
 }
 
-/* A plain connect() first, so an unreachable socket gets a clear reason (gRPC would
- * keep retrying until the deadline). */
-static int probe_socket(const char *path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = -EBADF;
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        return 0;
-}
-
 static int resolve_socket(const Options *o, char **ret) {
         const char *flag = options_get_string(o, "socketPath"), *env, *why = NULL;
         int r;
@@ -159,7 +142,7 @@ int api_open(ApiClient *c, const Options *o) {
         r = resolve_socket(o, &c->socket_path);
         if (r < 0)
                 return r;
-        r = probe_socket(c->socket_path);
+        r = rpc_unix_probe(c->socket_path);
         if (r < 0)
                 return api_error_errno(r, "cannot connect to the agent at %s: %s", c->socket_path,
                                        strerror(-r));

@@ -64,19 +64,8 @@ void agent_config_done(AgentConfig *c) {
         *c = (AgentConfig){};
 }
 
-static int fail(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **ret, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret) {
-                va_start(ap, fmt);
-                if (vasprintf(ret, fmt, ap) < 0)
-                        *ret = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
+/* "-flag: what is wrong" message for *ret; returns -EINVAL. */
+#define fail(ret, ...) options_fail_message(-EINVAL, (ret), __VA_ARGS__)
 
 static int dup_opt(const Options *o, const char *name, char **ret) {
         const char *v = options_get_string(o, name);

@@ -124,6 +124,11 @@ char **options_positional(const Options *o, size_t *ret_n);
 
 /* Prints one entry per option (plus -config when the table has none) with its value
  * kind, default and help text. */
+/* Sets *ret (if not NULL) to a malloc'd message (NULL when out of memory) and returns
+ * r: the one helper for "-flag: what is wrong" messages of option parsers. */
+int options_fail_message(int r, char **ret, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 void options_print_help(const Option *table, size_t n, FILE *f);
 
 /* _cleanup_(options_freep) Options *o = NULL; */

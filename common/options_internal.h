@@ -56,11 +56,6 @@ OptionValue *options_find(const Options *o, const char *name);
 /* Copies text for an error message: at most 64 bytes, non-printable bytes as '?'. */
 void option_quote_value(const char *text, char buf[static 72]);
 
-/* Sets *ret (if not NULL) to a malloc'd message (NULL when out of memory) and returns
- * r. */
-int options_fail_message(int r, char **ret, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* Reads the config file at path into o (keys not already set by a flag).
  * must_exist: a missing file is an error (-ENOENT) rather than ignored. */
 int options_load_file(Options *o, const char *path, bool must_exist, char **reterr_message);

@@ -30,6 +30,11 @@ typedef struct RpcTlsClientConfig {
         const char *expected_server_id; /* the server cert must carry exactly this one URI SAN */
 } RpcTlsClientConfig;
 
+/* Connects to the Unix socket at path with a plain connect() and closes it again, so a
+ * CLI can name why a socket is unreachable (-ENOENT, -ECONNREFUSED, -EACCES,
+ * -ENAMETOOLONG) instead of gRPC's generic UNAVAILABLE after its deadline. */
+int rpc_unix_probe(const char *path);
+
 /* Channel to a Unix socket: "/abs/path", "unix:/abs/path" or "unix:///abs/path".
  * Connects lazily. Returns 0, -EINVAL, -ENAMETOOLONG, -ENOMEM. */
 int rpc_channel_new_unix(const char *path, RpcChannel **ret);

@@ -130,23 +130,6 @@ int cli_parse(
         return 0;
 }
 
-/* A plain connect() first, so an unreachable socket gets a clear reason (gRPC would
- * only say UNAVAILABLE). */
-static int probe_socket(const char *path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = -EBADF;
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        return 0;
-}
-
 int cli_open(Cli *cli, const Options *o) {
         const char *output = options_get_string(o, "output");
         const char *path = options_get_string(o, "socketPath");
@@ -159,7 +142,7 @@ int cli_open(Cli *cli, const Options *o) {
         if (!path || path[0] != '/')
                 return cli_error("-socketPath: must be an absolute path, got \"%s\"",
                                  strempty(path));
-        r = probe_socket(path);
+        r = rpc_unix_probe(path);
         if (r < 0)
                 return cli_error_errno(r, "cannot connect to the server at %s: %s", path,
                                        strerror(-r));

@@ -67,19 +67,8 @@ void server_config_done(ServerConfig *c) {
         *c = (ServerConfig){};
 }
 
-static int fail(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **ret, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret) {
-                va_start(ap, fmt);
-                if (vasprintf(ret, fmt, ap) < 0)
-                        *ret = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
+/* "-flag: what is wrong" message for *ret; returns -EINVAL. */
+#define fail(ret, ...) options_fail_message(-EINVAL, (ret), __VA_ARGS__)
 
 int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char **reterr_bad) {
         _cleanup_free_ char *copy = strdup(s);
