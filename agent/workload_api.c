@@ -260,6 +260,7 @@ static int api_register(WorkloadApi *w) {
                 if (r < 0)
                         return r;
         }
+        rpc_server_set_call_observer(w->rpc, wapi_count_refused, w);
         return rpc_server_require_metadata(w->rpc, WAPI_METHOD_PREFIX, "workload.spiffe.io", "true",
                                            GRPC_STATUS_INVALID_ARGUMENT,
                                            "security header missing from request");

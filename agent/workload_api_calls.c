@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Per-call accounting of the Workload API: each call that reaches a handler is
- * counted once with its status and latency, and refusals are logged with the
+ * counted once with its status and latency, calls the RPC layer refuses before a
+ * handler (missing security header) with their status, and refusals are logged with the
  * caller's pid and uid, rate-limited per uid (a uid without entries that retries in a
  * loop must not flood the journal). */
 #define _GNU_SOURCE
@@ -8,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "log.h"
 #include "rpc_status.h"
 #include "workload_api_internal.h"
@@ -113,6 +115,24 @@ int wapi_reply(WapiCall *call, const void *msg, size_t len) {
 void wapi_call_stream_opened(WapiCall *call, int delta) {
         (void) metrics_gauge_add(call->api->metrics.workload_api_open_streams,
                                  METRICS_LABELS(wapi_method_name(call->method)), (double) delta);
+}
+
+void wapi_count_refused(const char *path, grpc_status_code status, void *userdata) {
+        const AgentMetrics *m = &((WorkloadApi *) userdata)->metrics;
+        const char *name = NULL;
+
+        /* The path is the client's: only our own names may become labels. */
+        if (!path || strncmp(path, WAPI_METHOD_PREFIX, strlen(WAPI_METHOD_PREFIX)) != 0)
+                return;
+        for (size_t i = 0; i < _WAPI_METHOD_MAX && !name; i++)
+                if (streq(path + strlen(WAPI_METHOD_PREFIX), method_names[i]))
+                        name = method_names[i];
+        if (!name)
+                return;
+        /* No agent code ran: latency 0, so the histogram still counts every call. */
+        (void) metrics_histogram_observe(m->workload_api_call_seconds, METRICS_LABELS(name), 0.0);
+        (void) metrics_counter_inc(m->workload_api_calls,
+                                   METRICS_LABELS(name, rpc_status_to_string(status)));
 }
 
 void wapi_call_run(WapiMethodCtx *m, RpcCall *rpc, double t0) {

@@ -253,6 +253,11 @@ void wapi_finish(WapiCall *call, grpc_status_code status, const char *message);
 int wapi_reply(WapiCall *call, const void *msg, size_t len);
 /* Open streams gauge of the call's method, +1 or -1. */
 void wapi_call_stream_opened(WapiCall *call, int delta);
+/* RpcCallObserver (userdata: the WorkloadApi): counts a call the RPC layer ended
+ * before any handler, e.g. INVALID_ARGUMENT for a missing security header, under the
+ * method's name with latency 0. Paths that are not one of our methods are ignored.
+ * Runs on the CQ thread. */
+void wapi_count_refused(const char *path, grpc_status_code status, void *userdata);
 
 /* workload_api_struct.c: JWT claims <-> google.protobuf.Struct */
 

@@ -132,6 +132,19 @@ int rpc_server_require_metadata(RpcServer *s,
                                 grpc_status_code status,
                                 const char *message);
 
+/* Told about every call the layer ends by itself before any handler runs: a
+ * metadata requirement not met (rpc_server_require_metadata(), with its status),
+ * an unknown method (UNIMPLEMENTED; method is the path the client asked for, which
+ * is peer-controlled), a Unix socket peer without credentials (UNAVAILABLE), a
+ * missing request message (INTERNAL), no memory to queue the handler
+ * (RESOURCE_EXHAUSTED). Calls that reach a handler are never reported. */
+typedef void (*RpcCallObserver)(const char *method, grpc_status_code status, void *userdata);
+
+/* Sets the call observer (NULL removes it). It runs on the CQ thread, once per such
+ * call, right after the status was queued, and must not block. method is borrowed
+ * for the duration of the callback. Before rpc_server_start only (ignored after). */
+void rpc_server_set_call_observer(RpcServer *s, RpcCallObserver cb, void *userdata);
+
 /* Binds and listens on a Unix socket at path with the given file mode. A stale
  * socket file (nobody accepting) is unlinked first; a live one gives -EADDRINUSE,
  * a non-socket file -EEXIST. The path is unlinked again at shutdown.

@@ -104,6 +104,8 @@ struct RpcServer {
         size_t n_methods;
         RpcRequirement *reqs;
         size_t n_reqs;
+        RpcCallObserver call_observer; /* calls we end before a handler; CQ thread */
+        void *call_observer_userdata;
         RpcRequestSlot *slots; /* RPC_REQUESTS_PER_METHOD per method, then the generic one */
         size_t n_slots;
 

@@ -143,6 +143,18 @@ int rpc_server_require_metadata(RpcServer *s,
         return 0;
 }
 
+void rpc_server_set_call_observer(RpcServer *s, RpcCallObserver cb, void *userdata) {
+        if (!s)
+                return;
+        if (s->started) {
+                /* The CQ thread reads it unlocked. */
+                log_debug("rpc: call observer set after start, ignoring");
+                return;
+        }
+        s->call_observer = cb;
+        s->call_observer_userdata = userdata;
+}
+
 int rpc_server_set_max_connections(RpcServer *s, unsigned n) {
         if (!s || n == 0)
                 return -EINVAL;
@@ -303,30 +315,28 @@ static const RpcRequirement *server_check_metadata(RpcServer *s, RpcCall *c) {
         return NULL;
 }
 
-static void server_handle_call(RpcServer *s, RpcCall *c) {
-        const RpcRequirement *q;
+/* Ends a call before any handler ran, and tells the call observer. */
+static void server_refuse(RpcServer *s, RpcCall *c, grpc_status_code status, const char *message) {
+        (void) rpc_call_finish(c, status, message);
+        if (s->call_observer)
+                s->call_observer(rpc_call_method(c), status, s->call_observer_userdata);
+}
 
-        if (!c->method) {
-                (void) rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
-                return;
-        }
-        if (c->peer_unknown) {
-                (void) rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, "peer credentials unavailable");
-                return;
-        }
-        if (c->no_request) {
-                (void) rpc_call_finish(c, GRPC_STATUS_INTERNAL, "request message missing");
-                return;
-        }
-        q = server_check_metadata(s, c);
-        if (q) {
-                (void) rpc_call_finish(c, q->status, q->message);
-                return;
-        }
-        if (c->method->flags & RPC_METHOD_INLINE)
+static void server_handle_call(RpcServer *s, RpcCall *c) {
+        const RpcRequirement *q = NULL;
+
+        if (!c->method)
+                server_refuse(s, c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+        else if (c->peer_unknown)
+                server_refuse(s, c, GRPC_STATUS_UNAVAILABLE, "peer credentials unavailable");
+        else if (c->no_request)
+                server_refuse(s, c, GRPC_STATUS_INTERNAL, "request message missing");
+        else if ((q = server_check_metadata(s, c)))
+                server_refuse(s, c, q->status, q->message);
+        else if (c->method->flags & RPC_METHOD_INLINE)
                 c->method->handler(c, c->method->userdata);
         else if (rpc_server_queue_handler(s, c) < 0)
-                (void) rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                server_refuse(s, c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 static void server_on_request(RpcServer *s, RpcRequestSlot *slot, bool ok) {

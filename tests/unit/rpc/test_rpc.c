@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* RPC layer over Unix sockets: unary calls, peer credentials (also of another
- * uid), required metadata, unknown methods, socket activation, limits, the
+ * uid), required metadata, unknown methods, the call observer, socket activation, limits, the
  * connection cap, status mapping and peercred. */
 
 #define _GNU_SOURCE
@@ -152,6 +152,71 @@ static void test_unknown_method(void **state) {
                          GRPC_STATUS_UNIMPLEMENTED);
         assert_true(test_now_ms() - start < 2000);
         test_server_done(&t);
+}
+
+typedef struct Observed {
+        pthread_mutex_t lock;
+        unsigned n;
+        char method[4][64];
+        grpc_status_code status[4];
+} Observed;
+
+static void observe(const char *method, grpc_status_code status, void *userdata) {
+        Observed *o = userdata;
+
+        pthread_mutex_lock(&o->lock);
+        if (o->n < ELEMENTSOF(o->status)) {
+                (void) snprintf(o->method[o->n], sizeof(o->method[o->n]), "%s", method);
+                o->status[o->n] = status;
+        }
+        o->n++;
+        pthread_mutex_unlock(&o->lock);
+}
+
+static unsigned observed_n(Observed *o) {
+        unsigned n;
+
+        pthread_mutex_lock(&o->lock);
+        n = o->n;
+        pthread_mutex_unlock(&o->lock);
+        return n;
+}
+
+static bool observed_two(void *userdata) {
+        return observed_n(userdata) >= 2;
+}
+
+/* The observer hears of calls the layer ends itself, never of handled ones. */
+static void test_call_observer(void **state) {
+        Observed o = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        TestServer t;
+
+        test_server_init(&t);
+        assert_ok(rpc_server_add_method(t.s, "/test.Secure/Echo", RPC_UNARY, test_echo, NULL, 0));
+        assert_ok(rpc_server_require_metadata(t.s, "/test.Secure/", "workload.spiffe.io", "true",
+                                              GRPC_STATUS_INVALID_ARGUMENT, "no header"));
+        rpc_server_set_call_observer(t.s, observe, &o);
+        test_server_listen(&t);
+        test_server_run(&t);
+        /* Too late once started: ignored. */
+        rpc_server_set_call_observer(t.s, NULL, NULL);
+
+        assert_int_equal(test_unary(t.sock, "/test.Secure/Echo", NULL, 0, "x", NULL, NULL),
+                         GRPC_STATUS_INVALID_ARGUMENT);
+        assert_int_equal(test_unary(t.sock, "/test.Secure/Echo", hdr_ok, 1, "x", NULL, NULL),
+                         GRPC_STATUS_OK);
+        /* Sent after the handled call: had that one fired, it would be second. */
+        assert_int_equal(test_unary(t.sock, "/test.Secure/Nope", hdr_ok, 1, "x", NULL, NULL),
+                         GRPC_STATUS_UNIMPLEMENTED);
+        assert_true(test_wait_for(observed_two, &o, 5000));
+        test_server_done(&t);
+
+        assert_int_equal(o.n, 2);
+        assert_string_equal(o.method[0], "/test.Secure/Echo");
+        assert_int_equal(o.status[0], GRPC_STATUS_INVALID_ARGUMENT);
+        assert_string_equal(o.method[1], "/test.Secure/Nope");
+        assert_int_equal(o.status[1], GRPC_STATUS_UNIMPLEMENTED);
+        pthread_mutex_destroy(&o.lock);
 }
 
 static void test_listen_fd(void **state) {
@@ -494,6 +559,7 @@ int main(void) {
                 cmocka_unit_test(test_unary_other_uid),
                 cmocka_unit_test(test_required_metadata),
                 cmocka_unit_test(test_unknown_method),
+                cmocka_unit_test(test_call_observer),
                 cmocka_unit_test(test_listen_fd),
                 cmocka_unit_test(test_listen_unix_paths),
                 cmocka_unit_test(test_message_limits),

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Workload API's metrics over a real socket: every call that reaches a handler is
- * counted once by method and status code with its latency (streams: OK with the first
- * message, else their final status, CANCELLED when the client leaves first), open
- * streams go up and down, each attestation is counted. Runs once per handler mode. */
+/* The Workload API's metrics over a real socket: every call that reaches a handler (or
+ * that the gRPC layer refuses for the security header) is counted once by method and status code
+ * with its latency (streams: OK with the first message, else their final status, CANCELLED when the
+ * client leaves first), open streams go up and down, each attestation is counted. Runs once per
+ * handler mode. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,46 @@ static void test_unary_metrics(void **state) {
         h_stop(&h);
 }
 
+/* Calls the gRPC layer refuses for the security header never reach a handler, yet
+ * count as INVALID_ARGUMENT (latency 0); unknown paths never become labels. */
+static void test_header_refusal_metrics(void **state) {
+        _cleanup_free_ char *text = NULL;
+        size_t text_size;
+        RpcStream *st;
+        Harness h;
+
+        (void) state;
+        h_start(&h, mode);
+        h_publish(&h, entries_mine, ELEMENTSOF(entries_mine));
+
+        assert_int_equal(h_unary_raw(&h, "FetchJWTSVID", false, "", 0, NULL),
+                         GRPC_STATUS_INVALID_ARGUMENT);
+        EXPECT_CALLS("FetchJWTSVID", "INVALID_ARGUMENT", 1);
+        st = h_stream(&h, "FetchX509SVID", false);
+        h_expect_end(st, GRPC_STATUS_INVALID_ARGUMENT, "security header missing from request");
+        rpc_stream_free(st);
+        EXPECT_CALLS("FetchX509SVID", "INVALID_ARGUMENT", 1);
+        assert_int_equal(h_unary_raw(&h, "NoSuchMethod", false, "", 0, NULL),
+                         GRPC_STATUS_UNIMPLEMENTED);
+        /* A handled call afterwards is counted by its handler, once. */
+        assert_int_equal(fetch_jwt(&h, "aud1"), GRPC_STATUS_OK);
+        EXPECT_CALLS("FetchJWTSVID", "OK", 1);
+
+        assert_true(SECONDS("FetchJWTSVID") == 2);
+        assert_true(SECONDS("FetchX509SVID") == 1);
+        assert_true(CALLS("FetchJWTSVID", "INVALID_ARGUMENT") == 1);
+        /* Only the handled call was attested. */
+        h_expect_metric(&h, METRIC_WORKLOAD_ATTESTATIONS, METRICS_LABELS(METRICS_RESULT_OK), 1);
+        assert_ok(metrics_render(h.registry, &text, &text_size));
+        assert_null(strstr(text, "NoSuchMethod"));
+        h_stop(&h);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stream_metrics),
                 cmocka_unit_test(test_unary_metrics),
+                cmocka_unit_test(test_header_refusal_metrics),
         };
         static const char *const names[] = {"workload_api_metrics_inline",
                                             "workload_api_metrics_owner",
