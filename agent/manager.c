@@ -16,43 +16,10 @@
 #include "log.h"
 #include "manager_internal.h"
 #include "pb_util.h"
+#include "strv.h"
 
 int64_t manager_now(Manager *m) {
         return m->cfg.clock ? m->cfg.clock(m->cfg.clock_userdata) : (int64_t) time(NULL);
-}
-
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
-static int strv_copy(char *const *src, size_t n, char ***ret) {
-        char **v = NULL;
-
-        if (n > 0) {
-                v = calloc(n, sizeof(char *));
-                if (!v)
-                        return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-                v[i] = strdup(src[i]);
-                if (!v[i]) {
-                        strv_free(v, i);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        return 0;
-}
-
-static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb) {
-        if (na != nb)
-                return false;
-        for (size_t i = 0; i < na; i++)
-                if (!streq(a[i], b[i]))
-                        return false;
-        return true;
 }
 
 void managed_entry_drop_svid(ManagedEntry *e) {

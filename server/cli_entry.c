@@ -15,6 +15,7 @@
 #include "entry.h"
 #include "parse.h"
 #include "proto_convert.h"
+#include "strv.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
 /* Flags describing an entry, shared by create and update. */
@@ -112,14 +113,6 @@ static int set_selectors(const Options *o, Entry *e) {
                         return cli_error("invalid -selector \"%s\": %s", sel[i], strna(reason));
         }
         return 0;
-}
-
-static void strv_clear(char ***v, size_t *n) {
-        for (size_t i = 0; i < *n; i++)
-                free((*v)[i]);
-        free(*v);
-        *v = NULL;
-        *n = 0;
 }
 
 static int set_lists(const Options *o, Entry *e) {

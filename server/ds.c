@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ossl_cleanup.h"
+#include "strv.h"
 
 static int64_t now_seconds(void) {
         return (int64_t) time(NULL);
@@ -167,14 +168,6 @@ static int entry_check_storable(const Entry *e) {
         return 0;
 }
 
-static void strv_freep_n(char ***v, size_t n) {
-        if (!*v)
-                return;
-        for (size_t i = 0; i < n; i++)
-                free((*v)[i]);
-        free(*v);
-}
-
 /* ---- lifecycle ---- */
 
 Datastore *ds_close(Datastore *ds) {
@@ -249,7 +242,7 @@ int ds_create_entries(Datastore *ds, Entry *const *entries, size_t n, size_t *re
                 entries[i]->created_at = now;
         }
 out:
-        strv_freep_n(&ids, ids ? n : 0);
+        strv_free(ids, ids ? n : 0);
         if (r < 0 && reterr_index)
                 *reterr_index = bad < n ? bad : n;
         return r;

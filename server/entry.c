@@ -10,11 +10,7 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
+#include "strv.h"
 
 /* Duplicates s (NULL stays NULL) into *ret. */
 static int strdup_opt(const char *s, char **ret) {
@@ -26,43 +22,6 @@ static int strdup_opt(const char *s, char **ret) {
                         return -ENOMEM;
         }
         *ret = c;
-        return 0;
-}
-
-static int strv_copy(char *const *from, size_t n, char ***ret) {
-        char **v = NULL;
-
-        if (n > 0) {
-                v = calloc(n, sizeof(char *));
-                if (!v)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++) {
-                        v[i] = strdup(from[i]);
-                        if (!v[i]) {
-                                strv_free(v, i);
-                                return -ENOMEM;
-                        }
-                }
-        }
-        *ret = v;
-        return 0;
-}
-
-static int strv_add(char ***v, size_t *n, const char *s) {
-        _cleanup_free_ char *c = NULL;
-        char **nv;
-
-        if (!s)
-                return -EINVAL;
-        c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        nv = reallocarray(*v, *n + 1, sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        nv[*n] = TAKE_PTR(c);
-        *v = nv;
-        (*n)++;
         return 0;
 }
 
@@ -159,15 +118,15 @@ int entry_copy(const Entry *e, Entry **ret) {
 }
 
 int entry_add_dns_name(Entry *e, const char *name) {
-        return strv_add(&e->dns_names, &e->n_dns_names, name);
+        return strv_push(&e->dns_names, &e->n_dns_names, name);
 }
 
 int entry_add_federates_with(Entry *e, const char *td) {
-        return strv_add(&e->federates_with, &e->n_federates_with, td);
+        return strv_push(&e->federates_with, &e->n_federates_with, td);
 }
 
 int entry_add_scope(Entry *e, const char *scope) {
-        return strv_add(&e->scopes, &e->n_scopes, scope);
+        return strv_push(&e->scopes, &e->n_scopes, scope);
 }
 
 static bool is_alnum(char c) {

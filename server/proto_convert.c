@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "ossl_cleanup.h"
+#include "strv.h"
 
 static char *nullable_strdup(const char *s, int *r) {
         char *c;
@@ -21,29 +22,6 @@ static char *nullable_strdup(const char *s, int *r) {
         if (!c)
                 *r = -ENOMEM;
         return c;
-}
-
-/* Copies n strings into a malloc'd array of malloc'd strings. */
-static int strv_dup(char *const *src, size_t n, char ***ret) {
-        char **v;
-
-        *ret = NULL;
-        if (n == 0)
-                return 0;
-        v = calloc(n, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                v[i] = pb_strdup(src[i]);
-                if (!v[i]) {
-                        for (size_t j = 0; j < i; j++)
-                                free(v[j]);
-                        free(v);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        return 0;
 }
 
 static int entry_strings_to_pb(const Entry *e, Warden__Types__V1__Entry *pb) {
@@ -61,15 +39,15 @@ static int entry_strings_to_pb(const Entry *e, Warden__Types__V1__Entry *pb) {
         if (!pb->id || !pb->spiffe_id || !pb->parent_id || !pb->hint || !pb->env || !pb->task ||
             !pb->state || !pb->created_by || !pb->approved_by)
                 return -ENOMEM;
-        r = strv_dup(e->dns_names, e->n_dns_names, &pb->dns_names);
+        r = strv_copy(e->dns_names, e->n_dns_names, &pb->dns_names);
         if (r < 0)
                 return r;
         pb->n_dns_names = e->n_dns_names;
-        r = strv_dup(e->federates_with, e->n_federates_with, &pb->federates_with);
+        r = strv_copy(e->federates_with, e->n_federates_with, &pb->federates_with);
         if (r < 0)
                 return r;
         pb->n_federates_with = e->n_federates_with;
-        r = strv_dup(e->scopes, e->n_scopes, &pb->scopes);
+        r = strv_copy(e->scopes, e->n_scopes, &pb->scopes);
         if (r < 0)
                 return r;
         pb->n_scopes = e->n_scopes;
