@@ -21,6 +21,7 @@
 #include "agent_internal.h"
 #include "attest_node.h"
 #include "log.h"
+#include "mkdir.h"
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
 
@@ -172,26 +173,6 @@ static int block_signals(void) {
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGHUP);
         return -pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-/* mkdir -p; the last component gets mode. */
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        struct stat st;
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        if (stat(p, &st) < 0)
-                return -errno;
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 /* The persisted identity, or NULL when the link must attest first. */

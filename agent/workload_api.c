@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "mkdir.h"
 #include "workload_api_internal.h"
 
 typedef struct WapiMethod {
@@ -222,21 +223,6 @@ static void workers_stop(WorkloadApi *w) {
 }
 
 /* --- setup --- */
-
-/* mkdir -p of the socket's directory, 0755 for directories we create. */
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = 0;
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        return 0;
-}
 
 static int api_register(WorkloadApi *w) {
         int r;

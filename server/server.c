@@ -17,6 +17,7 @@
 #include "admin_api.h"
 #include "cleanup.h"
 #include "log.h"
+#include "mkdir.h"
 #include "node_api.h"
 
 #define DATASTORE_FILE "datastore.sqlite3"
@@ -92,34 +93,11 @@ void server_agent_changed(Server *s, const char *agent_id) {
                 node_api_agent_changed(s->node, agent_id);
 }
 
-/* mkdir -p: missing parents are created 0755, the directory itself with mode; an
- * existing path must be a directory (its mode is left alone). */
-static int ensure_dir(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        struct stat st;
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(path, mode) < 0 && errno != EEXIST)
-                return -errno;
-        if (stat(path, &st) < 0)
-                return -errno;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
-        return 0;
-}
-
 static int server_open_datastore(Server *s) {
         _cleanup_free_ char *path = NULL;
         int r;
 
-        r = ensure_dir(s->cfg.data_dir, 0700);
+        r = mkdir_p(s->cfg.data_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "Failed to create data directory %s: %m",
                                        s->cfg.data_dir);
@@ -207,7 +185,7 @@ static int server_setup_admin_rpc(Server *s) {
         slash = strrchr(dir, '/');
         if (slash && slash != dir) {
                 *slash = '\0';
-                r = ensure_dir(dir, 0755);
+                r = mkdir_p(dir, 0755);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create socket directory %s: %m", dir);
         }
