@@ -20,6 +20,7 @@
 
 #include "agent_internal.h"
 #include "attest_node.h"
+#include "daemon.h"
 #include "log.h"
 #include "mkdir.h"
 
@@ -165,16 +166,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* ---- setup ---- */
 
-static int block_signals(void) {
-        sigset_t set;
-
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        return -pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
 /* The persisted identity, or NULL when the link must attest first. */
 static int load_identity(Agent *a, NodeIdentity **ret) {
         bool have_method = a->cfg.join_token || a->cfg.x509pop_cert;
@@ -315,7 +306,7 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
         _cleanup_(agent_freep) Agent *a = NULL;
         int r;
 
-        r = block_signals();
+        r = daemon_block_signals();
         if (r < 0)
                 return log_error_errno(r, "Failed to block signals: %m");
         a = calloc(1, sizeof(Agent));
@@ -369,19 +360,9 @@ static int add_sources(Agent *a) {
         int r;
 
         r = sd_event_add_io(a->event, &a->link_io, link_event_fd(a->link), EPOLLIN, on_link, a);
-        if (r >= 0)
-                r = sd_event_add_signal(a->event, &a->sigterm, SIGTERM, on_signal, a);
-        if (r >= 0)
-                r = sd_event_add_signal(a->event, &a->sigint, SIGINT, on_signal, a);
-        if (r >= 0)
-                r = sd_event_add_signal(a->event, &a->sighup, SIGHUP, on_signal, a);
         if (r < 0)
                 return r;
-        /* WATCHDOG=1 from the loop itself, at half of $WATCHDOG_USEC (when set). */
-        r = sd_event_set_watchdog(a->event, true);
-        if (r > 0)
-                log_debug("systemd watchdog enabled");
-        return r < 0 ? r : 0;
+        return daemon_add_signals(a->event, a->signals, on_signal, a);
 }
 
 int agent_run(Agent *a) {
@@ -430,9 +411,7 @@ Agent *agent_free(Agent *a) {
         a->creds = server_creds_free(a->creds);
         warden_bundle_unref(a->bootstrap);
         sd_event_source_disable_unref(a->link_io);
-        sd_event_source_disable_unref(a->sigterm);
-        sd_event_source_disable_unref(a->sigint);
-        sd_event_source_disable_unref(a->sighup);
+        daemon_remove_signals(a->signals);
         sd_event_unref(a->event);
         free(a->agent_id);
         free(a->last_status);

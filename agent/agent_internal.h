@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "attest_wl.h"
 #include "config.h"
+#include "daemon.h"
 #include "health_http.h"
 #include "manager.h"
 #include "metrics.h"
@@ -45,7 +46,8 @@ struct Agent {
         int listen_fd;
         char *agent_id;
         char *last_status;
-        sd_event_source *link_io, *sigterm, *sigint, *sighup;
+        sd_event_source *link_io;
+        sd_event_source *signals[DAEMON_N_SIGNALS];
         bool connected, ever_connected, stopping;
         int exit_error;
 

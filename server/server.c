@@ -16,6 +16,7 @@
 
 #include "admin_api.h"
 #include "cleanup.h"
+#include "daemon.h"
 #include "log.h"
 #include "mkdir.h"
 #include "node_api.h"
@@ -259,21 +260,11 @@ static int server_start_health(Server *s) {
         return 0;
 }
 
-static int block_signals(void) {
-        sigset_t set;
-
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        return -pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
 int server_new(ServerConfig *cfg, Server **ret) {
         _cleanup_(server_freep) Server *s = NULL;
         int r;
 
-        r = block_signals();
+        r = daemon_block_signals();
         if (r < 0)
                 return log_error_errno(r, "Failed to block signals: %m");
         s = calloc(1, sizeof(Server));
@@ -323,9 +314,7 @@ Server *server_free(Server *s) {
         sd_event_source_disable_unref(s->admin_io);
         sd_event_source_disable_unref(s->ca_timer);
         sd_event_source_disable_unref(s->prune_timer);
-        sd_event_source_disable_unref(s->sigterm);
-        sd_event_source_disable_unref(s->sigint);
-        sd_event_source_disable_unref(s->sighup);
+        daemon_remove_signals(s->signals);
         s->ca = ca_free(s->ca);
         s->ds = ds_close(s->ds);
         sd_event_unref(s->event);

@@ -21,6 +21,7 @@
 
 #include "ca.h"
 #include "cleanup.h"
+#include "daemon.h"
 #include "ds.h"
 #include "health_http.h"
 #include "metrics.h"
@@ -71,7 +72,7 @@ typedef struct Server {
         /* event sources, owned (server.c / server_run.c) */
         sd_event_source *node_io, *admin_io;
         sd_event_source *ca_timer, *prune_timer;
-        sd_event_source *sigterm, *sigint, *sighup;
+        sd_event_source *signals[DAEMON_N_SIGNALS];
         bool stopping;
         /* The `run` arguments (borrowed from main), re-parsed on SIGHUP; argc 0: no
          * reload possible. */

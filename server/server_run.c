@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "node_api.h"
 #include "server.h"
@@ -127,19 +128,9 @@ static int add_sources(Server *s) {
                 r = sd_event_add_time(s->event, &s->prune_timer, CLOCK_MONOTONIC,
                                       now + PRUNE_INTERVAL_USEC, 60 * USEC_PER_SEC, on_prune_timer,
                                       s);
-        if (r >= 0)
-                r = sd_event_add_signal(s->event, &s->sigterm, SIGTERM, on_signal, s);
-        if (r >= 0)
-                r = sd_event_add_signal(s->event, &s->sigint, SIGINT, on_signal, s);
-        if (r >= 0)
-                r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_signal, s);
         if (r < 0)
                 return r;
-        /* WATCHDOG=1 from the loop itself, at half of $WATCHDOG_USEC (when set). */
-        r = sd_event_set_watchdog(s->event, true);
-        if (r > 0)
-                log_debug("systemd watchdog enabled");
-        return r < 0 ? r : 0;
+        return daemon_add_signals(s->event, s->signals, on_signal, s);
 }
 
 int server_run(Server *s) {

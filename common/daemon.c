@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "daemon.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "log.h"
+
+static const int daemon_signals[DAEMON_N_SIGNALS] = {
+        [DAEMON_SIGTERM] = SIGTERM,
+        [DAEMON_SIGINT] = SIGINT,
+        [DAEMON_SIGHUP] = SIGHUP,
+};
+
+int daemon_block_signals(void) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        for (int i = 0; i < DAEMON_N_SIGNALS; i++)
+                sigaddset(&set, daemon_signals[i]);
+        return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int daemon_add_signals(sd_event *event,
+                       sd_event_source *sources[DAEMON_N_SIGNALS],
+                       sd_event_signal_handler_t handler,
+                       void *userdata) {
+        int r;
+
+        for (int i = 0; i < DAEMON_N_SIGNALS; i++) {
+                r = sd_event_add_signal(event, &sources[i], daemon_signals[i], handler, userdata);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_event_set_watchdog(event, true);
+        if (r > 0)
+                log_debug("systemd watchdog enabled");
+        return r < 0 ? r : 0;
+}
+
+void daemon_remove_signals(sd_event_source *sources[DAEMON_N_SIGNALS]) {
+        for (int i = 0; i < DAEMON_N_SIGNALS; i++)
+                sources[i] = sd_event_source_disable_unref(sources[i]);
+}
