@@ -163,14 +163,6 @@ static int config_values(const Options *o, AgentConfig *c, char **reterr_message
         return 0;
 }
 
-static int validate_file(const char *flag, const char *path, char **reterr_message) {
-        if (!*path)
-                return fail(reterr_message, "-%s: empty file name", flag);
-        if (access(path, R_OK) < 0)
-                return fail(reterr_message, "-%s: cannot read %s: %s", flag, path, strerror(errno));
-        return 0;
-}
-
 static int validate_attestation(const AgentConfig *c, char **reterr_message) {
         int r = 0;
 
@@ -182,25 +174,14 @@ static int validate_attestation(const AgentConfig *c, char **reterr_message) {
                 return fail(reterr_message, "join token: must be 1..%d bytes",
                             AGENT_JOIN_TOKEN_MAX);
         if (c->x509pop_cert) {
-                r = validate_file("x509popCert", c->x509pop_cert, reterr_message);
+                r = options_check_readable_file("x509popCert", c->x509pop_cert, reterr_message);
                 if (r >= 0)
-                        r = validate_file("x509popKey", c->x509pop_key, reterr_message);
+                        r = options_check_readable_file("x509popKey", c->x509pop_key,
+                                                        reterr_message);
         }
         if (r >= 0 && c->trust_bundle)
-                r = validate_file("trustBundle", c->trust_bundle, reterr_message);
+                r = options_check_readable_file("trustBundle", c->trust_bundle, reterr_message);
         return r;
-}
-
-static int validate_health_address(const char *addr, char **reterr_message) {
-        struct sockaddr_storage ss;
-        const char *reason = NULL;
-        socklen_t len;
-
-        if (!addr)
-                return 0;
-        if (health_http_parse_address(addr, false, &ss, &len, &reason) < 0)
-                return fail(reterr_message, "-healthAddress: %s: \"%s\"", strna(reason), addr);
-        return 0;
 }
 
 int agent_config_validate(const AgentConfig *c, char **reterr_message) {
@@ -222,7 +203,7 @@ int agent_config_validate(const AgentConfig *c, char **reterr_message) {
                             sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
         if (c->workload_key_type < 0 || c->workload_key_type >= _WARDEN_KEY_TYPE_MAX)
                 return fail(reterr_message, "-workloadKeyType: unknown key type");
-        r = validate_health_address(c->health_address, reterr_message);
+        r = health_http_check_address_option(c->health_address, reterr_message);
         if (r < 0)
                 return r;
         return validate_attestation(c, reterr_message);

@@ -23,6 +23,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "options.h"
 #include "parse.h"
 
 #define CONNECTION_LIMIT 32u
@@ -321,4 +322,17 @@ HealthHttp *health_http_stop(HealthHttp *h) {
 
 uint16_t health_http_port(const HealthHttp *h) {
         return h ? h->port : 0;
+}
+
+int health_http_check_address_option(const char *addr, char **reterr_message) {
+        struct sockaddr_storage ss;
+        const char *reason = NULL;
+        socklen_t len;
+
+        if (!addr)
+                return 0;
+        if (health_http_parse_address(addr, false, &ss, &len, &reason) < 0)
+                return options_fail_message(-EINVAL, reterr_message, "-healthAddress: %s: \"%s\"",
+                                            strna(reason), addr);
+        return 0;
 }

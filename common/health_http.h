@@ -41,6 +41,10 @@ typedef struct HealthHttpConfig {
         void *userdata;           /* passed to ready */
 } HealthHttpConfig;
 
+/* Checks a -healthAddress option value (NULL = off, fine): loopback only. 0, or -EINVAL
+ * with "-healthAddress: <reason>: \"<value>\"" in *reterr_message. */
+int health_http_check_address_option(const char *addr, char **reterr_message);
+
 /* Parses "HOST:PORT" where HOST is an IPv4 literal, a bracketed IPv6 literal or
  * "localhost" (127.0.0.1); no name lookups. Refuses non-loopback hosts unless
  * allow_non_loopback. Fills *ret and *ret_len on success.

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "options_internal.h"
@@ -182,6 +183,15 @@ int options_fail_message(int r, char **ret, const char *fmt, ...) {
                 va_end(ap);
         }
         return r;
+}
+
+int options_check_readable_file(const char *flag, const char *path, char **reterr_message) {
+        if (!path || !*path)
+                return options_fail_message(-EINVAL, reterr_message, "-%s: empty file name", flag);
+        if (access(path, R_OK) < 0)
+                return options_fail_message(-EINVAL, reterr_message, "-%s: cannot read %s: %s",
+                                            flag, path, strerror(errno));
+        return 0;
 }
 
 static int options_new(const Option *table, size_t n, Options **ret) {

@@ -129,6 +129,10 @@ char **options_positional(const Options *o, size_t *ret_n);
 int options_fail_message(int r, char **ret, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* For a file an option names: 0 when path is readable, else -EINVAL with
+ * "-<flag>: empty file name" or "-<flag>: cannot read <path>: <reason>" in *reterr_message. */
+int options_check_readable_file(const char *flag, const char *path, char **reterr_message);
+
 void options_print_help(const Option *table, size_t n, FILE *f);
 
 /* _cleanup_(options_freep) Options *o = NULL; */

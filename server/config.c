@@ -186,14 +186,6 @@ static int validate_ttl(const char *flag, int64_t ttl, int64_t max, char **reter
         return 0;
 }
 
-static int validate_file(const char *flag, const char *path, char **reterr_message) {
-        if (!path || !*path)
-                return fail(reterr_message, "-%s: empty file name", flag);
-        if (access(path, R_OK) < 0)
-                return fail(reterr_message, "-%s: cannot read %s: %s", flag, path, strerror(errno));
-        return 0;
-}
-
 static int validate_paths(const ServerConfig *c, char **reterr_message) {
         struct in6_addr a6;
         struct in_addr a4;
@@ -212,26 +204,15 @@ static int validate_paths(const ServerConfig *c, char **reterr_message) {
                 return fail(reterr_message, "-bindAddress: not an IP address: \"%s\"",
                             strempty(c->bind_address));
         if (c->upstream_cert) {
-                r = validate_file("upstreamCA", c->upstream_cert, reterr_message);
+                r = options_check_readable_file("upstreamCA", c->upstream_cert, reterr_message);
                 if (r >= 0)
-                        r = validate_file("upstreamCA", c->upstream_key, reterr_message);
+                        r = options_check_readable_file("upstreamCA", c->upstream_key,
+                                                        reterr_message);
                 if (r < 0)
                         return r;
         }
         if (c->x509pop_ca)
-                return validate_file("x509popCA", c->x509pop_ca, reterr_message);
-        return 0;
-}
-
-static int validate_health_address(const char *addr, char **reterr_message) {
-        struct sockaddr_storage ss;
-        const char *reason = NULL;
-        socklen_t len;
-
-        if (!addr)
-                return 0;
-        if (health_http_parse_address(addr, false, &ss, &len, &reason) < 0)
-                return fail(reterr_message, "-healthAddress: %s: \"%s\"", strna(reason), addr);
+                return options_check_readable_file("x509popCA", c->x509pop_ca, reterr_message);
         return 0;
 }
 
@@ -244,7 +225,7 @@ int server_config_validate(const ServerConfig *c, char **reterr_message) {
                             strempty(c->trust_domain), strna(reason));
         r = validate_paths(c, reterr_message);
         if (r >= 0)
-                r = validate_health_address(c->health_address, reterr_message);
+                r = health_http_check_address_option(c->health_address, reterr_message);
         if (r < 0)
                 return r;
         if (c->ca_key_type < 0 || c->ca_key_type >= _WARDEN_KEY_TYPE_MAX)
