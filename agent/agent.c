@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mkdir.h"
+#include "rpc_client.h"
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
 
@@ -71,12 +72,14 @@ static AgentSnapshot *source_snapshot(void *userdata) {
 }
 
 static int source_fetch_jwt(void *userdata,
+                            uid_t uid,
                             const CachedSvid *svid,
                             const char *const *audiences,
                             size_t n_audiences,
                             ManagerJwtCallback done,
                             void *done_userdata) {
-        return manager_fetch_jwt_svid(userdata, svid, audiences, n_audiences, done, done_userdata);
+        return manager_fetch_jwt_svid(userdata, uid, svid, audiences, n_audiences, done,
+                                      done_userdata);
 }
 
 static void on_snapshot(AgentSnapshot *snapshot, void *userdata) {
@@ -252,6 +255,7 @@ static int setup_manager(Agent *a) {
         ManagerConfig mc = {
                 .trust_domain = a->cfg.trust_domain,
                 .key_type = a->cfg.workload_key_type,
+                .jwt_mint_rate = a->cfg.jwt_mint_rate > 0 ? (double) a->cfg.jwt_mint_rate : -1,
                 .metrics = &a->metrics,
         };
         ManagerBackend be = {
@@ -278,7 +282,16 @@ static int setup_workload_api(Agent *a) {
         WorkloadApiConfig wc = {
                 .socket_path = a->cfg.socket_path,
                 .listen_fd = -1,
-                .max_connections = 0,
+                .limits =
+                        {
+                                .max_connections = a->cfg.max_connections,
+                                .max_connections_per_uid = a->cfg.max_connections_per_uid,
+                                .max_calls_per_uid = a->cfg.max_calls_per_uid,
+                                .idle_timeout_ms = (unsigned) (a->cfg.idle_timeout_sec * 1000),
+                        },
+                .no_idle_timeout = a->cfg.idle_timeout_sec == 0,
+                .jwt_skew_seconds = a->cfg.jwt_clock_skew_sec,
+                .jwt_expiry_leeway_seconds = a->cfg.jwt_expiry_leeway_sec,
                 .metrics = &a->metrics,
         };
         int r;
@@ -375,6 +388,9 @@ int agent_run(Agent *a) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the Workload API on %s: %m",
                                        a->cfg.socket_path);
+        /* The Workload API's CQ thread polls gRPC for the whole process from here on:
+         * the link and the worker wait on their calls without polling (rpc_client.h). */
+        rpc_client_set_polled_elsewhere(true);
         r = add_sources(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the event loop: %m");
@@ -398,12 +414,14 @@ Agent *agent_free(Agent *a) {
         if (!a)
                 return NULL;
         /* The HTTP thread reads the registry and a->ready: stop it before anything.
-         * Then the Workload API (no more calls into the manager), the link (no more
-         * events), the manager (its worker answers pending JWT callbacks). */
+         * Then the link (no more events; its calls still progress on the Workload
+         * API's CQ thread), the Workload API (no more calls into the manager), the
+         * manager (its worker answers pending JWT callbacks). */
         a->health = health_http_stop(a->health);
+        a->link = link_free(a->link);
+        rpc_client_set_polled_elsewhere(false);
         if (a->wapi)
                 workload_api_stop(a->wapi);
-        a->link = link_free(a->link);
         a->manager = manager_free(a->manager);
         a->wapi = workload_api_free(a->wapi);
         a->attestor = attestor_free(a->attestor);

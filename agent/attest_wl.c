@@ -15,6 +15,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "peercred.h"
+#include "wl_holder.h"
+#include "wl_names.h"
 #include "wl_proc.h"
 #include "wl_sha256cache.h"
 #include "wl_systemd.h"
@@ -28,6 +31,7 @@ struct Attestor {
         AttestorConfig cfg;
         char *proc_root;
         WlSystemd *systemd; /* NULL when systemd selectors are off */
+        WlNames *names;
 
         pthread_mutex_t lock; /* protects cache and stats */
         WlSha256Cache *cache;
@@ -40,6 +44,8 @@ void attestor_config_init(AttestorConfig *cfg) {
                 .cache_capacity = ATTESTOR_CACHE_CAPACITY_DEFAULT,
                 .systemd = true,
                 .proc_root = "/proc",
+                .passwd_path = "/etc/passwd",
+                .group_path = "/etc/group",
         };
 }
 
@@ -67,6 +73,11 @@ int attestor_new(const AttestorConfig *cfg, Attestor **ret) {
         if (!a->proc_root)
                 return -ENOMEM;
         a->cfg.proc_root = a->proc_root;
+        r = wl_names_new(cfg->passwd_path ?: "/etc/passwd", cfg->group_path ?: "/etc/group",
+                         &a->names);
+        if (r < 0)
+                return r;
+        a->cfg.passwd_path = a->cfg.group_path = NULL; /* not kept: the cache copied them */
         r = wl_sha256cache_new(cfg->cache_capacity, &a->cache);
         if (r < 0)
                 return r;
@@ -83,6 +94,7 @@ Attestor *attestor_free(Attestor *a) {
         if (!a)
                 return NULL;
         wl_systemd_free(a->systemd);
+        wl_names_free(a->names);
         wl_sha256cache_free(a->cache);
         pthread_mutex_destroy(&a->lock);
         free(a->proc_root);
@@ -243,27 +255,99 @@ static int gone_or(int pidfd, int r) {
         return r;
 }
 
-static int collect(Attestor *a, const WorkloadInfo *w, int piddir, SelectorSet *set) {
+/* The selectors that need the proof: groups, exe, systemd. The exe was opened first
+ * (exe_st): the caller compares it with the exe after the proof. */
+static int collect_process(
+        Attestor *a, const WorkloadInfo *w, int piddir, SelectorSet *set, struct stat *ret_exe_st) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int exe = -EBADF;
         int r;
 
-        r = wl_unix_add_ids(set, w->uid, w->gid);
+        r = wl_unix_open_exe(piddir, &exe, &path, ret_exe_st);
         if (r < 0)
                 return r;
-        r = wl_unix_add_groups(set, piddir);
-        if (r < 0)
+        if (exe < 0)
+                return -ENOEXEC; /* nothing to compare against: no proof possible */
+        r = wl_unix_add_groups(a->names, set, piddir);
+        if (r >= 0)
+                r = wl_unix_add_exe(a, set, exe, path);
+        if (r >= 0 && a->systemd)
+                r = wl_systemd_add_selectors(a->systemd, w->pid, set);
+        return r;
+}
+
+/* The proof of wl_holder.h around the selectors read in between: 1 proven, 0 not (with
+ * *ret_reason), < 0 error. */
+static int prove_holder(int piddir, int sock, const struct stat *exe_st, const char **ret_reason) {
+        struct stat now;
+        uint64_t peer;
+        int r;
+
+        r = peercred_peer_inode(sock, &peer);
+        if (r == -ENOTCONN || r == -ENOENT)
+                return -ESRCH; /* the client end is closed: the caller is gone */
+        if (r == -ENOMEM)
                 return r;
-        r = wl_unix_add_exe(a, set, piddir);
-        if (r < 0)
+        if (r < 0) {
+                log_debug_errno(r, "sock_diag: %m");
+                *ret_reason = "cannot find the client end of the connection (sock_diag)";
+                return 0;
+        }
+        r = wl_holder_check(piddir, peer, ret_reason);
+        if (r <= 0)
                 return r;
-        if (a->systemd)
-                return wl_systemd_add_selectors(a->systemd, w->pid, set);
+        if (fstatat(piddir, "exe", &now, 0) < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        if (now.st_dev != exe_st->st_dev || now.st_ino != exe_st->st_ino) {
+                *ret_reason = "the executable changed while attesting (exec)";
+                return 0;
+        }
+        return 1;
+}
+
+/* Adds every selector of src to dst. */
+static int merge(SelectorSet *dst, const SelectorSet *src) {
+        FOREACH_SELECTOR(x, src) {
+                int r = selector_set_add(dst, x->type, x->value);
+
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
-int attestor_attest(Attestor *a, const WorkloadInfo *w, SelectorSet *ret) {
+/* Process selectors into *set when the proof holds; *ret_bound tells. */
+static int collect_bound(
+        Attestor *a, const WorkloadInfo *w, int piddir, SelectorSet *set, bool *ret_bound) {
+        _cleanup_(selector_set_done) SelectorSet proc = {.max = WARDEN_WORKLOAD_SELECTORS_MAX};
+        const char *why = "no connection to prove";
+        struct stat exe_st;
+        int r = 0;
+
+        *ret_bound = false;
+        if (w->sock >= 0) {
+                r = collect_process(a, w, piddir, &proc, &exe_st);
+                if (r == -ENOEXEC) {
+                        why = "no executable to read";
+                        r = 0;
+                } else if (r >= 0)
+                        r = prove_holder(piddir, w->sock, &exe_st, &why);
+        }
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                log_debug("Pid %d: uid/gid selectors only: %s", (int) w->pid, why);
+                return 0;
+        }
+        *ret_bound = true;
+        return merge(set, &proc);
+}
+
+int attestor_attest(Attestor *a, const WorkloadInfo *w, SelectorSet *ret, bool *ret_bound) {
         _cleanup_(selector_set_done) SelectorSet set = {.max = WARDEN_WORKLOAD_SELECTORS_MAX};
         _cleanup_close_ int piddir = -EBADF;
         uint64_t start = 0, start_after = 0;
+        bool bound = false;
         int r;
 
         if (!a || !w || !ret || w->pid <= 0 || w->pidfd < 0)
@@ -277,7 +361,9 @@ int attestor_attest(Attestor *a, const WorkloadInfo *w, SelectorSet *ret) {
         if (r >= 0)
                 r = read_starttime(piddir, &start);
         if (r >= 0)
-                r = collect(a, w, piddir, &set);
+                r = wl_unix_add_ids(a->names, &set, w->uid, w->gid);
+        if (r >= 0)
+                r = collect_bound(a, w, piddir, &set, &bound);
         if (r < 0)
                 return log_debug_errno(gone_or(w->pidfd, r), "Attesting pid %d failed: %m",
                                        (int) w->pid);
@@ -293,7 +379,16 @@ int attestor_attest(Attestor *a, const WorkloadInfo *w, SelectorSet *ret) {
                 return log_debug_errno(gone_or(w->pidfd, r),
                                        "Pid %d changed during attestation: %m", (int) w->pid);
 
-        log_debug("Attested pid %d: %zu selectors", (int) w->pid, set.n);
+        pthread_mutex_lock(&a->lock);
+        if (bound)
+                a->stats.attested++;
+        else
+                a->stats.unbound++;
+        pthread_mutex_unlock(&a->lock);
+        log_debug("Attested pid %d: %zu selectors%s", (int) w->pid, set.n,
+                  bound ? "" : " (uid/gid only)");
+        if (ret_bound)
+                *ret_bound = bound;
         *ret = set;
         set = (SelectorSet){};
         return 0;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,23 @@ static const Option run_options[] = {
          "Workload SVID key type: ec-p256, ec-p384 or rsa-2048"},
         {"healthAddress", OPT_STRING, NULL,
          "Loopback HOST:PORT serving /live, /ready and /metrics over HTTP (empty = off)"},
+        {"maxConnections", OPT_INT, "1024",
+         "Workload API connections of all users together (at the cap the oldest idle one "
+         "is closed)"},
+        {"maxConnectionsPerUID", OPT_INT, "64",
+         "Workload API connections per uid (more are closed at once)"},
+        {"maxCallsPerUID", OPT_INT, "256",
+         "Concurrent Workload API calls per uid, open streams included (more get "
+         "RESOURCE_EXHAUSTED)"},
+        {"connectionIdleTimeout", OPT_DURATION, "60s",
+         "Close a Workload API connection without any call for this long (0 = never)"},
+        {"jwtMintRatePerUID", OPT_INT, "10",
+         "New JWT-SVIDs (cache misses) per second per uid, bursts of 5 s worth (0 = no "
+         "limit)"},
+        {"jwtClockSkew", OPT_DURATION, "60s",
+         "ValidateJWTSVID: how far nbf and iat may be in the future"},
+        {"jwtExpiryLeeway", OPT_DURATION, "0",
+         "ValidateJWTSVID: grace after exp (RFC 7519 wants none: valid only while now < exp)"},
 };
 
 void agent_config_print_help(FILE *f) {
@@ -132,6 +150,53 @@ static int config_strings(const Options *o, unsigned flags, AgentConfig *c, char
         return read_token_file(c->join_token_file, &c->join_token, reterr_message);
 }
 
+/* An OPT_INT/OPT_DURATION option within [min, max], or a message naming it. */
+static int int_in_range(const Options *o,
+                        const char *name,
+                        int64_t min,
+                        int64_t max,
+                        int64_t *ret,
+                        char **reterr_message) {
+        int64_t v = options_get_int(o, name);
+
+        if (v < min || v > max)
+                return fail(reterr_message, "-%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64,
+                            name, min, max, v);
+        *ret = v;
+        return 0;
+}
+
+static int config_limits(const Options *o, AgentConfig *c, char **reterr_message) {
+        int64_t conns = 0, per_uid = 0, calls = 0, idle = 0, rate = 0, skew = 0, leeway = 0;
+        int r;
+
+        r = int_in_range(o, "maxConnections", 1, AGENT_MAX_CONNECTIONS_MAX, &conns, reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "maxConnectionsPerUID", 1, conns, &per_uid, reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "maxCallsPerUID", 1, AGENT_MAX_CALLS_PER_UID_MAX, &calls,
+                                 reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "connectionIdleTimeout", 0, 7 * 24 * 3600, &idle,
+                                 reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "jwtMintRatePerUID", 0, 100000, &rate, reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "jwtClockSkew", 0, 3600, &skew, reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "jwtExpiryLeeway", 0, 3600, &leeway, reterr_message);
+        if (r < 0)
+                return r;
+        c->max_connections = (unsigned) conns;
+        c->max_connections_per_uid = (unsigned) per_uid;
+        c->max_calls_per_uid = (unsigned) calls;
+        c->idle_timeout_sec = idle;
+        c->jwt_mint_rate = (unsigned) rate;
+        c->jwt_clock_skew_sec = skew;
+        c->jwt_expiry_leeway_sec = leeway;
+        return 0;
+}
+
 static int config_values(const Options *o, AgentConfig *c, char **reterr_message) {
         const char *level = options_get_string(o, "logLevel");
         const char *kt = options_get_string(o, "workloadKeyType");
@@ -151,6 +216,9 @@ static int config_values(const Options *o, AgentConfig *c, char **reterr_message
                             "rsa-2048)",
                             kt);
         c->workload_key_type = (WardenKeyType) r;
+        r = config_limits(o, c, reterr_message);
+        if (r < 0)
+                return r;
         c->server_port = options_get_port(o, "serverPort");
         if (c->server_port == 0)
                 return fail(reterr_message, "-serverPort: must not be 0");
@@ -235,6 +303,14 @@ size_t agent_config_restart_changes(const AgentConfig *cur,
                 {"x509popKey", streq_ptr(cur->x509pop_key, next->x509pop_key)},
                 {"trustBundle", streq_ptr(cur->trust_bundle, next->trust_bundle)},
                 {"healthAddress", streq_ptr(cur->health_address, next->health_address)},
+                {"maxConnections", cur->max_connections == next->max_connections},
+                {"maxConnectionsPerUID",
+                 cur->max_connections_per_uid == next->max_connections_per_uid},
+                {"maxCallsPerUID", cur->max_calls_per_uid == next->max_calls_per_uid},
+                {"connectionIdleTimeout", cur->idle_timeout_sec == next->idle_timeout_sec},
+                {"jwtMintRatePerUID", cur->jwt_mint_rate == next->jwt_mint_rate},
+                {"jwtClockSkew", cur->jwt_clock_skew_sec == next->jwt_clock_skew_sec},
+                {"jwtExpiryLeeway", cur->jwt_expiry_leeway_sec == next->jwt_expiry_leeway_sec},
         };
         size_t n = 0;
 

@@ -18,6 +18,9 @@
 #define AGENT_DEFAULT_SERVER_PORT 8081
 /* Largest join token accepted (from a flag or -joinTokenFile). */
 #define AGENT_JOIN_TOKEN_MAX 1024
+/* Upper bounds of -maxConnections and -maxCallsPerUID. */
+#define AGENT_MAX_CONNECTIONS_MAX 65536
+#define AGENT_MAX_CALLS_PER_UID_MAX 65536
 
 typedef struct AgentConfig {
         char *trust_domain;   /* bare name */
@@ -34,6 +37,15 @@ typedef struct AgentConfig {
         int log_level;
         WardenKeyType workload_key_type;
         char *health_address; /* -healthAddress; NULL = no HTTP endpoints */
+
+        /* Workload API limits (workload_api.h) */
+        unsigned max_connections;
+        unsigned max_connections_per_uid;
+        unsigned max_calls_per_uid;
+        int64_t idle_timeout_sec;      /* 0 = never */
+        unsigned jwt_mint_rate;        /* new JWT-SVIDs per second per uid, 0 = no limit */
+        int64_t jwt_clock_skew_sec;    /* ValidateJWTSVID: nbf/iat in the future */
+        int64_t jwt_expiry_leeway_sec; /* ValidateJWTSVID: grace after exp */
 } AgentConfig;
 
 typedef enum AgentConfigFlags {
@@ -55,9 +67,9 @@ int agent_config_parse_flags(
 /* Options that only take effect at start: every one but logLevel and workloadKeyType
  * (trustDomain, serverAddress, serverPort, dataDir, socketPath, joinToken (the flag's
  * value, or the -joinTokenFile path when either config names a file), x509popCert,
- * x509popKey, trustBundle, healthAddress). Returns how many of them differ
- * between cur and next and stores the first max of their names (flag names without
- * the dash, static strings) in ret (may be NULL). */
+ * x509popKey, trustBundle, healthAddress, and the Workload API limits). Returns how many of them
+ * differ between cur and next and stores the first max of their names (flag names without the dash,
+ * static strings) in ret (may be NULL). */
 size_t agent_config_restart_changes(const AgentConfig *cur,
                                     const AgentConfig *next,
                                     const char **ret,

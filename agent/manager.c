@@ -454,6 +454,22 @@ void manager_set_snapshot_callback(Manager *m, ManagerSnapshotCallback cb, void 
         m->cb_userdata = userdata;
 }
 
+static double mint_rate(const ManagerConfig *cfg) {
+        if (cfg->jwt_mint_rate < 0)
+                return 0; /* no limit */
+        return cfg->jwt_mint_rate > 0 ? cfg->jwt_mint_rate : MANAGER_JWT_MINT_RATE_DEFAULT;
+}
+
+static double mint_burst(const ManagerConfig *cfg) {
+        double rate = mint_rate(cfg);
+
+        if (cfg->jwt_mint_burst >= 1)
+                return cfg->jwt_mint_burst;
+        if (cfg->jwt_mint_rate == 0)
+                return MANAGER_JWT_MINT_BURST_DEFAULT;
+        return rate * 5 >= 1 ? rate * 5 : 1;
+}
+
 int manager_new(const ManagerConfig *cfg,
                 const ManagerBackend *backend,
                 sd_event *event,
@@ -486,7 +502,7 @@ int manager_new(const ManagerConfig *cfg,
         if (r >= 0)
                 r = jwt_cache_new(cfg->jwt_cache_max ? cfg->jwt_cache_max
                                                      : MANAGER_JWT_CACHE_MAX_DEFAULT,
-                                  &m->jwt);
+                                  mint_rate(cfg), mint_burst(cfg), &m->jwt);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(m);

@@ -25,11 +25,14 @@
  * leaves the snapshot. Only entries that can match a workload are kept (at least one
  * selector, not a node alias), at most MANAGER_ENTRIES_MAX.
  *
- * JWT cache: key = SHA-256(spiffe_id NUL, then each sorted audience followed by NUL);
- * LRU of at most ManagerConfig.jwt_cache_max tokens; a token is reused while more than
- * half of its lifetime remains; when minting fails an unexpired cached token is
- * returned (and served without retrying for a few seconds), else -EAGAIN. Concurrent
- * requests for one key share one mint. */
+ * JWT cache: key = SHA-256(caller's uid, spiffe_id NUL, then each sorted audience
+ * followed by NUL); at most ManagerConfig.jwt_cache_max tokens, partitioned by uid (when
+ * full, the uid holding the most tokens loses its least recently used one, so one uid
+ * cannot evict another's); a token is reused while more than half of its lifetime
+ * remains; when minting fails an unexpired cached token is returned (and served without
+ * retrying for a few seconds), else -EAGAIN. Concurrent requests for one key share one
+ * mint. A uid may start ManagerConfig.jwt_mint_rate mints per second (burst
+ * jwt_mint_burst); beyond, -EDQUOT (or an unexpired cached token). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,7 +53,8 @@
 #define MANAGER_RETRY_MIN_SEC 1
 #define MANAGER_RETRY_MAX_SEC 60
 #define MANAGER_JWT_CACHE_MAX_DEFAULT 1000
-#define MANAGER_JWT_AUDIENCES_MAX 32
+#define MANAGER_JWT_MINT_RATE_DEFAULT 10.0 /* per second per uid */
+#define MANAGER_JWT_MINT_BURST_DEFAULT 50.0
 
 typedef struct Manager Manager;
 
@@ -93,6 +97,8 @@ typedef struct ManagerConfig {
         const char *trust_domain;   /* bare name */
         WardenKeyType key_type;     /* workload keys */
         size_t jwt_cache_max;       /* 0 = MANAGER_JWT_CACHE_MAX_DEFAULT */
+        double jwt_mint_rate;       /* mints/s per uid; 0 = default, < 0 = no limit */
+        double jwt_mint_burst;      /* 0 = default (5 s worth of jwt_mint_rate, >= 1) */
         int64_t (*clock)(void *ud); /* Unix seconds; NULL = time(NULL) (tests inject) */
         void *clock_userdata;
         /* Borrowed (copied pointers); NULL = no metrics. The manager counts
@@ -145,9 +151,12 @@ void manager_set_snapshot_callback(Manager *m, ManagerSnapshotCallback cb, void 
  * thread, with r = 0 and the token, or r < 0 (-EAGAIN/-ECONNREFUSED when the server
  * cannot be reached and no cached token is valid). Returns 0 when `done` will run
  * (possibly already ran), or -errno without calling it (-EINVAL: no audience, more
- * than MANAGER_JWT_AUDIENCES_MAX, an empty one). */
+ * than WARDEN_JWT_AUDIENCES_MAX, one that warden_jwt_audience_check() refuses;
+ * -EDQUOT: uid is over its rate of mints and has no unexpired token for this key).
+ * uid is the caller's: tokens are cached per uid. */
 typedef void (*ManagerJwtCallback)(int r, const char *token, void *userdata);
 int manager_fetch_jwt_svid(Manager *m,
+                           uid_t uid,
                            const CachedSvid *svid,
                            const char *const *audiences,
                            size_t n_audiences,

@@ -122,21 +122,27 @@ void manager_rearm(Manager *m);
 int manager_svid_start(Manager *m);
 
 /* manager_jwt.c */
-int jwt_cache_new(size_t max, JwtCache **ret);
+/* max tokens in all; mint_rate mints per second per uid (0: no limit) with a burst of
+ * mint_burst (>= 1 when limited). */
+int jwt_cache_new(size_t max, double mint_rate, double mint_burst, JwtCache **ret);
 JwtCache *jwt_cache_free(JwtCache *c);
 size_t jwt_cache_size(JwtCache *c);
 /* Sets the jwt_cache_entries gauge to the cache's size (any thread). */
 void manager_update_jwt_gauge(Manager *m);
-/* SHA-256(spiffe_id NUL, then the sorted audiences each followed by NUL). */
-int jwt_cache_key(const char *spiffe_id,
+/* SHA-256(uid as 4 bytes little-endian, spiffe_id NUL, then the sorted audiences each
+ * followed by NUL): a uid's tokens are its own. */
+int jwt_cache_key(uid_t uid,
+                  const char *spiffe_id,
                   const char *const *audiences,
                   size_t n_audiences,
                   uint8_t ret[32]);
 /* A cached token for key (copied, erase_and_free it): fresh_only = more than half of
  * its lifetime left at now, else merely unexpired. 1 found, 0 not. Marks it used. */
 int jwt_cache_lookup(JwtCache *c, const uint8_t key[32], int64_t now, bool fresh_only, char **ret);
-/* Stores (or replaces) a token; evicts the least recently used beyond the cap. */
+/* Stores (or replaces) a token of uid's; beyond the cap the uid holding the most tokens
+ * loses its least recently used one. */
 int jwt_cache_store(JwtCache *c,
+                    uid_t uid,
                     const uint8_t key[32],
                     const char *token,
                     int64_t issued_at,

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* JWT-SVIDs: an LRU cache keyed by (SPIFFE ID, sorted audiences), shared by every
- * thread under one mutex, with one mint in flight per key (later callers wait on it).
+/* JWT-SVIDs: a cache keyed by (caller's uid, SPIFFE ID, sorted audiences), shared by
+ * every thread under one mutex, with one mint in flight per key (later callers wait on
+ * it). The cache is partitioned by uid: each uid has its own LRU list, and when the
+ * cache is full the uid holding the most tokens loses its least recently used one, so
+ * one uid asking for many audiences only ever evicts its own tokens. Mints that miss the
+ * cache are limited per uid by a token bucket (ManagerConfig.jwt_mint_rate/burst).
  * Mints run on the manager's worker thread; their callbacks run there too. */
 #define _GNU_SOURCE
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -19,20 +24,36 @@
 
 #define JWT_KEY_SIZE 32
 #define JWT_BUCKETS 256
+#define JWT_ACCOUNT_BUCKETS 64
+/* Uid accounts kept; beyond, those without tokens and with a full mint budget go. */
+#define JWT_ACCOUNTS_MAX 4096
 /* After a failed re-mint, the cached token is served this long before trying again. */
 #define JWT_HOLD_SEC 5
 /* Callers waiting on mints, all keys together. */
 #define JWT_WAITERS_MAX 4096
 
+typedef struct JwtAccount JwtAccount;
+
 typedef struct JwtItem {
         uint8_t key[JWT_KEY_SIZE];
-        char *token; /* secret */
+        JwtAccount *acct; /* the uid it was minted for */
+        char *token;      /* secret */
         int64_t issued_at;
         int64_t expires_at;
         int64_t hold_until;          /* after a failed re-mint: served as is until then */
-        struct JwtItem *prev, *next; /* LRU, head = most recently used */
+        struct JwtItem *prev, *next; /* the uid's LRU, head = most recently used */
         struct JwtItem *hnext;
 } JwtItem;
+
+/* One uid's share of the cache and its mint budget. */
+struct JwtAccount {
+        uid_t uid;
+        size_t n;             /* tokens held */
+        JwtItem *head, *tail; /* LRU */
+        double budget;        /* mints it may start now (token bucket) */
+        double refilled;      /* CLOCK_MONOTONIC seconds of the last refill */
+        JwtAccount *next;
+};
 
 typedef struct JwtWaiter {
         ManagerJwtCallback done;
@@ -48,14 +69,16 @@ typedef struct JwtPending {
 
 struct JwtCache {
         pthread_mutex_t lock;
-        size_t max, n, n_waiters;
+        size_t max, n, n_waiters, n_accounts;
+        double rate, burst; /* mints per second and burst per uid; rate 0: no limit */
         JwtItem *buckets[JWT_BUCKETS];
-        JwtItem *head, *tail;
+        JwtAccount *accounts[JWT_ACCOUNT_BUCKETS];
         JwtPending *pending;
 };
 
 typedef struct MintJob {
         Manager *m;
+        uid_t uid;
         uint8_t key[JWT_KEY_SIZE];
         char *entry_id;
         char *spiffe_id;
@@ -63,16 +86,18 @@ typedef struct MintJob {
         char *audiences[];
 } MintJob;
 
-int jwt_cache_new(size_t max, JwtCache **ret) {
+int jwt_cache_new(size_t max, double mint_rate, double mint_burst, JwtCache **ret) {
         JwtCache *c;
 
-        if (max == 0)
+        if (max == 0 || mint_rate < 0 || (mint_rate > 0 && mint_burst < 1))
                 return -EINVAL;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         pthread_mutex_init(&c->lock, NULL);
         c->max = max;
+        c->rate = mint_rate;
+        c->burst = mint_burst;
         *ret = c;
         return 0;
 }
@@ -85,11 +110,18 @@ static void item_free(JwtItem *it) {
 JwtCache *jwt_cache_free(JwtCache *c) {
         if (!c)
                 return NULL;
-        while (c->head) {
-                JwtItem *it = c->head;
-                c->head = it->next;
-                item_free(it);
-        }
+        for (size_t i = 0; i < JWT_BUCKETS; i++)
+                while (c->buckets[i]) {
+                        JwtItem *it = c->buckets[i];
+                        c->buckets[i] = it->hnext;
+                        item_free(it);
+                }
+        for (size_t i = 0; i < JWT_ACCOUNT_BUCKETS; i++)
+                while (c->accounts[i]) {
+                        JwtAccount *a = c->accounts[i];
+                        c->accounts[i] = a->next;
+                        free(a);
+                }
         while (c->pending) {
                 JwtPending *p = c->pending;
                 c->pending = p->next;
@@ -124,10 +156,12 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-int jwt_cache_key(const char *spiffe_id,
+int jwt_cache_key(uid_t uid,
+                  const char *spiffe_id,
                   const char *const *audiences,
                   size_t n_audiences,
                   uint8_t ret[32]) {
+        uint8_t uid_le[4] = {uid & 0xff, (uid >> 8) & 0xff, (uid >> 16) & 0xff, uid >> 24};
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         _cleanup_free_ const char **sorted = calloc(n_audiences ? n_audiences : 1, sizeof(char *));
         unsigned len = 0;
@@ -138,6 +172,7 @@ int jwt_cache_key(const char *spiffe_id,
         memcpy(sorted, audiences, n_audiences * sizeof(char *));
         qsort(sorted, n_audiences, sizeof(char *), cmp_str);
         ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, uid_le, sizeof(uid_le)) &&
              EVP_DigestUpdate(ctx, spiffe_id, strlen(spiffe_id) + 1);
         for (size_t i = 0; ok && i < n_audiences; i++)
                 ok = EVP_DigestUpdate(ctx, sorted[i], strlen(sorted[i]) + 1);
@@ -146,7 +181,79 @@ int jwt_cache_key(const char *spiffe_id,
         return 0;
 }
 
-/* ---- LRU + hash (caller holds the lock) ---- */
+/* ---- accounts, LRU + hash (caller holds the lock) ---- */
+
+static double mono_now(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static JwtAccount **account_bucket(JwtCache *c, uid_t uid) {
+        return &c->accounts[(uid * 2654435761u) % JWT_ACCOUNT_BUCKETS];
+}
+
+/* Tops the mint budget up for the time passed. */
+static void account_refill(JwtCache *c, JwtAccount *a, double now) {
+        if (now > a->refilled)
+                a->budget += (now - a->refilled) * c->rate;
+        if (a->budget > c->burst)
+                a->budget = c->burst;
+        a->refilled = now;
+}
+
+/* Drops accounts that hold nothing and have their whole budget back. */
+static void accounts_prune(JwtCache *c, double now) {
+        for (size_t i = 0; i < JWT_ACCOUNT_BUCKETS; i++)
+                for (JwtAccount **p = &c->accounts[i]; *p;) {
+                        JwtAccount *a = *p;
+
+                        account_refill(c, a, now);
+                        if (a->n > 0 || a->budget < c->burst) {
+                                p = &a->next;
+                                continue;
+                        }
+                        *p = a->next;
+                        free(a);
+                        c->n_accounts--;
+                }
+}
+
+static JwtAccount *account_get(JwtCache *c, uid_t uid) {
+        double now = mono_now();
+        JwtAccount *a;
+
+        for (a = *account_bucket(c, uid); a; a = a->next)
+                if (a->uid == uid)
+                        return a;
+        if (c->n_accounts >= JWT_ACCOUNTS_MAX)
+                accounts_prune(c, now);
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return NULL;
+        *a = (JwtAccount){.uid = uid, .budget = c->burst, .refilled = now};
+        a->next = *account_bucket(c, uid);
+        *account_bucket(c, uid) = a;
+        c->n_accounts++;
+        return a;
+}
+
+/* Takes one mint from uid's budget: 0, or -EDQUOT when it is spent. */
+static int account_take_mint(JwtCache *c, uid_t uid) {
+        JwtAccount *a;
+
+        if (c->rate <= 0)
+                return 0;
+        a = account_get(c, uid);
+        if (!a)
+                return -ENOMEM;
+        account_refill(c, a, mono_now());
+        if (a->budget < 1)
+                return -EDQUOT;
+        a->budget -= 1;
+        return 0;
+}
 
 static JwtItem **bucket(JwtCache *c, const uint8_t key[JWT_KEY_SIZE]) {
         return &c->buckets[key[0]];
@@ -159,26 +266,30 @@ static JwtItem *find(JwtCache *c, const uint8_t key[JWT_KEY_SIZE]) {
         return NULL;
 }
 
-static void lru_unlink(JwtCache *c, JwtItem *it) {
+static void lru_unlink(JwtItem *it) {
+        JwtAccount *a = it->acct;
+
         if (it->prev)
                 it->prev->next = it->next;
         else
-                c->head = it->next;
+                a->head = it->next;
         if (it->next)
                 it->next->prev = it->prev;
         else
-                c->tail = it->prev;
+                a->tail = it->prev;
         it->prev = it->next = NULL;
 }
 
-static void lru_push_front(JwtCache *c, JwtItem *it) {
+static void lru_push_front(JwtItem *it) {
+        JwtAccount *a = it->acct;
+
         it->prev = NULL;
-        it->next = c->head;
-        if (c->head)
-                c->head->prev = it;
-        c->head = it;
-        if (!c->tail)
-                c->tail = it;
+        it->next = a->head;
+        if (a->head)
+                a->head->prev = it;
+        a->head = it;
+        if (!a->tail)
+                a->tail = it;
 }
 
 static void remove_item(JwtCache *c, JwtItem *it) {
@@ -187,9 +298,22 @@ static void remove_item(JwtCache *c, JwtItem *it) {
                         *p = it->hnext;
                         break;
                 }
-        lru_unlink(c, it);
+        lru_unlink(it);
+        it->acct->n--;
         c->n--;
         item_free(it);
+}
+
+/* Full: the uid holding the most tokens gives up its least recently used one. */
+static void evict_one(JwtCache *c) {
+        JwtAccount *big = NULL;
+
+        for (size_t i = 0; i < JWT_ACCOUNT_BUCKETS; i++)
+                for (JwtAccount *a = c->accounts[i]; a; a = a->next)
+                        if (a->n > 0 && (!big || a->n > big->n))
+                                big = a;
+        if (big)
+                remove_item(c, big->tail);
 }
 
 static bool is_fresh(const JwtItem *it, int64_t now) {
@@ -211,8 +335,8 @@ static int lookup_locked(
         *ret = strdup(it->token);
         if (!*ret)
                 return -ENOMEM;
-        lru_unlink(c, it);
-        lru_push_front(c, it);
+        lru_unlink(it);
+        lru_push_front(it);
         return 1;
 }
 
@@ -225,13 +349,20 @@ int jwt_cache_lookup(JwtCache *c, const uint8_t key[32], int64_t now, bool fresh
         return r;
 }
 
-static int store_locked(
-        JwtCache *c, const uint8_t *key, const char *token, int64_t issued_at, int64_t expires_at) {
+static int store_locked(JwtCache *c,
+                        uid_t uid,
+                        const uint8_t *key,
+                        const char *token,
+                        int64_t issued_at,
+                        int64_t expires_at) {
         JwtItem *it = find(c, key);
+        JwtAccount *a = it ? it->acct : account_get(c, uid);
         char *copy = strdup(token);
 
-        if (!copy)
+        if (!copy || !a) {
+                free(copy);
                 return -ENOMEM;
+        }
         if (!it) {
                 it = calloc(1, sizeof(*it));
                 if (!it) {
@@ -239,24 +370,27 @@ static int store_locked(
                         return -ENOMEM;
                 }
                 memcpy(it->key, key, JWT_KEY_SIZE);
+                it->acct = a;
                 it->hnext = *bucket(c, key);
                 *bucket(c, key) = it;
+                a->n++;
                 c->n++;
         } else {
-                lru_unlink(c, it);
+                lru_unlink(it);
                 erase_and_free(it->token);
         }
         it->token = copy;
         it->issued_at = issued_at;
         it->expires_at = expires_at;
         it->hold_until = 0;
-        lru_push_front(c, it);
+        lru_push_front(it);
         while (c->n > c->max)
-                remove_item(c, c->tail);
+                evict_one(c);
         return 0;
 }
 
 int jwt_cache_store(JwtCache *c,
+                    uid_t uid,
                     const uint8_t key[32],
                     const char *token,
                     int64_t issued_at,
@@ -264,7 +398,7 @@ int jwt_cache_store(JwtCache *c,
         int r;
 
         pthread_mutex_lock(&c->lock);
-        r = store_locked(c, key, token, issued_at, expires_at);
+        r = store_locked(c, uid, key, token, issued_at, expires_at);
         pthread_mutex_unlock(&c->lock);
         return r;
 }
@@ -285,6 +419,7 @@ static JwtPending *pending_find(JwtCache *c, const uint8_t *key, bool unlink) {
 
 /* Ends the mint for key: stores a new token, then answers every waiter. */
 static void mint_complete(Manager *m,
+                          uid_t uid,
                           const uint8_t *key,
                           int r,
                           const char *token,
@@ -296,7 +431,7 @@ static void mint_complete(Manager *m,
         JwtPending *p;
 
         pthread_mutex_lock(&c->lock);
-        if (r >= 0 && store_locked(c, key, token, issued_at, expires_at) < 0)
+        if (r >= 0 && store_locked(c, uid, key, token, issued_at, expires_at) < 0)
                 log_debug("Failed to cache a JWT-SVID, continuing");
         if (r < 0 && lookup_locked(c, key, now, false, &fallback) > 0) {
                 /* Serve it without asking the server again for a little while. */
@@ -347,7 +482,7 @@ static void mint_job_free(void *p) {
 static void mint_job_cancel(void *p) {
         MintJob *job = p;
 
-        mint_complete(job->m, job->key, -ECANCELED, NULL, 0, 0);
+        mint_complete(job->m, job->uid, job->key, -ECANCELED, NULL, 0, 0);
         mint_job_free(job);
 }
 
@@ -378,11 +513,12 @@ static void mint_job_run(void *p) {
                          job->entry_id, job->spiffe_id, strna(claims->jti), job->n_audiences,
                          manager_format_time(exp, t));
         }
-        mint_complete(m, job->key, r, token, iat, exp);
+        mint_complete(m, job->uid, job->key, r, token, iat, exp);
         mint_job_free(job);
 }
 
 static int mint_job_new(Manager *m,
+                        uid_t uid,
                         const uint8_t *key,
                         const CachedSvid *svid,
                         const char *const *audiences,
@@ -393,6 +529,7 @@ static int mint_job_new(Manager *m,
         if (!job)
                 return -ENOMEM;
         job->m = m;
+        job->uid = uid;
         memcpy(job->key, key, JWT_KEY_SIZE);
         job->entry_id = strdup(svid->entry_id);
         job->spiffe_id = strdup(svid->spiffe_id);
@@ -411,8 +548,10 @@ static int mint_job_new(Manager *m,
 }
 
 /* Under the lock: a fresh token (1, *ret), or a waiter added (0; *ret_start when this
- * caller must start the mint). */
+ * caller must start the mint), or -EDQUOT when uid may not start another mint yet (an
+ * unexpired token is served instead, if there is one). */
 static int fetch_locked(Manager *m,
+                        uid_t uid,
                         const uint8_t *key,
                         ManagerJwtCallback done,
                         void *userdata,
@@ -428,11 +567,18 @@ static int fetch_locked(Manager *m,
                 return r;
         if (c->n_waiters >= JWT_WAITERS_MAX)
                 return -EAGAIN;
+        p = pending_find(c, key, false);
+        if (!p) {
+                r = account_take_mint(c, uid);
+                if (r == -EDQUOT && lookup_locked(c, key, manager_now(m), false, ret) > 0)
+                        return 1;
+                if (r < 0)
+                        return r;
+        }
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         *w = (JwtWaiter){.done = done, .userdata = userdata};
-        p = pending_find(c, key, false);
         *ret_start = !p;
         if (!p) {
                 p = calloc(1, sizeof(*p));
@@ -451,15 +597,17 @@ static int fetch_locked(Manager *m,
 }
 
 static int check_audiences(const char *const *audiences, size_t n) {
-        if (n == 0 || n > MANAGER_JWT_AUDIENCES_MAX || !audiences)
+        if (n == 0 || n > WARDEN_JWT_AUDIENCES_MAX || !audiences)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
-                if (!audiences[i] || !*audiences[i] || strlen(audiences[i]) > 1024)
+                if (!audiences[i] ||
+                    warden_jwt_audience_check(audiences[i], strlen(audiences[i]), NULL) < 0)
                         return -EINVAL;
         return 0;
 }
 
 int manager_fetch_jwt_svid(Manager *m,
+                           uid_t uid,
                            const CachedSvid *svid,
                            const char *const *audiences,
                            size_t n_audiences,
@@ -475,20 +623,20 @@ int manager_fetch_jwt_svid(Manager *m,
                 return -EINVAL;
         r = check_audiences(audiences, n_audiences);
         if (r >= 0)
-                r = jwt_cache_key(svid->spiffe_id, audiences, n_audiences, key);
+                r = jwt_cache_key(uid, svid->spiffe_id, audiences, n_audiences, key);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&m->jwt->lock);
-        r = fetch_locked(m, key, done, userdata, &token, &start);
+        r = fetch_locked(m, uid, key, done, userdata, &token, &start);
         pthread_mutex_unlock(&m->jwt->lock);
         if (r > 0)
                 done(0, token, userdata);
         if (r != 0 || !start)
                 return r < 0 ? r : 0;
         /* From here on `done` is registered: every failure is answered through it. */
-        r = mint_job_new(m, key, svid, audiences, n_audiences, &job);
+        r = mint_job_new(m, uid, key, svid, audiences, n_audiences, &job);
         if (r < 0) {
-                mint_complete(m, key, r, NULL, 0, 0);
+                mint_complete(m, uid, key, r, NULL, 0, 0);
                 return 0;
         }
         r = taskq_push_front(m->work, mint_job_run, mint_job_cancel, job);

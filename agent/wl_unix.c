@@ -4,9 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +17,6 @@
 #include "wl_proc.h"
 #include "wl_sha256cache.h"
 
-#define NSS_BUF_MIN 1024
-#define NSS_BUF_MAX (1024 * 1024)
 #define DELETED_SUFFIX " (deleted)"
 
 /* Adds "<key>:<value>" under type "unix". */
@@ -51,81 +47,28 @@ static int add_unix_text(SelectorSet *set, const char *key, const char *value) {
         return r;
 }
 
-/* NSS "not found" comes back as 0 with no result, or as one of these. */
-static bool nss_not_found(int e) {
-        return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM;
-}
-
-/* Sets *ret to the user's name, or NULL when the uid has none. */
-static int user_name(uid_t uid, char **ret) {
-        for (size_t size = NSS_BUF_MIN; size <= NSS_BUF_MAX; size *= 2) {
-                _cleanup_free_ char *buf = malloc(size);
-                struct passwd pw, *res = NULL;
-                int e;
-
-                if (!buf)
-                        return -ENOMEM;
-                e = getpwuid_r(uid, &pw, buf, size, &res);
-                if (e == ERANGE)
-                        continue;
-                if (res) {
-                        *ret = strdup(pw.pw_name);
-                        return *ret ? 0 : -ENOMEM;
-                }
-                if (nss_not_found(e)) {
-                        *ret = NULL;
-                        return 0;
-                }
-                return log_debug_errno(-e, "getpwuid_r(%u) failed: %m", (unsigned) uid);
-        }
-        return -ENOBUFS;
-}
-
-static int group_name(gid_t gid, char **ret) {
-        for (size_t size = NSS_BUF_MIN; size <= NSS_BUF_MAX; size *= 2) {
-                _cleanup_free_ char *buf = malloc(size);
-                struct group gr, *res = NULL;
-                int e;
-
-                if (!buf)
-                        return -ENOMEM;
-                e = getgrgid_r(gid, &gr, buf, size, &res);
-                if (e == ERANGE)
-                        continue;
-                if (res) {
-                        *ret = strdup(gr.gr_name);
-                        return *ret ? 0 : -ENOMEM;
-                }
-                if (nss_not_found(e)) {
-                        *ret = NULL;
-                        return 0;
-                }
-                return log_debug_errno(-e, "getgrgid_r(%u) failed: %m", (unsigned) gid);
-        }
-        return -ENOBUFS;
-}
-
-static int add_group(SelectorSet *set, const char *id_key, const char *name_key, gid_t gid) {
+static int add_group(
+        WlNames *names, SelectorSet *set, const char *id_key, const char *name_key, gid_t gid) {
         _cleanup_free_ char *name = NULL;
         int r;
 
         r = add_unix_number(set, id_key, gid);
         if (r < 0)
                 return r;
-        r = group_name(gid, &name);
+        r = wl_names_group(names, gid, &name);
         if (r < 0 || !name)
                 return r;
         return add_unix_text(set, name_key, name);
 }
 
-int wl_unix_add_ids(SelectorSet *set, uid_t uid, gid_t gid) {
+int wl_unix_add_ids(WlNames *names, SelectorSet *set, uid_t uid, gid_t gid) {
         _cleanup_free_ char *name = NULL;
         int r;
 
         r = add_unix_number(set, "uid", uid);
         if (r < 0)
                 return r;
-        r = user_name(uid, &name);
+        r = wl_names_user(names, uid, &name);
         if (r < 0)
                 return r;
         if (name) {
@@ -133,10 +76,10 @@ int wl_unix_add_ids(SelectorSet *set, uid_t uid, gid_t gid) {
                 if (r < 0)
                         return r;
         }
-        return add_group(set, "gid", "group", gid);
+        return add_group(names, set, "gid", "group", gid);
 }
 
-int wl_unix_add_groups(SelectorSet *set, int piddir) {
+int wl_unix_add_groups(WlNames *names, SelectorSet *set, int piddir) {
         _cleanup_free_ char *status = NULL;
         gid_t gids[ATTESTOR_GROUPS_MAX];
         size_t size, n;
@@ -153,7 +96,7 @@ int wl_unix_add_groups(SelectorSet *set, int piddir) {
         if (r < 0)
                 return log_debug_errno(r, "Unparsable Groups: line in status");
         for (size_t i = 0; i < n; i++) {
-                r = add_group(set, "supplementary_gid", "supplementary_group", gids[i]);
+                r = add_group(names, set, "supplementary_gid", "supplementary_group", gids[i]);
                 if (r < 0)
                         return r;
         }
@@ -208,33 +151,47 @@ static int add_sha256(Attestor *a, SelectorSet *set, int fd) {
         return add_unix(set, "sha256", hex);
 }
 
-int wl_unix_add_exe(Attestor *a, SelectorSet *set, int piddir) {
+int wl_unix_open_exe(int piddir, int *ret_fd, char **ret_path, struct stat *ret_st) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
 
-        r = exe_path(piddir, &path);
-        if (r < 0 || !path)
-                return r;
-        /* Open the process's executable itself, not the path (which may now name another file). */
+        *ret_fd = -EBADF;
+        *ret_path = NULL;
+        /* The process's executable itself, not its path (which may name another file by
+         * now); opened before the link is read, so an exec in between shows up as a
+         * different file when the caller compares. */
         fd = openat(piddir, "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 r = -errno;
                 if (r != -EACCES && r != -EPERM && r != -ENOENT)
                         return r;
-                log_debug_errno(r, "Can't open executable (%m), no unix:sha256");
-        } else {
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                if (st.st_nlink == 0 || !S_ISREG(st.st_mode)) {
-                        log_debug("Executable unlinked or not a file, no unix:path");
-                        return 0;
-                }
+                log_debug_errno(r, "Can't open executable (%m), no unix:path or unix:sha256");
+                return 0;
         }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_nlink == 0 || !S_ISREG(st.st_mode))
+                log_debug("Executable unlinked or not a file, no unix:path");
+        else {
+                r = exe_path(piddir, &path);
+                if (r < 0)
+                        return r;
+        }
+        *ret_fd = TAKE_FD(fd);
+        *ret_path = TAKE_PTR(path);
+        *ret_st = st;
+        return 0;
+}
 
+int wl_unix_add_exe(Attestor *a, SelectorSet *set, int exe_fd, const char *path) {
+        int r;
+
+        if (exe_fd < 0 || !path)
+                return 0;
         r = add_unix_text(set, "path", path);
-        if (r < 0 || fd < 0)
+        if (r < 0)
                 return r;
-        return add_sha256(a, set, fd);
+        return add_sha256(a, set, exe_fd);
 }

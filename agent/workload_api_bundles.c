@@ -81,11 +81,3 @@ int wapi_jwt_bundles_response(const WapiView *v,
         r = wapi_pack(&resp.base, ret, ret_len);
         return r < 0 ? r : 1;
 }
-
-void wapi_handle_fetch_x509_bundles(WapiCall *call) {
-        wapi_stream_handler(call, &x509_bundles_request__descriptor, WAPI_STREAM_X509_BUNDLES);
-}
-
-void wapi_handle_fetch_jwt_bundles(WapiCall *call) {
-        wapi_stream_handler(call, &jwtbundles_request__descriptor, WAPI_STREAM_JWT_BUNDLES);
-}

@@ -3,13 +3,23 @@
 
 /* Internals shared by the workload_api*.c files. Not for use outside them.
  *
- * Threads and locking. Handlers run where the handler mode puts them (the CQ thread,
- * the owner thread, or a worker thread); workload_api_snapshot_changed() runs on the
- * owner thread. One mutex (WorkloadApi.lock) guards the stream registry, every
- * stream's state and the cached view; it is taken before any RpcCall lock (rpc_call_*
- * take their own), never the other way round, and nothing blocking happens under it.
- * Unary calls read an immutable, refcounted WapiView and need no lock after getting
- * it. */
+ * One call's life (workload_api_calls.c, wapi_call_start(), on the CQ thread):
+ *   method table entry → caller (the connection's WapiConn + pidfd liveness) → request
+ *   unpacked → the published WapiView → a pure builder (view + selectors in, packed
+ *   protobuf out) for streams, or the method's unary function → reply or status →
+ *   counted and, when refused, logged (WapiCall).
+ *
+ * Threads and locking:
+ *   CQ thread     runs every handler (RPC_METHOD_INLINE); reads the view through
+ *                 wapi_view_current(): one atomic load while nothing changed.
+ *   attest thread wapi_conn_attest(): a WapiConn per connection (immutable after).
+ *   owner thread  wapi_view_publish() + wapi_streams_update() on every snapshot.
+ *   source thread a JWT-SVID that had to be minted is answered from the source's
+ *                 callback (the manager's worker thread).
+ * view_lock guards `view` (the pointer) and view_gen's writer side; streams_lock guards
+ * the stream list; each WapiStream has its own lock for what it sent. Lock order:
+ * streams_lock, then a stream's lock, then RpcCall locks (rpc_call_* take their own).
+ * Nothing blocking happens under any of them. */
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -19,6 +29,8 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <systemd/sd-event.h>
+
+#include <warden/jwtsvid.h>
 
 #include "google/protobuf/struct.pb-c.h"
 #include "metrics_names.h"
@@ -34,13 +46,12 @@
 #define WAPI_MSG_BAD_REQUEST "malformed request"
 #define WAPI_MSG_INVALID_JWT "unable to validate JWT-SVID"
 
-/* FetchJWTSVID limits (peer-controlled sizes). */
-#define WAPI_AUDIENCES_MAX 32 /* = MANAGER_JWT_AUDIENCES_MAX */
-#define WAPI_AUDIENCE_LEN_MAX 1024
-/* Leeway for exp/nbf/iat in ValidateJWTSVID (go-jose's default, as SPIRE). */
-#define WAPI_JWT_LEEWAY_SECONDS 60
-/* Worker threads in WORKLOAD_API_HANDLERS_WORKERS mode. */
-#define WAPI_WORKERS 2
+/* What a connection was attested as (RpcPeer.conn_data). Immutable once made. */
+typedef struct WapiConn {
+        int error;             /* 0; -ESRCH: the caller was gone; else attestation failed */
+        bool bound;            /* the process proved it holds the connection */
+        SelectorSet selectors; /* valid when error is 0 */
+} WapiConn;
 
 /* One trust domain's encodings, computed once per snapshot. */
 typedef struct WapiTd {
@@ -75,67 +86,7 @@ size_t wapi_view_caller_tds(const WapiView *v, const SelectorSet *have, bool *se
  * only entries for that ID count. */
 bool wapi_view_pending(const WapiView *v, const SelectorSet *have, const char *spiffe_id);
 
-/* The methods we register (the five of the spec plus the two WIT ones), in the order
- * of workload_api.c's table. */
-typedef enum WapiMethodId {
-        WAPI_FETCH_X509_SVID,
-        WAPI_FETCH_X509_BUNDLES,
-        WAPI_FETCH_JWT_SVID,
-        WAPI_FETCH_JWT_BUNDLES,
-        WAPI_VALIDATE_JWT_SVID,
-        WAPI_FETCH_WIT_SVID,
-        WAPI_FETCH_WIT_BUNDLES,
-        _WAPI_METHOD_MAX,
-} WapiMethodId;
-
-#define WAPI_N_METHODS _WAPI_METHOD_MAX
-
-/* One call as the handlers see it, and its accounting: every call that reaches a
- * handler is counted exactly once (workload_api_calls{method, code} and
- * workload_api_call_seconds{method}) when its outcome is known: a unary call when its
- * status goes out; a stream when its first message goes out (OK) or when it ends
- * before one (its status, or CANCELLED when the client left first). Refusals are
- * logged with method, pid, uid and status, at most once a second per uid.
- * Handlers get it on their stack; a stream or JWT request that answers later keeps
- * a copy (with its own reference on rpc) and sets handed_off on the original. */
-typedef struct WapiCall {
-        WorkloadApi *api;
-        RpcCall *rpc; /* borrowed by handlers */
-        WapiMethodId method;
-        double t0;       /* metrics_now() when the call arrived */
-        bool counted;    /* the outcome is recorded */
-        bool handed_off; /* a copy took over the accounting */
-} WapiCall;
-
-typedef void (*WapiHandler)(WapiCall *call);
-
-typedef enum WapiStreamKind {
-        WAPI_STREAM_X509_SVID,
-        WAPI_STREAM_X509_BUNDLES,
-        WAPI_STREAM_JWT_BUNDLES,
-} WapiStreamKind;
-
 typedef struct WapiStream WapiStream;
-struct WapiStream {
-        WorkloadApi *api;
-        RpcCall *call;  /* referenced */
-        WapiCall stats; /* accounting (rpc = call); under WorkloadApi.lock */
-        WapiStreamKind kind;
-        SelectorSet selectors; /* attested once, when the stream started */
-        uint8_t digest[32];    /* SHA-256 of the last message sent */
-        bool sent;             /* a message went out (digest is valid) */
-        bool done;             /* we ended it with a status */
-        WapiStream *prev, *next;
-};
-
-typedef struct WapiWork WapiWork;
-
-/* Per-method userdata of the registered RpcHandlers. */
-typedef struct WapiMethodCtx {
-        WorkloadApi *api;
-        WapiHandler handler;
-        WapiMethodId id;
-} WapiMethodCtx;
 
 /* Refusal log lines: one a second per uid, for this many uids at once. */
 #define WAPI_LOG_UIDS 64
@@ -146,6 +97,27 @@ typedef struct WapiLogSlot {
         unsigned suppressed; /* refusals not logged since */
 } WapiLogSlot;
 
+typedef struct WapiMethod WapiMethod;
+
+/* The methods we register, in the order of workload_api_calls.c's table. */
+typedef enum WapiMethodId {
+        WAPI_FETCH_X509_SVID,
+        WAPI_FETCH_X509_BUNDLES,
+        WAPI_FETCH_JWT_SVID,
+        WAPI_FETCH_JWT_BUNDLES,
+        WAPI_VALIDATE_JWT_SVID,
+        WAPI_FETCH_WIT_SVID,
+        WAPI_FETCH_WIT_BUNDLES,
+        WAPI_HEALTH_CHECK,
+        _WAPI_METHOD_MAX,
+} WapiMethodId;
+
+/* The userdata of a registered method's handler. */
+typedef struct WapiMethodCtx {
+        WorkloadApi *api;
+        const WapiMethod *method;
+} WapiMethodCtx;
+
 struct WorkloadApi {
         unsigned n_ref; /* the owner's + one per JWT-SVID request in flight */
         WorkloadApiSource source;
@@ -153,8 +125,8 @@ struct WorkloadApi {
         RpcServer *rpc;
         char *socket_path;
         int listen_fd;
-        unsigned max_connections;
-        WorkloadApiHandlerMode mode;
+        RpcConnLimits limits;
+        WardenJwtTimeRules jwt_times;
         sd_event_source *event_source;
         bool started, stopped;
         AgentMetrics metrics; /* all NULL without WorkloadApiConfig.metrics */
@@ -162,87 +134,84 @@ struct WorkloadApi {
         pthread_mutex_t log_lock; /* guards log_slots */
         WapiLogSlot log_slots[WAPI_LOG_UIDS];
 
-        pthread_mutex_t lock; /* guards everything below */
-        WapiView *view;       /* encodings of the newest snapshot seen */
+        pthread_mutex_t view_lock;
+        WapiView *view;    /* the newest published view; NULL before the first */
+        uint64_t view_gen; /* atomic; bumped (under view_lock) on every publish */
+        WapiView *cq_view; /* CQ thread only: the view it last took, and its gen */
+        uint64_t cq_gen;
+
+        pthread_mutex_t streams_lock;
         WapiStream *streams;
         size_t n_streams;
 
-        /* WORKLOAD_API_HANDLERS_WORKERS */
-        WapiMethodCtx methods[WAPI_N_METHODS];
-        pthread_mutex_t work_lock;
-        pthread_cond_t work_cond;
-        WapiWork *work_head, *work_tail;
-        bool work_quit;
-        pthread_t workers[WAPI_WORKERS];
-        size_t n_workers;
+        WapiMethodCtx method_ctx[_WAPI_METHOD_MAX];
 };
 
-/* workload_api.c: shared call plumbing */
+/* workload_api.c */
 
 /* References keep the RpcServer alive for callbacks that may come late (JWT-SVIDs). */
 WorkloadApi *wapi_ref(WorkloadApi *w);
 WorkloadApi *wapi_unref(WorkloadApi *w);
-
-/* Attests the caller of the call into *ret (counted in workload_attestations{result}
- * and workload_attestation_seconds). On failure the call is finished with the
- * matching status (UNAUTHENTICATED when the caller exited, else UNAVAILABLE) and
- * -errno is returned. */
-int wapi_attest(WapiCall *call, SelectorSet *ret);
-/* The view of the newest snapshot (referenced). -EAGAIN when there is no snapshot or
- * no bundle yet. wapi_view_get_locked() needs w->lock held. */
-int wapi_view_get(WorkloadApi *w, WapiView **ret);
-int wapi_view_get_locked(WorkloadApi *w, WapiView **ret);
-/* Unpacks the request of the call as desc; NULL (call finished with
- * INVALID_ARGUMENT) on failure. Free with protobuf_c_message_free_unpacked(m, NULL). */
-ProtobufCMessage *wapi_unpack_request(WapiCall *call, const ProtobufCMessageDescriptor *desc);
+/* RpcConnAttestFunc / its free function (userdata: the WorkloadApi). */
+void *wapi_conn_attest(const RpcConnInfo *info, void *userdata);
+void wapi_conn_free(void *p);
+/* The newest view, borrowed until the next call on this thread; NULL before the first
+ * snapshot with a bundle. CQ thread only. */
+const WapiView *wapi_view_current(WorkloadApi *w);
 /* Packs m into a malloc'd buffer. */
 int wapi_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);
 /* Wipes and frees a packed message that held secrets. */
 void wapi_free_secret(uint8_t *p, size_t len);
+/* Checks every length-delimited field of a request made of strings only: UTF-8
+ * without NUL (protobuf-c would cut a string at its first NUL). Returns 0 or -EINVAL
+ * with a static reason. */
+int wapi_check_strings(const uint8_t *buf, size_t len, const char **reterr_reason);
 
-/* workload_api_stream.c: the handler of the three streams. Checks the (empty)
- * request, attests the caller once, registers the stream, sends its first message (or
- * ends it), and keeps it updated until it closes. */
-void wapi_stream_handler(WapiCall *call,
-                         const ProtobufCMessageDescriptor *desc,
-                         WapiStreamKind kind);
-/* Brings every open stream up to the newest snapshot (owner thread). */
-void wapi_streams_update(WorkloadApi *w);
+/* One call as the handlers see it, and its accounting: every Workload API call that
+ * reaches a handler is counted exactly once (workload_api_calls{method, code} and
+ * workload_api_call_seconds{method}) when its outcome is known: a unary call when its
+ * status goes out; a stream when its first message goes out (OK) or when it ends
+ * before one (its status, or CANCELLED when the client left first). Refusals are
+ * logged with method, pid, uid and status, at most once a second per uid.
+ * Handlers get it on their stack; a stream or JWT request that answers later keeps
+ * a copy (with its own reference on rpc) and sets handed_off on the original. */
+typedef struct WapiCall {
+        WorkloadApi *api;
+        RpcCall *rpc; /* borrowed by handlers */
+        const WapiMethod *method;
+        const SelectorSet *selectors; /* the caller's (its connection's) */
+        double t0;                    /* metrics_now() when the call arrived */
+        bool counted;                 /* the outcome is recorded */
+        bool handed_off;              /* a copy took over the accounting */
+} WapiCall;
 
-/* workload_api_x509.c */
+/* A stream's message for a caller: 1 with a message, 0 when there is nothing to send
+ * yet (identities waiting for their SVIDs), -EPERM when the caller has no identity,
+ * -ENOMEM. Pure: reads v and have only. */
+typedef int (*WapiBuild)(const WapiView *v,
+                         const SelectorSet *have,
+                         uint8_t **ret,
+                         size_t *ret_len);
+/* A unary method: answers (or hands off) the call; takes req (frees it with
+ * protobuf_c_message_free_unpacked()). v is NULL before the first view (only for
+ * methods that are not Workload API calls). */
+typedef void (*WapiUnary)(WapiCall *call, const WapiView *v, ProtobufCMessage *req);
 
-/* The caller's X509SVIDResponse, packed (it holds private keys: free it with
- * wapi_free_secret). Returns 1 with a message, 0 when every matching entry is
- * still waiting for its SVID, -EPERM when no entry matches, -ENOMEM. */
-int wapi_x509_svid_response(const WapiView *v,
-                            const SelectorSet *have,
-                            uint8_t **ret,
-                            size_t *ret_len);
-/* X509BundlesResponse / JWTBundlesResponse for the caller: our trust domain plus the
- * federated ones of its entries. Returns 1 with a message, -EPERM when the caller
- * has no identity, -ENOMEM. */
-int wapi_x509_bundles_response(const WapiView *v,
-                               const SelectorSet *have,
-                               uint8_t **ret,
-                               size_t *ret_len);
-int wapi_jwt_bundles_response(const WapiView *v,
-                              const SelectorSet *have,
-                              uint8_t **ret,
-                              size_t *ret_len);
+struct WapiMethod {
+        const char *path;
+        RpcKind kind;
+        const ProtobufCMessageDescriptor *request;
+        bool workload_api;  /* a Workload API call: header, caller, counted */
+        bool strings_only;  /* the request holds strings only (wapi_check_strings()) */
+        WapiBuild build;    /* streams */
+        bool wipe_messages; /* the built messages hold private keys */
+        WapiUnary unary;    /* unary methods; both NULL: UNIMPLEMENTED */
+};
 
-/* Handlers. */
-void wapi_handle_fetch_x509_svid(WapiCall *call);
-void wapi_handle_fetch_x509_bundles(WapiCall *call);
-void wapi_handle_fetch_jwt_svid(WapiCall *call);
-void wapi_handle_fetch_jwt_bundles(WapiCall *call);
-void wapi_handle_validate_jwt_svid(WapiCall *call);
-
-/* workload_api_calls.c: accounting and refusal logs (see WapiCall) */
-
-/* The method's name ("FetchX509SVID"), a static string. */
-const char *wapi_method_name(WapiMethodId id);
-/* Runs handler for rpc (arrived at t0) and makes sure the call gets counted. */
-void wapi_call_run(WapiMethodCtx *m, RpcCall *rpc, double t0);
+/* workload_api_calls.c: the method table and a call's life. */
+const WapiMethod *wapi_methods(size_t *ret_n);
+/* The RpcHandler of every method (userdata: its WapiMethodCtx). */
+void wapi_call_start(RpcCall *rpc, void *userdata);
 /* Records the call's outcome, once; later calls for the same WapiCall are no-ops. */
 void wapi_call_count(WapiCall *call, grpc_status_code status);
 /* rpc_call_finish() + wapi_call_count(). */
@@ -253,11 +222,43 @@ void wapi_finish(WapiCall *call, grpc_status_code status, const char *message);
 int wapi_reply(WapiCall *call, const void *msg, size_t len);
 /* Open streams gauge of the call's method, +1 or -1. */
 void wapi_call_stream_opened(WapiCall *call, int delta);
+/* The method's short name ("FetchX509SVID"), for labels and logs. */
+const char *wapi_method_name(const WapiMethod *m);
 /* RpcCallObserver (userdata: the WorkloadApi): counts a call the RPC layer ended
  * before any handler, e.g. INVALID_ARGUMENT for a missing security header, under the
- * method's name with latency 0. Paths that are not one of our methods are ignored.
- * Runs on the CQ thread. */
+ * method's name with latency 0. Paths that are not one of our methods are ignored. */
 void wapi_count_refused(const char *path, grpc_status_code status, void *userdata);
+/* RpcConnObserver (userdata: the WorkloadApi): workload_api_limited. */
+void wapi_count_conn_event(RpcConnEvent ev, uid_t uid, void *userdata);
+/* workload_api_limited{limit} += 1. */
+void wapi_count_limited(WorkloadApi *w, const char *limit);
+
+/* workload_api_stream.c */
+
+/* Registers the call as a stream of its method, sends its first message (or ends it),
+ * and keeps it updated until it closes. */
+void wapi_stream_start(WapiCall *call, const WapiView *v);
+/* Brings every open stream up to v (owner thread). */
+void wapi_streams_update(WorkloadApi *w, const WapiView *v);
+
+/* Builders (pure): workload_api_x509.c, workload_api_bundles.c. */
+int wapi_x509_svid_response(const WapiView *v,
+                            const SelectorSet *have,
+                            uint8_t **ret,
+                            size_t *ret_len);
+int wapi_x509_bundles_response(const WapiView *v,
+                               const SelectorSet *have,
+                               uint8_t **ret,
+                               size_t *ret_len);
+int wapi_jwt_bundles_response(const WapiView *v,
+                              const SelectorSet *have,
+                              uint8_t **ret,
+                              size_t *ret_len);
+
+/* Unary methods: workload_api_jwt.c, workload_api_validate.c, workload_api_calls.c. */
+void wapi_fetch_jwt_svid(WapiCall *call, const WapiView *v, ProtobufCMessage *req);
+void wapi_validate_jwt_svid(WapiCall *call, const WapiView *v, ProtobufCMessage *req);
+void wapi_health_check(WapiCall *call, const WapiView *v, ProtobufCMessage *req);
 
 /* workload_api_struct.c: JWT claims <-> google.protobuf.Struct */
 

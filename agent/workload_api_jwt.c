@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* FetchJWTSVID: one JWT-SVID per identity of the caller (after hint de-dup), or only
  * the one asked for by spiffe_id. Tokens come from the source (the manager's JWT cache,
- * or a mint at the server); the handler never waits for them: the answer goes out from
- * the last callback, on whatever thread that runs. */
+ * partitioned by the caller's uid, or a mint at the server, at a per-uid rate); the
+ * handler never waits for them: cached tokens are answered at once on the CQ thread,
+ * minted ones from the last callback, on whatever thread that runs. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct JwtRequest {
         WapiCall stats;     /* accounting (rpc = call) */
         WapiView *view;     /* keeps the CachedSvids alive */
         JWTSVIDRequest *pb; /* the audiences live here until the end */
+        uid_t uid;          /* the caller's: the source partitions its cache by it */
         JwtSlot *slots;
         size_t n_slots;
         unsigned outstanding; /* atomic: callbacks still due, +1 while starting */
@@ -56,6 +58,7 @@ static grpc_status_code jwt_error_status(int r) {
         case -EINVAL:
                 return GRPC_STATUS_INVALID_ARGUMENT; /* audiences the source refused */
         case -ENOMEM:
+        case -EDQUOT: /* the caller's uid is over its rate of mints */
                 return GRPC_STATUS_RESOURCE_EXHAUSTED;
         default:
                 return GRPC_STATUS_UNAVAILABLE; /* server unreachable, no cached token */
@@ -94,7 +97,11 @@ static int jwt_reply(JwtRequest *q) {
 static void jwt_complete(JwtRequest *q) {
         int r = __atomic_load_n(&q->error, __ATOMIC_ACQUIRE);
 
-        if (r < 0) {
+        if (r == -EDQUOT) {
+                wapi_count_limited(q->api, METRICS_LIMIT_JWT_MINT_RATE);
+                wapi_finish(&q->stats, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "too many new JWT-SVIDs for this user, try again later");
+        } else if (r < 0) {
                 log_debug_errno(r, "workload api: no JWT-SVID for the caller: %m");
                 wapi_finish(&q->stats, jwt_error_status(r), "could not fetch JWT-SVID");
         } else {
@@ -128,18 +135,18 @@ static void jwt_done(int r, const char *token, void *userdata) {
         jwt_put(slot->req, r);
 }
 
-/* INVALID_ARGUMENT reasons, or NULL when the request is fine. */
+/* INVALID_ARGUMENT reasons, or NULL when the request is fine. The strings were
+ * checked on the wire for NUL and UTF-8 (wapi_check_strings()). */
 static const char *jwt_check_request(const JWTSVIDRequest *pb) {
+        const char *why = NULL;
+
         if (pb->n_audience == 0)
                 return "audience must be specified";
-        if (pb->n_audience > WAPI_AUDIENCES_MAX)
+        if (pb->n_audience > WARDEN_JWT_AUDIENCES_MAX)
                 return "too many audiences";
-        for (size_t i = 0; i < pb->n_audience; i++) {
-                if (!pb->audience[i][0])
-                        return "audience must not be empty";
-                if (strlen(pb->audience[i]) > WAPI_AUDIENCE_LEN_MAX)
-                        return "audience too long";
-        }
+        for (size_t i = 0; i < pb->n_audience; i++)
+                if (warden_jwt_audience_check(pb->audience[i], strlen(pb->audience[i]), &why) < 0)
+                        return why;
         if (pb->spiffe_id[0] && warden_spiffeid_validate_workload(pb->spiffe_id, NULL) < 0)
                 return "invalid spiffe_id";
         return NULL;
@@ -185,25 +192,20 @@ static void jwt_start(JwtRequest *q) {
 
         q->outstanding = (unsigned) n + 1;
         for (size_t i = 0; i < n; i++) {
-                int r = src->fetch_jwt_svid(src->userdata, q->slots[i].svid, aud, q->pb->n_audience,
-                                            jwt_done, &q->slots[i]);
+                int r = src->fetch_jwt_svid(src->userdata, q->uid, q->slots[i].svid, aud,
+                                            q->pb->n_audience, jwt_done, &q->slots[i]);
                 if (r < 0)
                         jwt_put(q, r); /* done will not run for this one */
         }
         jwt_put(q, 0);
 }
 
-void wapi_handle_fetch_jwt_svid(WapiCall *call) {
-        _cleanup_(selector_set_done) SelectorSet sel = {};
+void wapi_fetch_jwt_svid(WapiCall *call, const WapiView *v, ProtobufCMessage *req) {
+        JWTSVIDRequest *pb = (JWTSVIDRequest *) req;
         WorkloadApi *w = call->api;
-        JWTSVIDRequest *pb;
         const char *why;
         JwtRequest *q;
-        int r;
 
-        pb = (JWTSVIDRequest *) wapi_unpack_request(call, &jwtsvidrequest__descriptor);
-        if (!pb)
-                return;
         why = jwt_check_request(pb);
         if (why) {
                 protobuf_c_message_free_unpacked(&pb->base, NULL);
@@ -216,23 +218,20 @@ void wapi_handle_fetch_jwt_svid(WapiCall *call) {
                 wapi_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
-        *q = (JwtRequest){.api = wapi_ref(w), .call = rpc_call_ref(call->rpc), .pb = pb};
+        *q = (JwtRequest){
+                .api = wapi_ref(w),
+                .call = rpc_call_ref(call->rpc),
+                .pb = pb,
+                .view = wapi_view_ref((WapiView *) v),
+                .uid = rpc_call_peer(call->rpc)->uid,
+        };
         /* From here on the request does the accounting, whichever thread answers. */
         q->stats = *call;
         q->stats.rpc = q->call;
         call->handed_off = true;
-
-        if (wapi_attest(&q->stats, &sel) < 0)
-                goto fail;
-        r = wapi_view_get(w, &q->view);
-        if (r < 0) {
-                wapi_finish(&q->stats, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
-                goto fail;
+        if (jwt_select(q, call->selectors) < 0) {
+                jwt_request_free(q);
+                return;
         }
-        if (jwt_select(q, &sel) < 0)
-                goto fail;
         jwt_start(q);
-        return;
-fail:
-        jwt_request_free(q);
 }

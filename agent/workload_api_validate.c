@@ -109,29 +109,20 @@ static int validate_reply(WapiCall *call, const WardenJwtClaims *claims, const c
         return wapi_reply(call, buf, len);
 }
 
-static void validate(WapiCall *call, const ValidateJWTSVIDRequest *pb) {
+static void validate(WapiCall *call, const WapiView *v, const ValidateJWTSVIDRequest *pb) {
         _cleanup_(warden_jwt_claims_freep) WardenJwtClaims *claims = NULL;
-        _cleanup_(selector_set_done) SelectorSet sel = {};
-        _cleanup_(wapi_view_unrefp) WapiView *v = NULL;
         _cleanup_free_ const WardenBundle **bundles = NULL;
         WardenJwtError err = WARDEN_JWT_OK;
         char tag[13];
         size_t n;
         int r;
 
-        if (wapi_attest(call, &sel) < 0)
-                return;
-        r = wapi_view_get(call->api, &v);
-        if (r < 0) {
-                wapi_finish(call, GRPC_STATUS_UNAVAILABLE, WAPI_MSG_NOT_READY);
-                return;
-        }
-        r = caller_bundles(v, &sel, &bundles, &n);
+        r = caller_bundles(v, call->selectors, &bundles, &n);
         if (r < 0) {
                 wapi_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
-        r = warden_jwtsvid_validate(pb->svid, pb->audience, bundles, n, 0, WAPI_JWT_LEEWAY_SECONDS,
+        r = warden_jwtsvid_validate(pb->svid, pb->audience, bundles, n, &call->api->jwt_times,
                                     &claims, &err);
         if (r < 0) {
                 token_tag(pb->svid, tag);
@@ -147,21 +138,17 @@ static void validate(WapiCall *call, const ValidateJWTSVIDRequest *pb) {
         }
 }
 
-void wapi_handle_validate_jwt_svid(WapiCall *call) {
-        ValidateJWTSVIDRequest *pb;
+void wapi_validate_jwt_svid(WapiCall *call, const WapiView *v, ProtobufCMessage *req) {
+        ValidateJWTSVIDRequest *pb = (ValidateJWTSVIDRequest *) req;
+        const char *why = NULL;
 
-        pb = (ValidateJWTSVIDRequest *) wapi_unpack_request(call,
-                                                            &validate_jwtsvidrequest__descriptor);
-        if (!pb)
-                return;
-        if (!pb->audience[0])
-                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "audience must be specified");
-        else if (strlen(pb->audience) > WAPI_AUDIENCE_LEN_MAX)
-                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "audience too long");
+        if (warden_jwt_audience_check(pb->audience, strlen(pb->audience), &why) < 0)
+                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                            pb->audience[0] ? why : "audience must be specified");
         else if (!pb->svid[0])
                 wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "svid must be specified");
         else
-                validate(call, pb);
+                validate(call, v, pb);
         /* The token is a credential: wipe it. */
         explicit_erase(pb->svid, strlen(pb->svid));
         protobuf_c_message_free_unpacked(&pb->base, NULL);

@@ -96,7 +96,3 @@ int wapi_x509_svid_response(const WapiView *v,
         r = wapi_pack(&resp.base, ret, ret_len);
         return r < 0 ? r : 1;
 }
-
-void wapi_handle_fetch_x509_svid(WapiCall *call) {
-        wapi_stream_handler(call, &x509_svidrequest__descriptor, WAPI_STREAM_X509_SVID);
-}

@@ -221,3 +221,50 @@ int warden_jwtsvid_mint(const WardenJwtMintParams *p, char **ret_token) {
         *ret_token = token;
         return 0;
 }
+
+bool warden_utf8_valid(const char *s, size_t len) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + len;
+
+        while (p < end) {
+                unsigned c = *p++, n, min, cp;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80)
+                        continue;
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, min = 0x80, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, min = 0x800, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, min = 0x10000, cp = c & 0x07;
+                else
+                        return false;
+                if ((size_t) (end - p) < n)
+                        return false;
+                for (unsigned i = 0; i < n; i++, p++) {
+                        if ((*p & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (*p & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+        }
+        return true;
+}
+
+int warden_jwt_audience_check(const char *aud, size_t len, const char **reterr_reason) {
+        const char *why = NULL;
+
+        if (!aud || len == 0)
+                why = "audience must not be empty";
+        else if (len > WARDEN_JWT_AUDIENCE_MAX)
+                why = "audience too long";
+        else if (!warden_utf8_valid(aud, len))
+                why = "audience must be UTF-8 without NUL";
+        if (!why)
+                return 0;
+        if (reterr_reason)
+                *reterr_reason = why;
+        return -EINVAL;
+}

@@ -318,14 +318,19 @@ static int check_key_and_signature(const char *token,
         return 0;
 }
 
-static int check_times(const WardenJwtClaims *c, int64_t now, int64_t leeway, WardenJwtError *err) {
+/* RFC 7519: valid only while now < exp (+ an opt-in leeway); the skew allowance is for
+ * clocks ahead of ours (nbf, iat) and never extends a token's life. */
+static int check_times(const WardenJwtClaims *c,
+                       const WardenJwtTimeRules *t,
+                       int64_t now,
+                       WardenJwtError *err) {
         const json_t *nbf = json_object_get(c->all, "nbf"), *iat = json_object_get(c->all, "iat");
 
-        if (c->exp < now - leeway)
+        if (now >= c->exp + t->exp_leeway_seconds)
                 return jwt_fail(err, WARDEN_JWT_ERR_EXPIRED);
-        if (nbf && number_to_int64(nbf) > now + leeway)
+        if (nbf && number_to_int64(nbf) > now + t->skew_seconds)
                 return jwt_fail(err, WARDEN_JWT_ERR_NOT_YET_VALID);
-        if (iat && number_to_int64(iat) > now + leeway)
+        if (iat && number_to_int64(iat) > now + t->skew_seconds)
                 return jwt_fail(err, WARDEN_JWT_ERR_ISSUED_IN_FUTURE);
         return 0;
 }
@@ -334,17 +339,23 @@ int warden_jwtsvid_validate(const char *token,
                             const char *audience,
                             const WardenBundle *const *bundles,
                             size_t n_bundles,
-                            int64_t now,
-                            int64_t leeway_seconds,
+                            const WardenJwtTimeRules *times,
                             WardenJwtClaims **ret,
                             WardenJwtError *reterr_code) {
         _cleanup_(token_done) Token t = {};
         WardenJwtError dummy, *err = reterr_code ? reterr_code : &dummy;
+        const WardenJwtTimeRules none = {};
         bool found = false;
+        int64_t now;
         int r;
 
+        if (!times)
+                times = &none;
+        now = times->now;
         if (!audience || audience[0] == '\0' || (!bundles && n_bundles > 0) || now < 0 ||
-            now > INT64_MAX / 2 || leeway_seconds < 0 || leeway_seconds > WARDEN_JWT_LEEWAY_MAX)
+            now > INT64_MAX / 2 || times->skew_seconds < 0 ||
+            times->skew_seconds > WARDEN_JWT_LEEWAY_MAX || times->exp_leeway_seconds < 0 ||
+            times->exp_leeway_seconds > WARDEN_JWT_LEEWAY_MAX)
                 return jwt_fail(err, WARDEN_JWT_ERR_ARGUMENT);
         if (now == 0)
                 now = (int64_t) time(NULL);
@@ -359,7 +370,7 @@ int warden_jwtsvid_validate(const char *token,
                 found = streq(t.claims->aud[i], audience);
         if (!found)
                 return jwt_fail(err, WARDEN_JWT_ERR_AUDIENCE);
-        r = check_times(t.claims, now, leeway_seconds, err);
+        r = check_times(t.claims, times, now, err);
         if (r < 0)
                 return r;
 

@@ -34,7 +34,9 @@ static const MetricDef agent_defs[] = {
          offsetof(AgentMetrics, workload_api_open_streams)},
         {METRIC_COUNTER,
          METRIC_WORKLOAD_ATTESTATIONS,
-         "Workload attestations by result (ok or error).",
+         "Workload attestations (one per connection) by result: ok (all selectors), "
+         "unbound (uid/gid only: the process could not prove it holds the connection), "
+         "gone (exited first) or error.",
          {"result"},
          offsetof(AgentMetrics, workload_attestations)},
         {METRIC_HISTOGRAM,
@@ -42,6 +44,13 @@ static const MetricDef agent_defs[] = {
          "Time to attest a workload (derive its selectors) in seconds.",
          {NULL},
          offsetof(AgentMetrics, workload_attestation_seconds)},
+        {METRIC_COUNTER,
+         METRIC_WORKLOAD_API_LIMITED,
+         "Workload API requests refused or connections closed by a limit: "
+         "connections_per_uid, calls_per_uid, jwt_mint_rate, idle_timeout, "
+         "connections_evicted (idle, at the global cap).",
+         {"limit"},
+         offsetof(AgentMetrics, workload_api_limited)},
         {METRIC_COUNTER,
          METRIC_AGENT_SVIDS_ISSUED,
          "SVIDs received from the server.",

@@ -10,7 +10,8 @@
  * "metrics off"). Label values:
  *   method  the gRPC method's short name ("FetchX509SVID", "FetchJWTSVID", ...)
  *   code    rpc_status_to_string(status): "OK", "PERMISSION_DENIED", ...
- *   result  METRICS_RESULT_OK or METRICS_RESULT_ERROR
+ *   result  METRICS_RESULT_OK or METRICS_RESULT_ERROR (attestations: also UNBOUND, GONE)
+ *   limit   METRICS_LIMIT_*: which limit refused a connection or call
  *   kind    METRICS_KIND_*: what the server signed
  *   op      the datastore operation ("create_entry", "list_entries", ...) */
 
@@ -18,12 +19,13 @@
 
 /* Family names (labels in braces). */
 /* Workload API (agent): calls {method, code}, call seconds {method}, open streams {method},
- * attestations {result}, attestation seconds. */
+ * attestations {result}, attestation seconds, limits hit {limit}. */
 #define METRIC_WORKLOAD_API_CALLS "warden_workload_api_calls_total"
 #define METRIC_WORKLOAD_API_CALL_SECONDS "warden_workload_api_call_seconds"
 #define METRIC_WORKLOAD_API_OPEN_STREAMS "warden_workload_api_open_streams"
 #define METRIC_WORKLOAD_ATTESTATIONS "warden_workload_attestations_total"
 #define METRIC_WORKLOAD_ATTESTATION_SECONDS "warden_workload_attestation_seconds"
+#define METRIC_WORKLOAD_API_LIMITED "warden_workload_api_limited_total"
 /* Agent state (no labels). */
 #define METRIC_AGENT_SVIDS_ISSUED "warden_agent_svids_issued_total"
 #define METRIC_AGENT_SVIDS_ROTATED "warden_agent_svids_rotated_total"
@@ -40,6 +42,14 @@
 
 #define METRICS_RESULT_OK "ok"
 #define METRICS_RESULT_ERROR "error"
+#define METRICS_RESULT_UNBOUND "unbound"
+#define METRICS_RESULT_GONE "gone"
+
+#define METRICS_LIMIT_CONNECTIONS_PER_UID "connections_per_uid"
+#define METRICS_LIMIT_CALLS_PER_UID "calls_per_uid"
+#define METRICS_LIMIT_JWT_MINT_RATE "jwt_mint_rate"
+#define METRICS_LIMIT_IDLE_TIMEOUT "idle_timeout"
+#define METRICS_LIMIT_CONNECTIONS_EVICTED "connections_evicted"
 
 #define METRICS_KIND_X509_SVID "x509_svid"
 #define METRICS_KIND_JWT_SVID "jwt_svid"
@@ -53,6 +63,7 @@ typedef struct AgentMetrics {
         Metric *workload_api_open_streams;    /* gauge {method} */
         Metric *workload_attestations;        /* counter {result} */
         Metric *workload_attestation_seconds; /* histogram: time to derive selectors */
+        Metric *workload_api_limited;         /* counter {limit}: METRICS_LIMIT_* */
         Metric *svids_issued;                 /* counter: X509-SVIDs and JWT-SVIDs received */
         Metric *svids_rotated;                /* counter: cached X509-SVIDs renewed */
         Metric *svid_cache_entries;           /* gauge: X509-SVIDs in the cache */

@@ -9,6 +9,7 @@
  * peercred_get_pidfd() right after accept() and later check with
  * peercred_pidfd_alive() that the process they inspected is still that one. */
 
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct PeerCred {
@@ -31,6 +32,16 @@ int peercred_get_pidfd(int fd, pid_t pid, int *ret_pidfd);
  * other -errno on failure (-EBADF for a bad fd). */
 int peercred_pidfd_alive(int pidfd);
 
+/* 0 while the process behind pidfd runs, -ESRCH once it exited (a zombie counts as
+ * exited), -EBADF for a bad fd. One poll(2), for per-call checks. */
+int peercred_pidfd_running(int pidfd);
+
 /* The pid (in our pid namespace) of the process behind pidfd, read from
  * /proc/self/fdinfo. Returns 0, -ESRCH when it has exited, or -errno. */
 int peercred_pidfd_get_pid(int pidfd, pid_t *ret);
+
+/* The inode number of the other end of the connected AF_UNIX socket fd, as the peer
+ * sees it in /proc/<pid>/fd ("socket:[N]"). Asked of the kernel with sock_diag
+ * (NETLINK_SOCK_DIAG, UNIX_DIAG_PEER). Returns 0, -ENOTSOCK, -ENOTCONN (no peer any
+ * more), -EPROTONOSUPPORT (kernel without unix_diag), or -errno. */
+int peercred_peer_inode(int fd, uint64_t *ret_ino);

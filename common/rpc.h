@@ -5,9 +5,11 @@
  *
  * One RpcServer owns one grpc_server, one completion queue with one CQ thread,
  * and (for Unix sockets) an accept thread of its own: it accepts every client
- * itself, records SO_PEERCRED + a pidfd, and only then hands the fd to gRPC, so
- * each call knows the pid/uid/gid of the process that connected. TCP listeners
- * are TLS only and expose the client certificate's SPIFFE ID instead.
+ * itself, records SO_PEERCRED + a pidfd, optionally attests the connection
+ * (rpc_server_set_conn_attest(), on attestation threads), and only then hands the
+ * fd to gRPC, so each call knows the pid/uid/gid of the process that connected and
+ * what was derived from it. TCP listeners are TLS only and expose the client
+ * certificate's SPIFFE ID instead.
  *
  * Threads: the thread that creates the server is its "owner". Handlers and close
  * callbacks run on the owner's thread from rpc_server_dispatch() (wire
@@ -18,7 +20,10 @@
  *
  * Limits: messages are capped at RPC_MAX_MESSAGE_SIZE in both directions, each
  * connection at RPC_MAX_STREAMS_PER_CONNECTION concurrent calls, and Unix socket
- * connections at rpc_server_set_max_connections() (default 1024).
+ * connections by RpcConnLimits (rpc_server_set_conn_limits(): all peers together,
+ * per uid, concurrent calls per uid, idle timeout). At the global cap the oldest
+ * idle connection is closed to make room; with none idle, new clients wait in the
+ * listen backlog.
  *
  * Typical use:
  *   rpc_server_new(&s);
@@ -49,7 +54,9 @@ typedef struct RpcServer RpcServer;
 typedef struct RpcCall RpcCall;
 
 /* Who is calling. For Unix socket peers pid/uid/gid/pidfd/conn_id come from the
- * connection (SO_PEERCRED at accept time); spiffe_id and cert_serial are NULL. For
+ * connection (SO_PEERCRED at accept time), conn_data from the connection's
+ * attestation (rpc_server_set_conn_attest(); NULL without); spiffe_id and
+ * cert_serial are NULL. For
  * TLS peers pid is 0, uid/gid are (uid_t) -1 / (gid_t) -1, pidfd is -EBADF,
  * spiffe_id is the client certificate's SPIFFE ID (NULL without a client
  * certificate), and cert_serial that certificate's serial number as lowercase hex
@@ -61,9 +68,11 @@ typedef struct RpcPeer {
         pid_t pid;
         uid_t uid;
         gid_t gid;
-        int pidfd;        /* owned by the call; dup() it to keep it longer; -EBADF if
-                           * the process had already exited when it connected */
-        uint64_t conn_id; /* unique per accepted connection, 0 for TLS peers */
+        int pidfd;             /* the connection's, borrowed: valid while the call is
+                                * referenced; -EBADF if the process had already exited
+                                * when it connected */
+        uint64_t conn_id;      /* unique per accepted connection, 0 for TLS peers */
+        const void *conn_data; /* borrowed like pidfd */
         char *spiffe_id;
         char *cert_serial;
 } RpcPeer;
@@ -94,11 +103,15 @@ typedef struct RpcTlsServerConfig {
 } RpcTlsServerConfig;
 
 typedef struct RpcServerStats {
-        uint64_t connections_accepted; /* Unix socket connections handed to gRPC */
-        uint64_t calls_started;        /* calls that reached a handler or got a status */
-        uint64_t calls_active;         /* calls whose gRPC call is still alive */
-        uint64_t messages_sent;        /* SEND_MESSAGE batches started */
-        uint64_t messages_coalesced;   /* queued messages replaced by a newer one */
+        uint64_t connections_accepted;    /* Unix socket connections handed to gRPC */
+        uint64_t connections_open;        /* Unix socket connections open now */
+        uint64_t connections_refused;     /* closed at once: their uid was at its cap */
+        uint64_t connections_evicted;     /* idle ones closed to make room at the global cap */
+        uint64_t connections_idle_closed; /* closed after the idle timeout */
+        uint64_t calls_started;           /* calls that reached a handler or got a status */
+        uint64_t calls_active;            /* calls whose gRPC call is still alive */
+        uint64_t messages_sent;           /* SEND_MESSAGE batches started */
+        uint64_t messages_coalesced;      /* queued messages replaced by a newer one */
 } RpcServerStats;
 
 /* Handler for one incoming call. The call is borrowed for the duration of the
@@ -136,8 +149,9 @@ int rpc_server_require_metadata(RpcServer *s,
  * metadata requirement not met (rpc_server_require_metadata(), with its status),
  * an unknown method (UNIMPLEMENTED; method is the path the client asked for, which
  * is peer-controlled), a Unix socket peer without credentials (UNAVAILABLE), a
- * missing request message (INTERNAL), no memory to queue the handler
- * (RESOURCE_EXHAUSTED). Calls that reach a handler are never reported. */
+ * missing request message (INTERNAL), the caller's uid at max_calls_per_uid or no
+ * memory to queue the handler (RESOURCE_EXHAUSTED). Calls that reach a handler are
+ * never reported. */
 typedef void (*RpcCallObserver)(const char *method, grpc_status_code status, void *userdata);
 
 /* Sets the call observer (NULL removes it). It runs on the CQ thread, once per such
@@ -171,9 +185,60 @@ int rpc_server_listen_tls(RpcServer *s,
  * Returns 0, -EINVAL (bad PEM), -ENOENT (no TLS listener). */
 int rpc_server_update_tls(RpcServer *s, const RpcTlsServerConfig *cfg);
 
-/* Caps concurrent Unix socket connections (n >= 1). Beyond the cap new clients
- * wait in the listen backlog. Before rpc_server_start only. */
+/* Caps concurrent Unix socket connections (n >= 1), as
+ * RpcConnLimits.max_connections. Before rpc_server_start only. */
 int rpc_server_set_max_connections(RpcServer *s, unsigned n);
+
+/* Limits for Unix socket peers (0 = no limit, except max_connections). */
+typedef struct RpcConnLimits {
+        unsigned max_connections;         /* all peers together, >= 1 */
+        unsigned max_connections_per_uid; /* beyond it a new connection is closed at once */
+        unsigned max_calls_per_uid;       /* concurrent calls, open streams included;
+                                           * beyond it RESOURCE_EXHAUSTED (call observer) */
+        unsigned idle_timeout_ms;         /* closed after this long without any call */
+} RpcConnLimits;
+
+/* Sets the limits (copied). Before rpc_server_start only. Returns 0, -EINVAL
+ * (max_connections 0), -EBUSY. */
+int rpc_server_set_conn_limits(RpcServer *s, const RpcConnLimits *l);
+
+/* What the accept thread did to a connection because of a limit. */
+typedef enum RpcConnEvent {
+        RPC_CONN_REFUSED_UID, /* closed at once: its uid had max_connections_per_uid */
+        RPC_CONN_EVICTED,     /* the oldest idle one, closed to make room */
+        RPC_CONN_IDLE_CLOSED, /* no call for idle_timeout_ms */
+        _RPC_CONN_EVENT_MAX,
+} RpcConnEvent;
+
+/* Told about every RpcConnEvent, on the accept thread (must not block). Before
+ * rpc_server_start only. */
+typedef void (*RpcConnObserver)(RpcConnEvent ev, uid_t uid, void *userdata);
+void rpc_server_set_conn_observer(RpcServer *s, RpcConnObserver cb, void *userdata);
+
+/* A Unix socket connection just accepted, not yet seen by gRPC. */
+typedef struct RpcConnInfo {
+        int fd; /* the accepted socket: borrowed, never read from or closed */
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        int pidfd; /* borrowed; -EBADF when the process was gone already */
+        uint64_t conn_id;
+} RpcConnInfo;
+
+/* Attests a connection before gRPC reads a byte from it. Runs on one of
+ * RPC_ATTEST_THREADS threads, at most one connection of a uid at a time and uids
+ * taking turns, so a slow attestation only delays its own uid. Returns what every
+ * call on the connection sees as RpcPeer.conn_data (NULL allowed); free_fn frees
+ * it once the connection and its last call are gone (any thread). */
+typedef void *(*RpcConnAttestFunc)(const RpcConnInfo *info, void *userdata);
+
+#define RPC_ATTEST_THREADS 2
+
+/* Before rpc_server_start only. Returns 0, -EINVAL, -EBUSY. */
+int rpc_server_set_conn_attest(RpcServer *s,
+                               RpcConnAttestFunc fn,
+                               void (*free_fn)(void *),
+                               void *userdata);
 
 /* Starts gRPC, the CQ thread and the accept thread. Returns 0 or -errno. */
 int rpc_server_start(RpcServer *s);

@@ -1,24 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #define _GNU_SOURCE
-/* Unix socket listeners and the accept thread.
+/* The accept thread of Unix socket listeners.
  *
- * We accept every client ourselves: accept4(NONBLOCK) → SO_PEERCRED + pidfd →
- * a table indexed by fd number → grpc_server_add_channel_from_fd(). Calls then
- * name their connection "fd:N", and the creds are copied out of the table while
- * the call pins the connection (so N cannot be reused meanwhile). gRPC closes the
- * fd without telling us: a sweep finds dead entries (fd closed or now another
- * file) when the connection cap is reached and every few seconds. */
+ * We accept every client ourselves: accept4(NONBLOCK) → SO_PEERCRED + pidfd → the
+ * per-uid cap → (attestation on the attest threads) → the connection table →
+ * grpc_server_add_channel_from_fd(). Calls then name their connection "fd:N" and
+ * look it up in the table while the call pins the connection (so N cannot be reused
+ * meanwhile). One epoll set holds the stop and done eventfds, the listeners and our
+ * dup of every live connection: a hang-up there means the peer closed or gRPC shut
+ * the connection down. gRPC may also close its fd without a shutdown; a sweep every
+ * few seconds finds those entries (fd closed or now another file). At the global cap
+ * the oldest idle connection is shut down to make room; connections without a call
+ * for the idle timeout are shut down too. */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_posix.h>
@@ -26,46 +31,26 @@
 
 #include "cleanup.h"
 #include "log.h"
-#include "rpc_internal.h"
+#include "rpc_conn.h"
 
 #define RPC_ACCEPT_BACKOFF_MS 100
 #define RPC_ACCEPT_SWEEP_MS 5000
+#define RPC_ACCEPT_IDLE_CHECK_MS 1000
+/* Accepted per listener wake-up before looking at other events again. */
+#define RPC_ACCEPT_BURST 32
+/* The heap is trimmed once this many connections have gone since the last trim. */
+#define RPC_ACCEPT_TRIM_AFTER 256
 
-typedef struct RpcConn {
-        bool used;
-        dev_t dev;
-        ino_t ino;
-        PeerCred cred;
-        int pidfd;
-        uint64_t conn_id;
-} RpcConn;
-
-typedef struct RpcListener {
-        int fd;
-        bool owned;
-        bool broken; /* poll reported an error (e.g. a borrowed fd closed early) */
-        char *unlink_path;
-} RpcListener;
-
-struct RpcAcceptor {
-        RpcListener listeners[RPC_MAX_LISTENERS];
-        size_t n_listeners;
-        int stop_fd;
-        pthread_t thread;
-        bool thread_started;
-        grpc_server *server;
-        grpc_server_credentials *creds;
-        unsigned max_connections;
-        uint64_t last_sweep_ms;
-
-        pthread_mutex_t lock;
-        RpcConn *conns; /* indexed by fd */
-        size_t n_conns;
-        int *live; /* fds with a used entry, at most max_connections */
-        size_t n_live;
-        uint64_t next_conn_id;
-        uint64_t n_accepted;
+/* epoll_event.data.u64: the kind in the top byte, the rest an index. Kind 0 is a live
+ * connection, whose data.ptr is the RpcConn (user-space pointers leave the top byte 0). */
+enum {
+        EV_STOP = 1,
+        EV_DONE = 2,
+        EV_LISTENER = 3,
 };
+#define EV_KIND_SHIFT 56
+#define EV_KIND(u) ((unsigned) ((u) >> EV_KIND_SHIFT))
+#define EV_TAG(kind, x) (((uint64_t) (kind) << EV_KIND_SHIFT) | (uint64_t) (x))
 
 int rpc_acceptor_new(RpcAcceptor **ret) {
         RpcAcceptor *a = calloc(1, sizeof(*a));
@@ -73,28 +58,55 @@ int rpc_acceptor_new(RpcAcceptor **ret) {
         if (!a)
                 return -ENOMEM;
         a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (a->stop_fd < 0) {
+        a->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        a->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->cond, NULL);
+        if (a->stop_fd < 0 || a->done_fd < 0 || a->epoll_fd < 0) {
                 int r = -errno;
-                free(a);
+
+                rpc_acceptor_free(a);
                 return r;
         }
-        pthread_mutex_init(&a->lock, NULL);
         *ret = a;
         return 0;
 }
 
+static void unadmit_uid(RpcAcceptor *a, uid_t uid);
+
+/* Drops a connection that never reached gRPC: we still own its fd. */
+static void conn_drop_pending(RpcAcceptor *a, RpcConn *c) {
+        unadmit_uid(a, c->cred.uid);
+        close(c->fd);
+        rpc_conn_unref(c);
+}
+
 RpcAcceptor *rpc_acceptor_free(RpcAcceptor *a) {
+        RpcConn *gone = NULL;
+
         if (!a)
                 return NULL;
         rpc_acceptor_stop(a);
-        for (size_t i = 0; i < a->n_conns; i++)
-                if (a->conns[i].used && a->conns[i].pidfd >= 0)
-                        close(a->conns[i].pidfd);
-        free(a->conns);
+        pthread_mutex_lock(&a->lock);
+        while (a->n_live > 0)
+                rpc_table_remove_locked(a, a->live[0], &gone);
+        pthread_mutex_unlock(&a->lock);
+        rpc_conn_unref_list(gone);
+        for (size_t i = 0; i < RPC_UID_BUCKETS; i++)
+                while (a->accounts[i]) {
+                        RpcUidAccount *u = a->accounts[i];
+
+                        a->accounts[i] = u->next;
+                        free(u);
+                }
+        free(a->table);
         free(a->live);
         if (a->creds)
                 grpc_server_credentials_release(a->creds);
-        close(a->stop_fd);
+        closep(&a->stop_fd);
+        closep(&a->done_fd);
+        closep(&a->epoll_fd);
+        pthread_cond_destroy(&a->cond);
         pthread_mutex_destroy(&a->lock);
         free(a);
         return NULL;
@@ -118,70 +130,166 @@ size_t rpc_acceptor_n_listeners(RpcAcceptor *a) {
         return a->n_listeners;
 }
 
-uint64_t rpc_acceptor_n_accepted(RpcAcceptor *a) {
-        return __atomic_load_n(&a->n_accepted, __ATOMIC_RELAXED);
+void rpc_acceptor_get_stats(RpcAcceptor *a, RpcServerStats *ret) {
+        ret->connections_accepted = __atomic_load_n(&a->n_accepted, __ATOMIC_RELAXED);
+        ret->connections_refused = __atomic_load_n(&a->n_refused, __ATOMIC_RELAXED);
+        ret->connections_evicted = __atomic_load_n(&a->n_evicted, __ATOMIC_RELAXED);
+        ret->connections_idle_closed = __atomic_load_n(&a->n_idle_closed, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&a->lock);
+        ret->connections_open = a->n_live;
+        pthread_mutex_unlock(&a->lock);
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+static void observe(RpcAcceptor *a, RpcConnEvent ev, uid_t uid, uint64_t *counter) {
+        __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+        if (a->cfg.observer)
+                a->cfg.observer(ev, uid, a->cfg.observer_userdata);
 }
 
-/* Drops entries whose fd was closed by gRPC (or now names another file). */
-static void acceptor_sweep_locked(RpcAcceptor *a) {
+/* Shuts a live connection down (gRPC sees end-of-file and lets go of it). */
+static void conn_close_locked(RpcAcceptor *a, RpcConn *c, RpcConn **gone) {
+        (void) shutdown(c->sock, SHUT_RDWR);
+        rpc_table_remove_locked(a, c, gone);
+}
+
+/* Drops entries whose fd gRPC closed without a shutdown (or that now name another
+ * file). Under lock. */
+static void sweep_closed_locked(RpcAcceptor *a, RpcConn **gone) {
         for (size_t i = 0; i < a->n_live;) {
-                RpcConn *e = &a->conns[a->live[i]];
+                RpcConn *c = a->live[i];
                 struct stat st;
 
-                if (fstat(a->live[i], &st) >= 0 && S_ISSOCK(st.st_mode) && st.st_dev == e->dev &&
-                    st.st_ino == e->ino) {
+                if (fstat(c->fd, &st) >= 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+                        i++;
+                else
+                        rpc_table_remove_locked(a, c, gone); /* moved another into slot i */
+        }
+        a->last_sweep_ms = rpc_now_ms();
+}
+
+/* Closes connections idle for the idle timeout. Under lock. */
+static void sweep_idle_locked(RpcAcceptor *a, RpcConn **gone) {
+        uint64_t now = rpc_now_ms(), limit = a->cfg.limits.idle_timeout_ms;
+
+        a->last_idle_ms = now;
+        if (limit == 0)
+                return;
+        for (size_t i = 0; i < a->n_live;) {
+                RpcConn *c = a->live[i];
+
+                if (c->n_calls > 0 || now - c->idle_since_ms < limit) {
                         i++;
                         continue;
                 }
-                if (e->pidfd >= 0)
-                        close(e->pidfd);
-                *e = (RpcConn){.pidfd = -EBADF};
-                a->live[i] = a->live[--a->n_live];
+                log_debug("rpc: closing connection %" PRIu64 " of uid %u, idle for %" PRIu64 " ms",
+                          c->id, (unsigned) c->cred.uid, now - c->idle_since_ms);
+                observe(a, RPC_CONN_IDLE_CLOSED, c->cred.uid, &a->n_idle_closed);
+                conn_close_locked(a, c, gone);
         }
-        a->last_sweep_ms = now_ms();
 }
 
-static int acceptor_store_locked(
-        RpcAcceptor *a, int fd, const struct stat *st, const PeerCred *cred, int pidfd) {
-        RpcConn *e;
+/* At the global cap: shuts down the connection idle for the longest. Returns true
+ * when one was closed. Under lock. */
+static bool evict_idle_locked(RpcAcceptor *a, RpcConn **gone) {
+        RpcConn *oldest = NULL;
 
-        if ((size_t) fd >= a->n_conns) {
-                size_t n = a->n_conns ? a->n_conns : 64;
-                RpcConn *t;
+        for (size_t i = 0; i < a->n_live; i++) {
+                RpcConn *c = a->live[i];
 
-                while (n <= (size_t) fd)
-                        n *= 2;
-                t = reallocarray(a->conns, n, sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                for (size_t i = a->n_conns; i < n; i++)
-                        t[i] = (RpcConn){.pidfd = -EBADF};
-                a->conns = t;
-                a->n_conns = n;
+                if (c->n_calls == 0 && (!oldest || c->idle_since_ms < oldest->idle_since_ms))
+                        oldest = c;
         }
-        e = &a->conns[fd];
-        if (e->used) {
-                /* A dead connection's entry not swept yet: already on the live list. */
-                if (e->pidfd >= 0)
-                        close(e->pidfd);
-        } else
-                a->live[a->n_live++] = fd;
-        *e = (RpcConn){
-                .used = true,
-                .dev = st->st_dev,
-                .ino = st->st_ino,
-                .cred = *cred,
-                .pidfd = pidfd,
-                .conn_id = ++a->next_conn_id,
-        };
-        return 0;
+        if (!oldest)
+                return false;
+        log_debug("rpc: connection cap reached, closing idle connection %" PRIu64 " of uid %u",
+                  oldest->id, (unsigned) oldest->cred.uid);
+        observe(a, RPC_CONN_EVICTED, oldest->cred.uid, &a->n_evicted);
+        conn_close_locked(a, oldest, gone);
+        return true;
+}
+
+/* Whether a client waits in the listen backlog. */
+static bool backlog_pending(int lfd) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+
+        return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* Room for one more connection? At the cap, and only for a client that is really
+ * waiting, makes some by closing the connection idle for the longest. */
+static bool make_room(RpcAcceptor *a, int lfd, RpcConn **gone) {
+        unsigned max = a->cfg.limits.max_connections;
+        bool ok;
+
+        pthread_mutex_lock(&a->lock);
+        if (a->n_live + a->n_pending >= max)
+                sweep_closed_locked(a, gone);
+        ok = a->n_live + a->n_pending < max;
+        pthread_mutex_unlock(&a->lock);
+        if (ok || !backlog_pending(lfd))
+                return ok;
+        pthread_mutex_lock(&a->lock);
+        ok = a->n_live + a->n_pending < max || evict_idle_locked(a, gone);
+        pthread_mutex_unlock(&a->lock);
+        return ok;
+}
+
+/* Undoes admit_uid(). */
+static void unadmit_uid(RpcAcceptor *a, uid_t uid) {
+        RpcUidAccount *u;
+
+        pthread_mutex_lock(&a->lock);
+        a->n_pending--;
+        u = rpc_account_get(a, uid, false);
+        if (u && u->n_conns > 0)
+                u->n_conns--;
+        rpc_account_maybe_free(a, u);
+        pthread_mutex_unlock(&a->lock);
+}
+
+/* Counts a new connection against its uid; false when the uid is at its cap. */
+static bool admit_uid(RpcAcceptor *a, uid_t uid) {
+        unsigned cap = a->cfg.limits.max_connections_per_uid;
+        RpcUidAccount *u;
+        bool ok;
+
+        pthread_mutex_lock(&a->lock);
+        u = rpc_account_get(a, uid, true);
+        ok = u && (cap == 0 || u->n_conns < cap);
+        if (ok) {
+                u->n_conns++;
+                a->n_pending++;
+        }
+        pthread_mutex_unlock(&a->lock);
+        return ok;
+}
+
+/* Hands an attested (or not to be attested) connection to gRPC. */
+static void conn_go_live(RpcAcceptor *a, RpcConn *c, RpcConn **gone) {
+        /* No event asked for: EPOLLHUP (both directions shut) comes anyway. */
+        struct epoll_event ev = {.events = 0, .data.ptr = c};
+        int r;
+
+        pthread_mutex_lock(&a->lock);
+        r = rpc_table_insert_locked(a, c, gone);
+        if (r >= 0) {
+                a->n_pending--;
+                if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, c->sock, &ev) < 0)
+                        log_debug_errno(-errno, "rpc: cannot watch connection %" PRIu64 ": %m",
+                                        c->id);
+        }
+        pthread_mutex_unlock(&a->lock);
+        if (r < 0) {
+                log_debug_errno(r, "rpc: no room for connection %" PRIu64 ", closing: %m", c->id);
+                conn_drop_pending(a, c);
+                return;
+        }
+        log_debug("rpc: connection %" PRIu64 " from pid %d uid %u on fd %d", c->id,
+                  (int) c->cred.pid, (unsigned) c->cred.uid, c->fd);
+        /* Counted first: the connection may serve calls before this returns. */
+        __atomic_add_fetch(&a->n_accepted, 1, __ATOMIC_RELAXED);
+        /* gRPC owns c->fd from here on and closes it; the table holds our reference. */
+        grpc_server_add_channel_from_fd(a->server, c->fd, a->creds);
 }
 
 /* The client went away or a signal interrupted us: just try the next one. */
@@ -189,22 +297,16 @@ static bool accept_error_is_transient(int e) {
         return e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED || e == EPROTO;
 }
 
-/* Returns 0 (accepted, or nothing to accept), or < 0 to back off for a while:
- * -EBUSY at the connection cap, -EMFILE/-ENFILE/-ENOMEM/... otherwise. */
-static int acceptor_accept_one(RpcAcceptor *a, int lfd) {
+/* Returns 1 (accepted or refused one), 0 (nothing to accept), or < 0 to back off for
+ * a while: -EBUSY at the connection cap, -EMFILE/-ENFILE/-ENOMEM/... otherwise. */
+static int accept_one(RpcAcceptor *a, int lfd, RpcConn **gone) {
         _cleanup_close_ int fd = -EBADF, pidfd = -EBADF;
         PeerCred cred;
-        struct stat st;
+        RpcConn *c;
         int r;
 
-        pthread_mutex_lock(&a->lock);
-        if (a->n_live >= a->max_connections)
-                acceptor_sweep_locked(a);
-        r = a->n_live >= a->max_connections ? -EBUSY : 0;
-        pthread_mutex_unlock(&a->lock);
-        if (r < 0)
-                return r;
-
+        if (!make_room(a, lfd, gone))
+                return backlog_pending(lfd) ? -EBUSY : 0;
         fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
                 if (accept_error_is_transient(errno))
@@ -214,91 +316,188 @@ static int acceptor_accept_one(RpcAcceptor *a, int lfd) {
         r = peercred_get(fd, &cred);
         if (r < 0) {
                 log_debug_errno(r, "rpc: no peer credentials on new connection, closing: %m");
-                return 0;
+                return 1;
         }
-        if (fstat(fd, &st) < 0)
-                return 0;
+        if (!admit_uid(a, cred.uid)) {
+                log_debug("rpc: uid %u is at its connection cap, closing a new connection",
+                          (unsigned) cred.uid);
+                observe(a, RPC_CONN_REFUSED_UID, cred.uid, &a->n_refused);
+                return 1;
+        }
         r = peercred_get_pidfd(fd, cred.pid, &pidfd);
-        if (r == -EMFILE || r == -ENFILE)
-                return r;
-        if (r < 0)
+        if (r < 0 && r != -EMFILE && r != -ENFILE)
                 log_debug_errno(r, "rpc: no pidfd for peer pid %d: %m", (int) cred.pid);
+        if (r >= 0 || r == -ESRCH)
+                r = rpc_conn_new(a, fd, &cred, pidfd, &c);
+        if (r < 0) {
+                unadmit_uid(a, cred.uid);
+                return r;
+        }
+        TAKE_FD(fd);
+        TAKE_FD(pidfd);
+        if (a->cfg.attest)
+                rpc_attest_enqueue(a, c);
+        else
+                conn_go_live(a, c, gone);
+        return 1;
+}
+
+/* Accepts up to a burst from one listener. Returns < 0 to back off. */
+static int accept_burst(RpcAcceptor *a, int lfd, RpcConn **gone) {
+        for (size_t i = 0; i < RPC_ACCEPT_BURST; i++) {
+                int r = accept_one(a, lfd, gone);
+
+                if (r <= 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void take_done(RpcAcceptor *a, RpcConn **gone) {
+        uint64_t v;
+        RpcConn *c;
+
+        (void) !read(a->done_fd, &v, sizeof(v));
+        c = rpc_attest_take_done(a);
+        while (c) {
+                RpcConn *next = c->next;
+
+                conn_go_live(a, c, gone);
+                c = next;
+        }
+}
+
+/* Connections gone since the last trim are many: give the heap back. */
+static void maybe_trim(RpcAcceptor *a) {
+        size_t n;
 
         pthread_mutex_lock(&a->lock);
-        r = acceptor_store_locked(a, fd, &st, &cred, pidfd);
+        n = a->n_live;
+        if (n > a->trimmed_at)
+                a->trimmed_at = n;
         pthread_mutex_unlock(&a->lock);
-        if (r < 0)
-                return r;
-        TAKE_FD(pidfd);
+        if (a->trimmed_at - n >= RPC_ACCEPT_TRIM_AFTER) {
+                (void) malloc_trim(0);
+                a->trimmed_at = n;
+        }
+}
 
-        /* Counted first: the connection may serve calls before this returns. */
-        __atomic_add_fetch(&a->n_accepted, 1, __ATOMIC_RELAXED);
-        /* gRPC owns the fd from here on and closes it. */
-        grpc_server_add_channel_from_fd(a->server, TAKE_FD(fd), a->creds);
-        return 0;
+static int wait_timeout(RpcAcceptor *a, uint64_t backoff_until) {
+        size_t n;
+
+        if (backoff_until > 0)
+                return RPC_ACCEPT_BACKOFF_MS; /* leave clients in the backlog */
+        pthread_mutex_lock(&a->lock);
+        n = a->n_live;
+        pthread_mutex_unlock(&a->lock);
+        if (n == 0)
+                return -1;
+        return a->cfg.limits.idle_timeout_ms > 0 ? RPC_ACCEPT_IDLE_CHECK_MS : RPC_ACCEPT_SWEEP_MS;
+}
+
+/* Listeners are watched unless backing off (then the backlog holds new clients). */
+static void watch_listeners(RpcAcceptor *a, bool on) {
+        for (size_t i = 0; i < a->n_listeners; i++) {
+                struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_TAG(EV_LISTENER, i)};
+
+                if (!a->listeners[i].broken)
+                        (void) epoll_ctl(a->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+                                         a->listeners[i].fd, &ev);
+        }
+}
+
+/* One epoll event. Returns true to stop the thread. */
+static bool handle_event(RpcAcceptor *a,
+                         const struct epoll_event *ev,
+                         bool *backoff,
+                         RpcConn **gone) {
+        unsigned kind = EV_KIND(ev->data.u64);
+
+        if (kind == EV_STOP)
+                return true;
+        if (kind == EV_DONE)
+                take_done(a, gone);
+        else if (kind == EV_LISTENER) {
+                RpcListener *l = &a->listeners[ev->data.u64 & 0xff];
+
+                if (ev->events & (EPOLLERR | EPOLLHUP)) {
+                        log_debug("rpc: listener fd %d failed, no longer accepting on it", l->fd);
+                        (void) epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, l->fd, NULL);
+                        l->broken = true;
+                } else if (!*backoff && accept_burst(a, l->fd, gone) < 0)
+                        *backoff = true;
+        } else if (ev->events & (EPOLLHUP | EPOLLERR)) {
+                /* A live connection (data.ptr): both directions are shut. */
+                RpcConn *c = ev->data.ptr;
+
+                pthread_mutex_lock(&a->lock);
+                rpc_table_remove_locked(a, c, gone);
+                pthread_mutex_unlock(&a->lock);
+        }
+        return false;
 }
 
 static void *acceptor_thread(void *p) {
         RpcAcceptor *a = p;
-        struct pollfd pfd[RPC_MAX_LISTENERS + 1];
-        bool backoff = false;
+        uint64_t backoff_until = 0;
+        bool stop = false;
 
-        for (;;) {
-                size_t n = 1;
-                int timeout = -1, r;
+        watch_listeners(a, true);
+        while (!stop) {
+                struct epoll_event evs[64];
+                RpcConn *gone = NULL;
+                bool backoff = backoff_until > 0;
+                int n;
 
-                pfd[0] = (struct pollfd){.fd = a->stop_fd, .events = POLLIN};
-                if (backoff)
-                        timeout = RPC_ACCEPT_BACKOFF_MS; /* leave clients in the backlog */
-                else {
-                        /* poll() skips negative fds: broken listeners stay out. */
-                        for (size_t i = 0; i < a->n_listeners; i++)
-                                pfd[n++] = (struct pollfd){
-                                        a->listeners[i].broken ? -1 : a->listeners[i].fd, POLLIN,
-                                        0};
-                        pthread_mutex_lock(&a->lock);
-                        if (a->n_live > 0)
-                                timeout = RPC_ACCEPT_SWEEP_MS;
-                        pthread_mutex_unlock(&a->lock);
-                }
-                r = poll(pfd, n, timeout);
-                if (r < 0 && errno != EINTR) {
-                        backoff = true;
-                        continue;
-                }
-                if (r > 0 && pfd[0].revents)
-                        break;
-                backoff = false;
-
-                for (size_t i = 1; r > 0 && i < n; i++) {
-                        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-                                log_debug("rpc: listener fd %d failed, no longer accepting on it",
-                                          pfd[i].fd);
-                                a->listeners[i - 1].broken = true;
-                        } else if ((pfd[i].revents & POLLIN) &&
-                                   acceptor_accept_one(a, pfd[i].fd) < 0)
-                                backoff = true;
+                n = epoll_wait(a->epoll_fd, evs, ELEMENTSOF(evs), wait_timeout(a, backoff_until));
+                if (n < 0 && errno != EINTR)
+                        log_debug_errno(-errno, "rpc: epoll_wait() failed: %m");
+                /* References of removed connections are dropped after the batch: a later
+                 * event in it may still point at one. */
+                for (int i = 0; i < n && !stop; i++)
+                        stop = handle_event(a, &evs[i], &backoff, &gone);
+                if (backoff && backoff_until == 0) {
+                        backoff_until = rpc_now_ms() + RPC_ACCEPT_BACKOFF_MS;
+                        watch_listeners(a, false);
+                } else if (backoff_until > 0 && rpc_now_ms() >= backoff_until) {
+                        backoff_until = 0;
+                        watch_listeners(a, true);
                 }
 
                 pthread_mutex_lock(&a->lock);
-                if (a->n_live > 0 && now_ms() - a->last_sweep_ms >= RPC_ACCEPT_SWEEP_MS)
-                        acceptor_sweep_locked(a);
+                if (a->n_live > 0 && rpc_now_ms() - a->last_idle_ms >= RPC_ACCEPT_IDLE_CHECK_MS)
+                        sweep_idle_locked(a, &gone);
+                if (a->n_live > 0 && rpc_now_ms() - a->last_sweep_ms >= RPC_ACCEPT_SWEEP_MS)
+                        sweep_closed_locked(a, &gone);
                 pthread_mutex_unlock(&a->lock);
+                rpc_conn_unref_list(gone);
+                maybe_trim(a);
         }
         return NULL;
 }
 
-int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, unsigned max_connections) {
+int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, const RpcAcceptorConfig *cfg) {
+        struct epoll_event stop = {.events = EPOLLIN, .data.u64 = EV_TAG(EV_STOP, 0)};
+        struct epoll_event done = {.events = EPOLLIN, .data.u64 = EV_TAG(EV_DONE, 0)};
         int r;
 
-        a->live = calloc(max_connections, sizeof(*a->live));
+        if (cfg->limits.max_connections == 0)
+                return -EINVAL;
+        a->cfg = *cfg;
+        a->live = calloc(cfg->limits.max_connections, sizeof(*a->live));
         a->creds = grpc_insecure_server_credentials_create();
         if (!a->live || !a->creds)
                 return -ENOMEM;
         a->server = server;
-        a->max_connections = max_connections;
-        a->last_sweep_ms = now_ms();
-
+        a->last_sweep_ms = a->last_idle_ms = rpc_now_ms();
+        if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, a->stop_fd, &stop) < 0 ||
+            epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, a->done_fd, &done) < 0)
+                return -errno;
+        if (cfg->attest) {
+                r = rpc_attest_start(a);
+                if (r < 0)
+                        return r;
+        }
         r = rpc_thread_create(&a->thread, "rpc-accept", acceptor_thread, a);
         if (r < 0)
                 return r;
@@ -307,14 +506,37 @@ int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, unsigned max_connect
 }
 
 void rpc_acceptor_stop(RpcAcceptor *a) {
+        RpcConn *c;
+
         if (!a)
                 return;
+        rpc_attest_stop(a);
         if (a->thread_started) {
                 uint64_t one = 1;
 
                 (void) !write(a->stop_fd, &one, sizeof(one));
                 pthread_join(a->thread, NULL);
                 a->thread_started = false;
+        }
+        /* Connections that never reached gRPC: queued, attested but not taken. */
+        c = rpc_attest_take_done(a);
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < RPC_UID_BUCKETS; i++)
+                for (RpcUidAccount *u = a->accounts[i]; u; u = u->next) {
+                        if (u->queue_tail) {
+                                u->queue_tail->next = c;
+                                c = u->queue;
+                        }
+                        u->queue = u->queue_tail = NULL;
+                        u->in_ring = false;
+                }
+        a->ring = a->ring_tail = NULL;
+        pthread_mutex_unlock(&a->lock);
+        while (c) {
+                RpcConn *next = c->next;
+
+                conn_drop_pending(a, c);
+                c = next;
         }
         for (size_t i = 0; i < a->n_listeners; i++) {
                 RpcListener *l = &a->listeners[i];
@@ -326,116 +548,4 @@ void rpc_acceptor_stop(RpcAcceptor *a) {
                 free(l->unlink_path);
         }
         a->n_listeners = 0;
-}
-
-int rpc_acceptor_lookup(RpcAcceptor *a, int fd, RpcPeer *ret) {
-        int r = -ENOENT;
-
-        pthread_mutex_lock(&a->lock);
-        if (fd >= 0 && (size_t) fd < a->n_conns && a->conns[fd].used) {
-                const RpcConn *e = &a->conns[fd];
-                int pidfd = -EBADF;
-
-                r = 0;
-                if (e->pidfd >= 0) {
-                        pidfd = fcntl(e->pidfd, F_DUPFD_CLOEXEC, 3);
-                        if (pidfd < 0)
-                                r = -errno;
-                }
-                if (r >= 0) {
-                        ret->pid = e->cred.pid;
-                        ret->uid = e->cred.uid;
-                        ret->gid = e->cred.gid;
-                        ret->pidfd = pidfd;
-                        ret->conn_id = e->conn_id;
-                }
-        }
-        pthread_mutex_unlock(&a->lock);
-        return r;
-}
-/* A socket file at path: connectable means a live server (-EADDRINUSE); refused
- * means stale (unlinked). Anything that is not a socket is left alone (-EEXIST). */
-static int unlink_stale_socket(const char *path, const struct sockaddr_un *sa, socklen_t salen) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISSOCK(st.st_mode))
-                return -EEXIST;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (const struct sockaddr *) sa, salen) >= 0)
-                return -EADDRINUSE;
-        if (errno != ECONNREFUSED)
-                return -errno;
-        if (unlink(path) < 0 && errno != ENOENT)
-                return -errno;
-        return 0;
-}
-
-int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = -EBADF;
-        socklen_t salen;
-        int r;
-
-        if (!s || !path || path[0] != '/')
-                return -EINVAL;
-        if (s->started)
-                return -EBUSY;
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        if (rpc_acceptor_n_listeners(s->acceptor) >= RPC_MAX_LISTENERS)
-                return -E2BIG;
-        strcpy(sa.sun_path, path);
-        salen = offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
-
-        r = unlink_stale_socket(path, &sa, salen);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, salen) < 0)
-                return -errno;
-        if (chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
-                r = -errno;
-                (void) unlink(path);
-                return r;
-        }
-        r = rpc_acceptor_add(s->acceptor, fd, true, path);
-        if (r < 0) {
-                (void) unlink(path);
-                return r;
-        }
-        TAKE_FD(fd);
-        return 0;
-}
-
-int rpc_server_listen_fd(RpcServer *s, int fd) {
-        int v, flags;
-        socklen_t len = sizeof(v);
-
-        if (!s)
-                return -EINVAL;
-        if (fd < 0)
-                return -EBADF;
-        if (s->started)
-                return -EBUSY;
-        if (rpc_acceptor_n_listeners(s->acceptor) >= RPC_MAX_LISTENERS)
-                return -E2BIG;
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0)
-                return errno == ENOTSOCK ? -ENOTSOCK : -errno;
-        if (v != AF_UNIX)
-                return -EINVAL;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
-                return -EINVAL;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v)
-                return -EINVAL;
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
-        return rpc_acceptor_add(s->acceptor, fd, false, NULL);
 }

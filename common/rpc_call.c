@@ -27,8 +27,7 @@ static void call_free(RpcCall *c) {
         free(c->status_message);
         free(c->peer.spiffe_id);
         free(c->peer.cert_serial);
-        if (c->peer.pidfd >= 0)
-                close(c->peer.pidfd);
+        rpc_conn_unref(c->conn);
         if (c->queued_msg)
                 grpc_byte_buffer_destroy(c->queued_msg);
         if (c->inflight_msg)
@@ -86,8 +85,12 @@ static int call_fill_peer(RpcServer *s, RpcCall *c) {
         int fd, n = 0, r = 0;
 
         if (peer && sscanf(peer, "fd:%d%n", &fd, &n) == 1 && peer[n] == 0) {
-                if (rpc_acceptor_lookup(s->acceptor, fd, &c->peer) < 0)
-                        c->peer_unknown = true;
+                r = rpc_acceptor_call_begin(s->acceptor, fd, &c->conn);
+                if (r >= 0)
+                        rpc_conn_fill_peer(c->conn, &c->peer);
+                c->over_uid_cap = r == -EDQUOT;
+                c->peer_unknown = r < 0 && r != -EDQUOT;
+                r = 0;
         } else {
                 r = rpc_tls_peer_spiffe_id(c->call, &c->peer.spiffe_id);
                 if (r >= 0 && c->peer.spiffe_id)
@@ -165,6 +168,8 @@ int rpc_call_new_from_slot(RpcServer *s, RpcRequestSlot *slot, RpcCall **ret) {
 
 fail:
         log_debug_errno(r, "rpc: dropping incoming call: %m");
+        if (c && c->conn)
+                rpc_acceptor_call_end(s->acceptor, c->conn);
         grpc_call_cancel_with_status(gc,
                                      r == -E2BIG || r == -EMSGSIZE || r == -ENOMEM
                                              ? GRPC_STATUS_RESOURCE_EXHAUSTED
@@ -185,6 +190,8 @@ static void call_release(RpcCall *c) {
         pthread_mutex_unlock(&c->lock);
         if (gc)
                 grpc_call_unref(gc);
+        if (c->conn)
+                rpc_acceptor_call_end(c->server->acceptor, c->conn);
         __atomic_sub_fetch(&c->server->calls_active, 1, __ATOMIC_RELAXED);
         rpc_call_unref(c);
 }

@@ -3,12 +3,14 @@
 #include "rpc_client.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
@@ -26,15 +28,35 @@ struct RpcChannel {
         grpc_channel *channel;
 };
 
-struct RpcStream {
+/* Where a blocking call waits for its batches: a pluck CQ that the waiting thread polls,
+ * or, while another thread polls for the process (rpc_client_set_polled_elsewhere()), a
+ * callback CQ whose completions wake the waiter through a condition variable, so the
+ * waiting thread never handles other connections' I/O. */
+typedef struct ClientCq ClientCq;
+
+typedef struct ClientTag {
+        grpc_completion_queue_functor functor; /* first: callback CQs get its address */
+        ClientCq *q;
+        bool done, ok; /* callback CQs, under q->lock */
+} ClientTag;
+
+struct ClientCq {
         grpc_completion_queue *cq;
+        bool callback;
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* CLOCK_MONOTONIC */
+        ClientTag shutdown;
+};
+
+struct RpcStream {
+        ClientCq *cq;
         grpc_call *call;
         grpc_byte_buffer *send_bb, *recv_bb;
         grpc_metadata_array initial_md, trailing_md;
         grpc_status_code status;
         grpc_slice details;
         bool start_pending, recv_pending, status_pending;
-        char start_tag, recv_tag, status_tag; /* their addresses are the CQ tags */
+        ClientTag start_tag, recv_tag, status_tag;
 };
 
 static int channel_new(const char *target, grpc_channel_credentials *creds, RpcChannel **ret) {
@@ -117,32 +139,133 @@ static int check_request(
         return 0;
 }
 
-/* Creates the call on a fresh pluck CQ. */
-static int call_create(RpcChannel *ch,
-                       const char *method,
-                       int64_t timeout_ms,
-                       grpc_completion_queue **ret_cq,
-                       grpc_call **ret_call) {
-        grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-        grpc_slice m = grpc_slice_from_copied_string(method);
-        grpc_call *call;
+static bool polled_elsewhere; /* atomic */
 
-        call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
-                                        rpc_deadline_ms(timeout_ms), NULL);
-        grpc_slice_unref(m);
-        if (!call) {
-                grpc_completion_queue_destroy(cq);
+void rpc_client_set_polled_elsewhere(bool on) {
+        __atomic_store_n(&polled_elsewhere, on, __ATOMIC_RELEASE);
+}
+
+/* Callback CQs: a completion (any thread, inline) marks its tag done. */
+static void tag_done(grpc_completion_queue_functor *f, int ok) {
+        ClientTag *t = (ClientTag *) f;
+        ClientCq *q = t->q;
+
+        pthread_mutex_lock(&q->lock);
+        t->done = true;
+        t->ok = ok != 0;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+}
+
+/* Readies t for one batch on q; returns the tag to start the batch with. */
+static void *tag_arm(ClientCq *q, ClientTag *t) {
+        *t = (ClientTag){.functor = {.functor_run = tag_done, .inlineable = 1}, .q = q};
+        return t;
+}
+
+static void ccq_free(ClientCq *q) {
+        if (!q)
+                return;
+        if (q->cq) {
+                /* Every batch completed (we waited for all): shutdown is immediate for a
+                 * pluck CQ; a callback CQ confirms through its functor. */
+                grpc_completion_queue_shutdown(q->cq);
+                if (q->callback) {
+                        pthread_mutex_lock(&q->lock);
+                        while (!q->shutdown.done)
+                                pthread_cond_wait(&q->cond, &q->lock);
+                        pthread_mutex_unlock(&q->lock);
+                }
+                grpc_completion_queue_destroy(q->cq);
+        }
+        pthread_cond_destroy(&q->cond);
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+}
+
+static int ccq_new(ClientCq **ret) {
+        pthread_condattr_t attr;
+        ClientCq *q = calloc(1, sizeof(*q));
+
+        if (!q)
+                return -ENOMEM;
+        pthread_mutex_init(&q->lock, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&q->cond, &attr);
+        pthread_condattr_destroy(&attr);
+        q->callback = __atomic_load_n(&polled_elsewhere, __ATOMIC_ACQUIRE);
+        if (q->callback)
+                q->cq = grpc_completion_queue_create_for_callback(
+                        &((ClientTag *) tag_arm(q, &q->shutdown))->functor, NULL);
+        else
+                q->cq = grpc_completion_queue_create_for_pluck(NULL);
+        if (!q->cq) {
+                ccq_free(q);
                 return -ENOMEM;
         }
-        *ret_cq = cq;
-        *ret_call = call;
+        *ret = q;
         return 0;
 }
 
-static void cq_free(grpc_completion_queue *cq) {
-        /* A pluck CQ whose events were all plucked: shutdown completes at once. */
-        grpc_completion_queue_shutdown(cq);
-        grpc_completion_queue_destroy(cq);
+/* Waits for the batch started with tag t: 1 when it completed (*ret_ok: its success),
+ * 0 when timeout_ms (< 0: none) passed first. */
+static int ccq_wait(ClientCq *q, ClientTag *t, int64_t timeout_ms, bool *ret_ok) {
+        struct timespec until;
+        int r = 0;
+
+        if (!q->callback) {
+                grpc_event ev =
+                        grpc_completion_queue_pluck(q->cq, t, rpc_deadline_ms(timeout_ms), NULL);
+
+                if (ev.type == GRPC_QUEUE_TIMEOUT)
+                        return 0;
+                *ret_ok = ev.type == GRPC_OP_COMPLETE && ev.success;
+                return 1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&q->lock);
+        while (!t->done && r != ETIMEDOUT)
+                r = timeout_ms < 0 ? pthread_cond_wait(&q->cond, &q->lock)
+                                   : pthread_cond_timedwait(&q->cond, &q->lock, &until);
+        *ret_ok = t->ok;
+        r = t->done ? 1 : 0;
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+/* Creates the call on a fresh CQ. */
+static int call_create(RpcChannel *ch,
+                       const char *method,
+                       int64_t timeout_ms,
+                       ClientCq **ret_cq,
+                       grpc_call **ret_call) {
+        grpc_slice m = grpc_slice_from_copied_string(method);
+        ClientCq *q = NULL;
+        grpc_call *call;
+        int r;
+
+        r = ccq_new(&q);
+        if (r < 0) {
+                grpc_slice_unref(m);
+                return r;
+        }
+        call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, q->cq, m, NULL,
+                                        rpc_deadline_ms(timeout_ms), NULL);
+        grpc_slice_unref(m);
+        if (!call) {
+                ccq_free(q);
+                return -ENOMEM;
+        }
+        *ret_cq = q;
+        *ret_call = call;
+        return 0;
 }
 
 /* Copied slices: core keeps references while the batch needs them. */
@@ -214,15 +337,13 @@ typedef struct UnaryState {
 
 /* Sends everything and receives everything in one batch; returns once the call
  * is over (its deadline, if any, bounds the wait). */
-static int unary_run(grpc_call *call,
-                     grpc_completion_queue *cq,
-                     UnaryState *u,
-                     const RpcMetadata *md,
-                     size_t n_md) {
+static int unary_run(
+        grpc_call *call, ClientCq *q, UnaryState *u, const RpcMetadata *md, size_t n_md) {
         grpc_metadata gmd[RPC_CLIENT_MAX_METADATA];
         grpc_op ops[6] = {};
         grpc_call_error e;
-        grpc_event ev;
+        ClientTag tag;
+        bool ok = false;
 
         md_build(gmd, md, n_md);
         ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -240,12 +361,12 @@ static int unary_run(grpc_call *call,
         ops[5].data.recv_status_on_client.status = &u->status;
         ops[5].data.recv_status_on_client.status_details = &u->details;
 
-        e = grpc_call_start_batch(call, ops, ELEMENTSOF(ops), ops, NULL);
+        e = grpc_call_start_batch(call, ops, ELEMENTSOF(ops), tag_arm(q, &tag), NULL);
         md_unref(gmd, n_md);
         if (e != GRPC_CALL_OK)
                 return batch_error(e);
-        ev = grpc_completion_queue_pluck(cq, ops, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        return ev.type == GRPC_OP_COMPLETE ? 0 : -EIO;
+        /* The call's deadline, if any, bounds the wait. */
+        return ccq_wait(q, &tag, -1, &ok) > 0 ? 0 : -EIO;
 }
 
 int rpc_unary(RpcChannel *ch,
@@ -260,7 +381,7 @@ int rpc_unary(RpcChannel *ch,
               int *ret_status,
               char **ret_message) {
         UnaryState u = {.status = GRPC_STATUS_UNKNOWN, .details = grpc_empty_slice()};
-        grpc_completion_queue *cq;
+        ClientCq *cq;
         grpc_call *call;
         int r;
 
@@ -286,7 +407,7 @@ int rpc_unary(RpcChannel *ch,
                                  ret_message);
 
         grpc_call_unref(call);
-        cq_free(cq);
+        ccq_free(cq);
         grpc_byte_buffer_destroy(u.send_bb);
         if (u.recv_bb)
                 grpc_byte_buffer_destroy(u.recv_bb);
@@ -312,7 +433,8 @@ static int stream_start(RpcStream *st, const RpcMetadata *md, size_t n_md) {
         ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
         ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
         ops[3].data.recv_initial_metadata.recv_initial_metadata = &st->initial_md;
-        e = grpc_call_start_batch(st->call, ops, ELEMENTSOF(ops), &st->start_tag, NULL);
+        e = grpc_call_start_batch(st->call, ops, ELEMENTSOF(ops), tag_arm(st->cq, &st->start_tag),
+                                  NULL);
         md_unref(gmd, n_md);
         if (e != GRPC_CALL_OK)
                 return batch_error(e);
@@ -322,7 +444,8 @@ static int stream_start(RpcStream *st, const RpcMetadata *md, size_t n_md) {
         sop.data.recv_status_on_client.trailing_metadata = &st->trailing_md;
         sop.data.recv_status_on_client.status = &st->status;
         sop.data.recv_status_on_client.status_details = &st->details;
-        if (grpc_call_start_batch(st->call, &sop, 1, &st->status_tag, NULL) != GRPC_CALL_OK)
+        if (grpc_call_start_batch(st->call, &sop, 1, tag_arm(st->cq, &st->status_tag), NULL) !=
+            GRPC_CALL_OK)
                 return -EIO;
         st->status_pending = true;
         return 0;
@@ -364,15 +487,17 @@ int rpc_stream_open(RpcChannel *ch,
         return 0;
 }
 
-static void stream_pluck(RpcStream *st, void *tag, bool *pending) {
+static void stream_pluck(RpcStream *st, ClientTag *tag, bool *pending) {
+        bool ok;
+
         if (!*pending)
                 return;
-        (void) grpc_completion_queue_pluck(st->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        (void) ccq_wait(st->cq, tag, -1, &ok);
         *pending = false;
 }
 
 int rpc_stream_next(RpcStream *st, int64_t timeout_ms, void **ret_msg, size_t *ret_len) {
-        grpc_event ev;
+        bool ok = false;
         void *data;
         size_t len;
         int r;
@@ -385,16 +510,16 @@ int rpc_stream_next(RpcStream *st, int64_t timeout_ms, void **ret_msg, size_t *r
                 grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
 
                 op.data.recv_message.recv_message = &st->recv_bb;
-                if (grpc_call_start_batch(st->call, &op, 1, &st->recv_tag, NULL) != GRPC_CALL_OK)
+                if (grpc_call_start_batch(st->call, &op, 1, tag_arm(st->cq, &st->recv_tag), NULL) !=
+                    GRPC_CALL_OK)
                         return -EIO;
                 st->recv_pending = true;
         }
-        ev = grpc_completion_queue_pluck(st->cq, &st->recv_tag, rpc_deadline_ms(timeout_ms), NULL);
-        if (ev.type == GRPC_QUEUE_TIMEOUT)
+        if (ccq_wait(st->cq, &st->recv_tag, timeout_ms, &ok) == 0)
                 return -ETIMEDOUT;
         st->recv_pending = false;
 
-        if (ev.success && st->recv_bb) {
+        if (ok && st->recv_bb) {
                 r = rpc_byte_buffer_copy(st->recv_bb, &data, &len);
                 grpc_byte_buffer_destroy(st->recv_bb);
                 st->recv_bb = NULL;
@@ -439,8 +564,7 @@ RpcStream *rpc_stream_free(RpcStream *st) {
                 stream_pluck(st, &st->status_tag, &st->status_pending);
                 grpc_call_unref(st->call);
         }
-        if (st->cq)
-                cq_free(st->cq);
+        ccq_free(st->cq);
         if (st->send_bb)
                 grpc_byte_buffer_destroy(st->send_bb);
         if (st->recv_bb)

@@ -8,6 +8,7 @@
  * queue, and its grpc_call is cancelled and released on every exit path.
  * Messages are capped at RPC_MAX_MESSAGE_SIZE (4 MiB) both ways. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,15 @@ typedef struct RpcTlsClientConfig {
         const char *key_pem;            /* ... and its key; both or neither */
         const char *expected_server_id; /* the server cert must carry exactly this one URI SAN */
 } RpcTlsClientConfig;
+
+/* Tells the client that another thread of this process always polls gRPC (an
+ * RpcServer's CQ thread): calls made from now on wait on non-polling completion
+ * queues, so the calling thread never runs other connections' transport work (gRPC's
+ * epoll engine lets any polling thread handle any connection, and every hand-over
+ * between threads costs context switches). Set it only while such a server runs, and
+ * back to false before stopping it; without any poller, calls would only progress on
+ * gRPC's backup poller (every 5 s) or end at their deadline. */
+void rpc_client_set_polled_elsewhere(bool on);
 
 /* Connects to the Unix socket at path with a plain connect() and closes it again, so a
  * CLI can name why a socket is unreachable (-ENOENT, -ECONNREFUSED, -EACCES,

@@ -92,6 +92,18 @@ typedef struct RpcRequestSlot {
 
 typedef struct RpcDispatchItem RpcDispatchItem;
 typedef struct RpcAcceptor RpcAcceptor;
+typedef struct RpcConn RpcConn;
+
+/* The acceptor's settings, fixed at start. */
+typedef struct RpcAcceptorConfig {
+        RpcConnLimits limits;
+        RpcConnAttestFunc attest; /* NULL: connections go to gRPC at once */
+        void (*attest_free)(void *);
+        void *attest_userdata;
+        RpcConnObserver observer;
+        void *observer_userdata;
+} RpcAcceptorConfig;
+
 typedef struct RpcTlsServerState RpcTlsServerState;
 typedef struct RpcSerialCache RpcSerialCache;
 
@@ -110,7 +122,7 @@ struct RpcServer {
         size_t n_slots;
 
         RpcAcceptor *acceptor;
-        unsigned max_connections;
+        RpcAcceptorConfig conn_cfg; /* limits, attestation, observer */
         RpcTlsServerState **tls;
         size_t n_tls;
         RpcSerialCache *serial_cache; /* client certificate serials, by PEM */
@@ -153,7 +165,9 @@ struct RpcCall {
         RpcMetadataEntry *md;
         size_t n_md;
         RpcPeer peer;
+        RpcConn *conn;     /* Unix socket peers: referenced, the call counted on it */
         bool peer_unknown; /* a Unix socket peer missing from the acceptor's table */
+        bool over_uid_cap; /* its uid had max_calls_per_uid calls already */
         bool no_request;   /* the client half-closed without a request message */
 
         pthread_mutex_t lock;
@@ -186,21 +200,34 @@ int rpc_server_queue_close(RpcServer *s, RpcCall *c);
 bool rpc_server_batch_begin(RpcServer *s);
 void rpc_server_batch_end(RpcServer *s);
 
-/* --- Unix socket acceptor --- rpc_accept.c */
+/* --- Unix socket connections --- rpc_accept.c (listeners, accept thread),
+ * rpc_conn.c (connection table, per-uid accounts, attestation threads) --- */
 
 int rpc_acceptor_new(RpcAcceptor **ret);
 RpcAcceptor *rpc_acceptor_free(RpcAcceptor *a);
 /* Adds a listening socket. owned: we close it (and unlink unlink_path) at stop. */
 int rpc_acceptor_add(RpcAcceptor *a, int fd, bool owned, const char *unlink_path);
-/* Starts the accept thread; accepted sockets go to grpc_server_add_channel_from_fd. */
-int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, unsigned max_connections);
-/* Joins the accept thread, closes owned listeners and unlinks their paths. */
+/* Starts the accept thread (and the attestation threads); accepted sockets go to
+ * grpc_server_add_channel_from_fd. cfg is copied. */
+int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, const RpcAcceptorConfig *cfg);
+/* Joins our threads, closes owned listeners and unlinks their paths, drops
+ * connections not handed to gRPC yet. Calls may still end afterwards
+ * (rpc_acceptor_call_end() stays valid until rpc_acceptor_free()). */
 void rpc_acceptor_stop(RpcAcceptor *a);
 size_t rpc_acceptor_n_listeners(RpcAcceptor *a);
-uint64_t rpc_acceptor_n_accepted(RpcAcceptor *a);
-/* Fills pid/uid/gid/conn_id and a dup of the pidfd for the connection on fd.
- * Returns 0 or -ENOENT. */
-int rpc_acceptor_lookup(RpcAcceptor *a, int fd, RpcPeer *ret);
+/* Counters for RpcServerStats. */
+void rpc_acceptor_get_stats(RpcAcceptor *a, RpcServerStats *ret);
+
+/* A call arrived on the connection gRPC knows as fd: *ret gets the connection
+ * (referenced) and the call is counted against its uid. Any thread. Returns 0,
+ * -ENOENT (no such connection any more), -EDQUOT (the uid is at
+ * max_calls_per_uid; nothing counted). */
+int rpc_acceptor_call_begin(RpcAcceptor *a, int fd, RpcConn **ret);
+/* The call counted by rpc_acceptor_call_begin() is over. */
+void rpc_acceptor_call_end(RpcAcceptor *a, RpcConn *c);
+/* Fills the Unix socket fields of *ret from the connection (borrowed pointers). */
+void rpc_conn_fill_peer(const RpcConn *c, RpcPeer *ret);
+RpcConn *rpc_conn_unref(RpcConn *c);
 
 /* --- TLS --- rpc_tls.c */
 

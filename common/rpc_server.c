@@ -36,7 +36,7 @@ int rpc_server_new(RpcServer **ret) {
         if (!s)
                 return -ENOMEM;
         s->event_fd = -EBADF;
-        s->max_connections = RPC_DEFAULT_MAX_CONNECTIONS;
+        s->conn_cfg.limits.max_connections = RPC_DEFAULT_MAX_CONNECTIONS;
         pthread_mutex_init(&s->dispatch_lock, NULL);
         pthread_rwlockattr_init(&attr);
         pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -160,7 +160,37 @@ int rpc_server_set_max_connections(RpcServer *s, unsigned n) {
                 return -EINVAL;
         if (s->started)
                 return -EBUSY;
-        s->max_connections = n;
+        s->conn_cfg.limits.max_connections = n;
+        return 0;
+}
+
+int rpc_server_set_conn_limits(RpcServer *s, const RpcConnLimits *l) {
+        if (!s || !l || l->max_connections == 0)
+                return -EINVAL;
+        if (s->started)
+                return -EBUSY;
+        s->conn_cfg.limits = *l;
+        return 0;
+}
+
+void rpc_server_set_conn_observer(RpcServer *s, RpcConnObserver cb, void *userdata) {
+        if (!s || s->started)
+                return;
+        s->conn_cfg.observer = cb;
+        s->conn_cfg.observer_userdata = userdata;
+}
+
+int rpc_server_set_conn_attest(RpcServer *s,
+                               RpcConnAttestFunc fn,
+                               void (*free_fn)(void *),
+                               void *userdata) {
+        if (!s)
+                return -EINVAL;
+        if (s->started)
+                return -EBUSY;
+        s->conn_cfg.attest = fn;
+        s->conn_cfg.attest_free = free_fn;
+        s->conn_cfg.attest_userdata = userdata;
         return 0;
 }
 
@@ -170,12 +200,12 @@ int rpc_server_event_fd(RpcServer *s) {
 
 void rpc_server_get_stats(RpcServer *s, RpcServerStats *ret) {
         *ret = (RpcServerStats){
-                .connections_accepted = rpc_acceptor_n_accepted(s->acceptor),
                 .calls_started = __atomic_load_n(&s->calls_started, __ATOMIC_RELAXED),
                 .calls_active = __atomic_load_n(&s->calls_active, __ATOMIC_RELAXED),
                 .messages_sent = __atomic_load_n(&s->messages_sent, __ATOMIC_RELAXED),
                 .messages_coalesced = __atomic_load_n(&s->messages_coalesced, __ATOMIC_RELAXED),
         };
+        rpc_acceptor_get_stats(s->acceptor, ret);
 }
 
 bool rpc_server_batch_begin(RpcServer *s) {
@@ -329,6 +359,9 @@ static void server_handle_call(RpcServer *s, RpcCall *c) {
                 server_refuse(s, c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
         else if (c->peer_unknown)
                 server_refuse(s, c, GRPC_STATUS_UNAVAILABLE, "peer credentials unavailable");
+        else if (c->over_uid_cap)
+                server_refuse(s, c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                              "too many concurrent calls for this user");
         else if (c->no_request)
                 server_refuse(s, c, GRPC_STATUS_INTERNAL, "request message missing");
         else if ((q = server_check_metadata(s, c)))
@@ -435,7 +468,7 @@ int rpc_server_start(RpcServer *s) {
 
         /* add_channel_from_fd() is only valid after grpc_server_start(). */
         if (rpc_acceptor_n_listeners(s->acceptor) > 0)
-                return rpc_acceptor_start(s->acceptor, s->server, s->max_connections);
+                return rpc_acceptor_start(s->acceptor, s->server, &s->conn_cfg);
         return 0;
 }
 

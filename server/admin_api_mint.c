@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include <warden/bundle.h>
+#include <warden/jwtsvid.h>
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
@@ -21,9 +22,6 @@
 #include "log.h"
 #include "ossl_cleanup.h"
 #include "proto_convert.h"
-
-#define MINT_AUDIENCES_MAX 32
-#define MINT_AUDIENCE_MAX 256
 
 static void pb_freep(void *p) {
         pb_free(*(void **) p);
@@ -184,13 +182,17 @@ int admin_mint_x509_svid(Server *s, RpcCall *c, const AdminCaller *who, char *er
 static int check_audiences(char **aud, size_t count, char *err, size_t n) {
         if (count == 0)
                 return admin_fail(-EINVAL, err, n, "at least one audience is required");
-        if (count > MINT_AUDIENCES_MAX)
+        if (count > WARDEN_JWT_AUDIENCES_MAX)
                 return admin_fail(-EINVAL, err, n, "too many audiences (at most %d)",
-                                  MINT_AUDIENCES_MAX);
-        for (size_t i = 0; i < count; i++)
-                if (!*aud[i] || strlen(aud[i]) > MINT_AUDIENCE_MAX)
-                        return admin_fail(-EINVAL, err, n, "an audience must be 1..%d bytes long",
-                                          MINT_AUDIENCE_MAX);
+                                  WARDEN_JWT_AUDIENCES_MAX);
+        for (size_t i = 0; i < count; i++) {
+                const char *why = NULL;
+
+                if (warden_jwt_audience_check(aud[i], strlen(aud[i]), &why) < 0)
+                        return admin_fail(-EINVAL, err, n,
+                                          "an audience must be 1..%d bytes of UTF-8 (%s)",
+                                          WARDEN_JWT_AUDIENCE_MAX, why);
+        }
         return 0;
 }
 

@@ -37,8 +37,6 @@
 /* Request caps */
 #define NODE_JOIN_TOKEN_MAX 256
 #define NODE_BATCH_MAX 500
-#define NODE_AUDIENCES_MAX 32
-#define NODE_AUDIENCE_MAX 256
 #define NODE_FEDERATED_BUNDLES_MAX 64
 
 /* Node SVID serials: after a renewal the replaced SVID still works for this long, and

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
+#include <warden/jwtsvid.h>
 #include <warden/x509.h>
 
 #include "authz.h"
@@ -134,21 +133,13 @@ int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message
         return node_reply(c, resp);
 }
 
-/* true when s can go into a JSON string (jansson, so the JWT, takes valid UTF-8 only). */
-static bool is_json_text(const char *s) {
-        json_t *v = json_string(s);
-
-        json_decref(v);
-        return v != NULL;
-}
-
 static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
-        if (req->n_audience == 0 || req->n_audience > NODE_AUDIENCES_MAX)
+        if (req->n_audience == 0 || req->n_audience > WARDEN_JWT_AUDIENCES_MAX)
                 return -EINVAL;
         for (size_t i = 0; i < req->n_audience; i++) {
-                size_t len = strnlen(req->audience[i], NODE_AUDIENCE_MAX + 1);
+                const char *a = req->audience[i];
 
-                if (len == 0 || len > NODE_AUDIENCE_MAX || !is_json_text(req->audience[i]))
+                if (warden_jwt_audience_check(a, strnlen(a, WARDEN_JWT_AUDIENCE_MAX + 1), NULL) < 0)
                         return -EINVAL;
         }
         return 0;

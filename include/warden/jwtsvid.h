@@ -37,6 +37,20 @@ extern "C" {
 #define WARDEN_JWT_MAX (16U * 1024U)
 /* Largest leeway the validator accepts (one day). */
 #define WARDEN_JWT_LEEWAY_MAX (24 * 3600)
+/* Audiences of a JWT-SVID request, the same rule on agent and server: at most this many,
+ * each 1..WARDEN_JWT_AUDIENCE_MAX bytes of UTF-8 without NUL. */
+#define WARDEN_JWT_AUDIENCES_MAX 32
+#define WARDEN_JWT_AUDIENCE_MAX 256
+
+/* Checks one audience as received: len is its length on the wire, so a NUL inside it is
+ * seen. Returns 0, or -EINVAL with *reterr_reason (static text; the pointer may be NULL):
+ * "audience must not be empty", "audience too long", "audience must be UTF-8 without
+ * NUL". */
+int warden_jwt_audience_check(const char *aud, size_t len, const char **reterr_reason);
+
+/* true when s[0..len) is valid UTF-8 (no overlong forms, surrogates or values past
+ * U+10FFFF) without a NUL byte. */
+bool warden_utf8_valid(const char *s, size_t len);
 
 typedef enum WardenJwtError {
         WARDEN_JWT_OK = 0,
@@ -61,9 +75,9 @@ typedef enum WardenJwtError {
         WARDEN_JWT_ERR_KEY_MISMATCH,     /* key type/curve does not fit alg */
         WARDEN_JWT_ERR_SIGNATURE,        /* signature does not verify */
         WARDEN_JWT_ERR_AUDIENCE,         /* expected audience not in aud */
-        WARDEN_JWT_ERR_EXPIRED,          /* exp < now - leeway */
-        WARDEN_JWT_ERR_NOT_YET_VALID,    /* nbf > now + leeway */
-        WARDEN_JWT_ERR_ISSUED_IN_FUTURE, /* iat > now + leeway */
+        WARDEN_JWT_ERR_EXPIRED,          /* now >= exp + exp leeway */
+        WARDEN_JWT_ERR_NOT_YET_VALID,    /* nbf > now + skew */
+        WARDEN_JWT_ERR_ISSUED_IN_FUTURE, /* iat > now + skew */
         WARDEN_JWT_ERR_INTERNAL,         /* out of memory or a library failure */
         _WARDEN_JWT_ERR_MAX,
 } WardenJwtError;
@@ -111,21 +125,29 @@ static inline void warden_jwt_claims_freep(WardenJwtClaims **c) {
         warden_jwt_claims_free(*c);
 }
 
+/* The clock rules of validation. All zero (or a NULL pointer): now = time(NULL), no
+ * allowance at all. */
+typedef struct WardenJwtTimeRules {
+        int64_t now;                /* Unix seconds; 0 = time(NULL) */
+        int64_t skew_seconds;       /* nbf and iat may be this far in the future (clocks
+                                     * ahead of ours); 0..WARDEN_JWT_LEEWAY_MAX */
+        int64_t exp_leeway_seconds; /* opt-in grace after exp; 0..WARDEN_JWT_LEEWAY_MAX.
+                                     * RFC 7519 wants 0: valid only while now < exp */
+} WardenJwtTimeRules;
+
 /* Validates a token against the bundle of its subject's trust domain, taken from
  * bundles[0..n_bundles) (the first with that trust domain wins): structure (3 parts,
  * <= WARDEN_JWT_MAX), header (only alg/kid/typ; alg allowlisted; typ JWT/JOSE; kid
  * present), claims (sub a SPIFFE ID with a path, exp an integer, aud a string or
  * array of strings, nbf/iat numbers), key by kid, key type vs alg, signature, then
- * audience (must be in aud), exp >= now - leeway, nbf/iat <= now + leeway.
- * now = 0 means time(NULL); leeway_seconds in 0..WARDEN_JWT_LEEWAY_MAX.
+ * audience (must be in aud), now < exp + exp_leeway, nbf/iat <= now + skew.
  * On success *ret holds the claims (ret may be NULL). On failure *reterr_code (may
  * be NULL) says why; see the top of this file for the errno values. */
 int warden_jwtsvid_validate(const char *token,
                             const char *audience,
                             const WardenBundle *const *bundles,
                             size_t n_bundles,
-                            int64_t now,
-                            int64_t leeway_seconds,
+                            const WardenJwtTimeRules *times,
                             WardenJwtClaims **ret,
                             WardenJwtError *reterr_code);
 

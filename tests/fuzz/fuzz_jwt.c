@@ -48,7 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         token[size] = '\0';
 
         r1 = warden_jwtsvid_parse_unverified(token, &parsed, &e1);
-        r2 = warden_jwtsvid_validate(token, "aud1", bundles, 1, FUZZ_NOW, 60, &valid, &e2);
+        r2 = warden_jwtsvid_validate(token, "aud1", bundles, 1,
+                                     &(WardenJwtTimeRules){.now = FUZZ_NOW, .skew_seconds = 60},
+                                     &valid, &e2);
         if (r2 >= 0 && (r1 < 0 || strcmp(valid->trust_domain, "example.org") != 0 ||
                         strcmp(valid->spiffe_id, parsed->spiffe_id) != 0))
                 abort();

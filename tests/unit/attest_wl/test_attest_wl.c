@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,14 +323,20 @@ static void test_attest_self(void **state) {
         _cleanup_(attestor_freep) Attestor *a = NULL;
         _cleanup_(selector_set_done) SelectorSet set = {};
         char exe[PATH_MAX], want[65], *unit = NULL;
-        WorkloadInfo w = {getpid(), geteuid(), getegid(), -1};
+        WorkloadInfo w = {getpid(), geteuid(), getegid(), -1, -EBADF};
         gid_t groups[256];
+        int sp[2];
+        bool bound = false;
         (void) state;
 
         assert_ok(attestor_new(NULL, &a));
         w.pidfd = pidfd_open(getpid(), 0);
         assert_true(w.pidfd >= 0);
-        assert_ok(attestor_attest(a, &w, &set));
+        /* We hold the client end ourselves, close-on-exec: bound, every selector. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        w.sock = sp[0];
+        assert_ok(attestor_attest(a, &w, &set, &bound));
+        assert_true(bound);
 
         wl_test_assert_has(&set, "unix", "uid:%u", (unsigned) geteuid());
         wl_test_assert_has(&set, "unix", "gid:%u", (unsigned) getegid());
@@ -358,6 +365,30 @@ static void test_attest_self(void **state) {
         else
                 wl_test_assert_has(&set, "systemd", "id:%s", unit);
         free(unit);
+        close(sp[0]);
+        close(sp[1]);
+
+        /* The client end without close-on-exec, as after an exec: uid/gid only. */
+        _cleanup_(selector_set_done) SelectorSet unbound = {};
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+        assert_int_equal(fcntl(sp[0], F_SETFD, FD_CLOEXEC), 0);
+        w.sock = sp[0];
+        assert_ok(attestor_attest(a, &w, &unbound, &bound));
+        assert_false(bound);
+        wl_test_assert_has(&unbound, "unix", "uid:%u", (unsigned) geteuid());
+        assert_int_equal(wl_test_count_key(&unbound, "unix", "path:"), 0);
+        assert_int_equal(wl_test_count_key(&unbound, "unix", "supplementary_gid:"), 0);
+        /* No connection at all: the same. */
+        selector_set_done(&unbound);
+        w.sock = -EBADF;
+        assert_ok(attestor_attest(a, &w, &unbound, &bound));
+        assert_false(bound);
+        assert_int_equal(wl_test_count_key(&unbound, "unix", "path:"), 0);
+        /* The client end closed: the caller is gone. */
+        close(sp[1]);
+        w.sock = sp[0];
+        assert_errno(attestor_attest(a, &w, &unbound, &bound), ESRCH);
+        close(sp[0]);
         close(w.pidfd);
 }
 
@@ -370,22 +401,22 @@ static void test_attest_bad_input(void **state) {
         assert_ok(attestor_new(NULL, &a));
         int pidfd = pidfd_open(getpid(), 0);
         assert_true(pidfd >= 0);
-        WorkloadInfo w = {0, 0, 0, pidfd};
-        assert_errno(attestor_attest(a, &w, &set), EINVAL);
-        w = (WorkloadInfo){getpid(), 0, 0, -1};
-        assert_errno(attestor_attest(a, &w, &set), EINVAL);
-        assert_errno(attestor_attest(NULL, &w, &set), EINVAL);
+        WorkloadInfo w = {0, 0, 0, pidfd, -EBADF};
+        assert_errno(attestor_attest(a, &w, &set, NULL), EINVAL);
+        w = (WorkloadInfo){getpid(), 0, 0, -1, -EBADF};
+        assert_errno(attestor_attest(a, &w, &set, NULL), EINVAL);
+        assert_errno(attestor_attest(NULL, &w, &set, NULL), EINVAL);
 
         /* A pidfd pinning another process than w.pid: refused. */
         pid_t parent = getppid();
-        w = (WorkloadInfo){parent, 0, 0, pidfd};
-        assert_errno(attestor_attest(a, &w, &set), ESRCH);
+        w = (WorkloadInfo){parent, 0, 0, pidfd, -EBADF};
+        assert_errno(attestor_attest(a, &w, &set, NULL), ESRCH);
 
         /* Not a pidfd at all. */
         snprintf(path, sizeof(path), "%s/f", dir);
         wl_test_write_file(path, "x", 1);
-        w = (WorkloadInfo){getpid(), 0, 0, open(path, O_RDONLY | O_CLOEXEC)};
-        assert_errno(attestor_attest(a, &w, &set), EBADF);
+        w = (WorkloadInfo){getpid(), 0, 0, open(path, O_RDONLY | O_CLOEXEC), -EBADF};
+        assert_errno(attestor_attest(a, &w, &set, NULL), EBADF);
         close(w.pidfd);
         assert_int_equal(set.n, 0);
         close(pidfd);

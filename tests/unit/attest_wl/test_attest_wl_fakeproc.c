@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ typedef struct Fake {
         char *root; /* proc_root */
         char piddir[PATH_MAX];
         char bin[PATH_MAX]; /* a regular file the exe link can point at */
+        int sp[2];          /* the "connection": sp[0] ours, sp[1] the client's */
         WorkloadInfo w;
 } Fake;
 
@@ -51,6 +53,24 @@ static void fake_exe(Fake *f, const char *target) {
         assert_int_equal(symlink(target, path), 0);
 }
 
+/* The fake process's fd 7: the client end of our connection, with or without
+ * close-on-exec, or (holder false) not there at all. */
+static void fake_holder(Fake *f, bool holder, bool cloexec) {
+        char path[PATH_MAX], link[64];
+        struct stat st;
+
+        WL_PATHF(path, "%s/fd/7", f->piddir);
+        unlink(path);
+        if (!holder)
+                return;
+        assert_int_equal(fstat(f->sp[1], &st), 0);
+        snprintf(link, sizeof(link), "socket:[%lu]", (unsigned long) st.st_ino);
+        assert_int_equal(symlink(link, path), 0);
+        fake_write(f, "fdinfo/7",
+                   cloexec ? "pos:\t0\nflags:\t02000002\nmnt_id:\t9\n"
+                           : "pos:\t0\nflags:\t00000002\nmnt_id:\t9\n");
+}
+
 static int setup(void **state) {
         Fake *f = calloc(1, sizeof(Fake));
         char line[512];
@@ -66,7 +86,13 @@ static int setup(void **state) {
         WL_PATHF(f->bin, "%s/bin", f->root);
         wl_test_write_file(f->bin, "#!/bin/true\n", 12);
         fake_exe(f, f->bin);
-        f->w = (WorkloadInfo){getpid(), UID, GID, pidfd_open(getpid(), 0)};
+        WL_PATHF(line, "%s/fd", f->piddir);
+        assert_int_equal(mkdir(line, 0755), 0);
+        WL_PATHF(line, "%s/fdinfo", f->piddir);
+        assert_int_equal(mkdir(line, 0755), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sp), 0);
+        fake_holder(f, true, true);
+        f->w = (WorkloadInfo){getpid(), UID, GID, pidfd_open(getpid(), 0), f->sp[0]};
         assert_true(f->w.pidfd >= 0);
         *state = f;
         return 0;
@@ -76,6 +102,8 @@ static int teardown(void **state) {
         Fake *f = *state;
 
         close(f->w.pidfd);
+        close(f->sp[0]);
+        close(f->sp[1]);
         test_rmdir_free(f->root);
         free(f);
         return 0;
@@ -99,7 +127,7 @@ static void test_basic(void **state) {
         _cleanup_(selector_set_done) SelectorSet set = {};
         char want[65];
 
-        assert_ok(attestor_attest(a, &f->w, &set));
+        assert_ok(attestor_attest(a, &f->w, &set, NULL));
         wl_test_assert_has(&set, "unix", "uid:%d", UID);
         wl_test_assert_has(&set, "unix", "gid:%d", GID);
         wl_test_assert_has(&set, "unix", "supplementary_gid:%d", 100);
@@ -119,13 +147,13 @@ static void test_size_limit(void **state) {
         _cleanup_(selector_set_done) SelectorSet s1 = {}, s2 = {};
         AttestorStats st;
 
-        assert_ok(attestor_attest(small, &f->w, &s1));
+        assert_ok(attestor_attest(small, &f->w, &s1, NULL));
         wl_test_assert_has(&s1, "unix", "path:%s", f->bin);
         assert_int_equal(wl_test_count_key(&s1, "unix", "sha256:"), 0);
         attestor_get_stats(small, &st);
         assert_int_equal(st.too_big, 1);
 
-        assert_ok(attestor_attest(exact, &f->w, &s2));
+        assert_ok(attestor_attest(exact, &f->w, &s2, NULL));
         assert_int_equal(wl_test_count_key(&s2, "unix", "sha256:"), 1);
 }
 
@@ -142,7 +170,7 @@ static void test_exe_links(void **state) {
                  * a file of that name exists here. */
                 {"bin (deleted)", false, 0, 0},
                 {"bin", true, 0, 0},        /* not absolute */
-                {"missing", false, 1, 0},   /* the link names it, but it can't be opened */
+                {"missing", false, 0, 0},   /* can't be opened: no proof, uid/gid only */
                 {"b\xc3\xa9", false, 0, 1}, /* not a valid selector value: no path, still hashed */
         };
 
@@ -158,7 +186,7 @@ static void test_exe_links(void **state) {
                 else
                         WL_PATHF(target, "%s/%s", f->root, cases[i].name);
                 fake_exe(f, target);
-                assert_ok(attestor_attest(a, &f->w, &set));
+                assert_ok(attestor_attest(a, &f->w, &set, NULL));
                 wl_test_assert_has(&set, "unix", "uid:%d", UID);
                 assert_int_equal(wl_test_count_key(&set, "unix", "path:"), cases[i].paths);
                 assert_int_equal(wl_test_count_key(&set, "unix", "sha256:"), cases[i].hashes);
@@ -168,7 +196,7 @@ static void test_exe_links(void **state) {
         _cleanup_(selector_set_done) SelectorSet set = {};
         WL_PATHF(target, "%s/exe", f->piddir);
         assert_int_equal(unlink(target), 0);
-        assert_ok(attestor_attest(a, &f->w, &set));
+        assert_ok(attestor_attest(a, &f->w, &set, NULL));
         assert_int_equal(wl_test_count_key(&set, "unix", "path:"), 0);
 }
 
@@ -180,13 +208,13 @@ static void test_zombie_and_garbage(void **state) {
 
         stat_line(line, sizeof(line), 'Z', 5555);
         fake_write(f, "stat", line);
-        assert_errno(attestor_attest(a, &f->w, &set), ESRCH);
+        assert_errno(attestor_attest(a, &f->w, &set, NULL), ESRCH);
         fake_write(f, "stat", "1234 (fake) S 1 2 3");
-        assert_errno(attestor_attest(a, &f->w, &set), EBADMSG);
+        assert_errno(attestor_attest(a, &f->w, &set, NULL), EBADMSG);
         stat_line(line, sizeof(line), 'S', 5555);
         fake_write(f, "stat", line);
         fake_write(f, "status", "Name:\tfake\nUid:\t1\t1\t1\t1\n");
-        assert_errno(attestor_attest(a, &f->w, &set), EBADMSG);
+        assert_errno(attestor_attest(a, &f->w, &set, NULL), EBADMSG);
         assert_int_equal(set.n, 0);
 }
 
@@ -209,12 +237,12 @@ static void test_groups_limit(void **state) {
         SelectorSet none = {};
 
         write_groups(f, ATTESTOR_GROUPS_MAX);
-        assert_ok(attestor_attest(a, &f->w, &set));
+        assert_ok(attestor_attest(a, &f->w, &set, NULL));
         assert_int_equal(wl_test_count_key(&set, "unix", "supplementary_gid:"),
                          ATTESTOR_GROUPS_MAX);
         wl_test_assert_has(&set, "unix", "supplementary_gid:%d", 3000000 + ATTESTOR_GROUPS_MAX - 1);
         write_groups(f, ATTESTOR_GROUPS_MAX + 1);
-        assert_errno(attestor_attest(a, &f->w, &none), E2BIG);
+        assert_errno(attestor_attest(a, &f->w, &none, NULL), E2BIG);
         assert_int_equal(none.n, 0);
 }
 
@@ -261,7 +289,7 @@ static int attest_with_swap(Fake *f, unsigned long new_start, SelectorSet *set) 
         unlink(path);
         assert_int_equal(mkfifo(path, 0600), 0);
         assert_int_equal(pthread_create(&t, NULL, swap_thread, &s), 0);
-        r = attestor_attest(a, &f->w, set);
+        r = attestor_attest(a, &f->w, set, NULL);
         /* Should the attestor not have opened the FIFO, release the writer. */
         fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         assert_int_equal(pthread_join(t, NULL), 0);
@@ -283,6 +311,95 @@ static void test_starttime_changes(void **state) {
         assert_int_equal(set.n, 0);
 }
 
+/* Without the proof: the uid/gid selectors and their names only. */
+static void assert_unbound(Attestor *a, Fake *f) {
+        _cleanup_(selector_set_done) SelectorSet set = {};
+        bool bound = true;
+
+        assert_ok(attestor_attest(a, &f->w, &set, &bound));
+        assert_false(bound);
+        wl_test_assert_has(&set, "unix", "uid:%d", UID);
+        wl_test_assert_has(&set, "unix", "gid:%d", GID);
+        assert_int_equal(wl_test_count_key(&set, "unix", "supplementary_gid:"), 0);
+        assert_int_equal(wl_test_count_key(&set, "unix", "path:"), 0);
+        assert_int_equal(wl_test_count_key(&set, "unix", "sha256:"), 0);
+}
+
+static void test_holder(void **state) {
+        Fake *f = *state;
+        _cleanup_(attestor_freep) Attestor *a = fake_attestor(f, 1024);
+        _cleanup_(selector_set_done) SelectorSet set = {};
+        AttestorStats st;
+        bool bound = false;
+        int other[2];
+
+        assert_ok(attestor_attest(a, &f->w, &set, &bound));
+        assert_true(bound);
+        wl_test_assert_has(&set, "unix", "path:%s", f->bin);
+
+        /* Held without close-on-exec: what an exec after connect() leaves. */
+        fake_holder(f, true, false);
+        assert_unbound(a, f);
+        /* Not held at all: a forked child has it, the pid exec'd. */
+        fake_holder(f, false, false);
+        assert_unbound(a, f);
+        /* Another socket of the process, not our connection. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other), 0);
+        fake_holder(f, true, true);
+        f->w.sock = other[0];
+        assert_unbound(a, f);
+        f->w.sock = f->sp[0];
+        close(other[0]);
+        close(other[1]);
+        /* No connection given: nothing to prove. */
+        f->w.sock = -EBADF;
+        assert_unbound(a, f);
+        f->w.sock = f->sp[0];
+        attestor_get_stats(a, &st);
+        assert_int_equal(st.attested, 1);
+        assert_int_equal(st.unbound, 4);
+        /* A garbled fdinfo is an error, not a proof. */
+        fake_write(f, "fdinfo/7", "pos:\t0\nflags:\t02x\n");
+        assert_errno(attestor_attest(a, &f->w, &set, &bound), EBADMSG);
+}
+
+/* The exe is read, then exec happens while attestation waits on the status file: the
+ * exe found after the proof is another file. */
+static void *exec_thread(void *arg) {
+        Fake *f = arg;
+        char path[PATH_MAX], other[PATH_MAX], link[PATH_MAX];
+        const char *status = "Name:\tfake\nGroups:\t100\n";
+        int fd;
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/status", f->piddir) >= sizeof(path) ||
+            (size_t) snprintf(other, sizeof(other), "%s/other", f->root) >= sizeof(other) ||
+            (size_t) snprintf(link, sizeof(link), "%s/exe", f->piddir) >= sizeof(link))
+                abort();
+        fd = open(path, O_WRONLY | O_CLOEXEC); /* waits for the attestor to open it */
+        if (fd < 0)
+                return NULL;
+        if (unlink(link) < 0 || symlink(other, link) < 0 || write(fd, status, strlen(status)) < 0)
+                abort();
+        close(fd);
+        return NULL;
+}
+
+static void test_exec_during_attestation(void **state) {
+        Fake *f = *state;
+        _cleanup_(attestor_freep) Attestor *a = fake_attestor(f, 1024);
+        char path[PATH_MAX];
+        pthread_t t;
+
+        WL_PATHF(path, "%s/other", f->root);
+        wl_test_write_file(path, "#!/bin/false\n", 13);
+        WL_PATHF(path, "%s/status", f->piddir);
+        unlink(path);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        assert_int_equal(pthread_create(&t, NULL, exec_thread, f), 0);
+        assert_unbound(a, f);
+        assert_int_equal(pthread_join(t, NULL), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
@@ -291,6 +408,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_zombie_and_garbage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_groups_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_starttime_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_holder, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exec_during_attestation, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

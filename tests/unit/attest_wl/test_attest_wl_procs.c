@@ -115,7 +115,7 @@ static void worker_start(Worker *wk,
         assert_int_equal(read(wk->conn, &c, 1), 1);
         assert_int_equal(getsockopt(wk->conn, SOL_SOCKET, SO_PEERCRED, &uc, &len), 0);
         assert_int_equal(uc.pid, wk->pid);
-        wk->w = (WorkloadInfo){uc.pid, uc.uid, uc.gid, pidfd_open(uc.pid, 0)};
+        wk->w = (WorkloadInfo){uc.pid, uc.uid, uc.gid, pidfd_open(uc.pid, 0), wk->conn};
         assert_true(wk->w.pidfd >= 0);
 }
 
@@ -126,6 +126,7 @@ static void worker_hangup(Worker *wk, bool reap) {
 
         close(wk->conn);
         wk->conn = -1;
+        wk->w.sock = -EBADF;
         assert_int_equal(poll(&p, 1, 10000), 1); /* readable once it has exited */
         if (reap) {
                 assert_int_equal(waitpid(wk->pid, &status, 0), wk->pid);
@@ -151,7 +152,7 @@ static void test_other_uid(void **state) {
         worker_start(&wk, NOBODY, NOBODY, groups, ELEMENTSOF(groups), NULL);
         assert_int_equal(wk.w.uid, NOBODY);
         assert_int_equal(wk.w.gid, NOBODY);
-        assert_ok(attestor_attest(a, &wk.w, &set));
+        assert_ok(attestor_attest(a, &wk.w, &set, NULL));
 
         wl_test_assert_has(&set, "unix", "uid:%d", NOBODY);
         wl_test_assert_has(&set, "unix", "gid:%d", NOBODY);
@@ -190,13 +191,13 @@ static void test_exited(void **state) {
         /* Exited and reaped: the pid is free (and may be reused). */
         worker_start(&wk, NOBODY, NOBODY, NULL, 0, NULL);
         worker_hangup(&wk, true);
-        assert_errno(attestor_attest(a, &wk.w, &set), ESRCH);
+        assert_errno(attestor_attest(a, &wk.w, &set, NULL), ESRCH);
         worker_done(&wk);
 
         /* Exited but not reaped: a zombie still holds its pid and /proc entry. */
         worker_start(&wk, NOBODY, NOBODY, NULL, 0, NULL);
         worker_hangup(&wk, false);
-        assert_errno(attestor_attest(a, &wk.w, &set), ESRCH);
+        assert_errno(attestor_attest(a, &wk.w, &set, NULL), ESRCH);
         assert_int_equal(waitpid(wk.pid, NULL, 0), wk.pid);
         worker_done(&wk);
         assert_int_equal(set.n, 0);
@@ -268,12 +269,12 @@ static void test_pid_reused(void **state) {
         }
 
         /* /proc/<pid> now shows a live root process, but the pidfd knows better. */
-        assert_errno(attestor_attest(a, &wk.w, &set), ESRCH);
+        assert_errno(attestor_attest(a, &wk.w, &set, NULL), ESRCH);
         assert_int_equal(set.n, 0);
         /* The new process itself attests fine. */
-        WorkloadInfo w2 = {other, 0, 0, pidfd_open(other, 0)};
+        WorkloadInfo w2 = {other, 0, 0, pidfd_open(other, 0), -EBADF};
         assert_true(w2.pidfd >= 0);
-        assert_ok(attestor_attest(a, &w2, &set));
+        assert_ok(attestor_attest(a, &w2, &set, NULL));
         wl_test_assert_has(&set, "unix", "uid:0");
         close(w2.pidfd);
         close(release);
@@ -291,44 +292,77 @@ static void copy_file(const char *from, const char *to) {
         free(data);
 }
 
-/* Exec a private copy of sleep(1); attest (hash cached the second time); delete the file. */
-static void test_deleted_exe(void **state) {
-        _cleanup_(attestor_freep) Attestor *a = NULL;
-        char *dir = test_tmpdir(), bin[PATH_MAX], real[PATH_MAX], link[64], want[65];
-        const char *sleep_bin =
-                access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep";
-        AttestorStats st;
-        pid_t pid;
+/* Runs attest_client (argv after the socket name) as a worker: accept its connection as
+ * the agent would, and wait until its executable is `exe` (an exec is done). */
+static void client_start(Worker *wk, const char *exe, const char *const *args, size_t n) {
+        const char *argv[16];
+        struct ucred uc;
+        socklen_t len = sizeof(uc);
+        char link[64], c;
 
-        assert_non_null(dir);
-        snprintf(bin, sizeof(bin), "%s/sleepy", dir);
-        copy_file(sleep_bin, bin);
-        assert_non_null(realpath(bin, real));
-        wl_test_sha256_path(bin, want);
-        wl_test_wait_racy_window();
-        assert_ok(attestor_new(NULL, &a));
-
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                execl(bin, "sleepy", "60", (char *) NULL);
+        assert_true(n + 3 <= ELEMENTSOF(argv));
+        argv[0] = "attest_client";
+        argv[1] = listen_addr.sun_path + 1;
+        for (size_t i = 0; i < n; i++)
+                argv[2 + i] = args[i];
+        argv[2 + n] = NULL;
+        wk->pid = fork();
+        assert_true(wk->pid >= 0);
+        if (wk->pid == 0) {
+                execv(args[n], (char *const *) argv); /* args[n]: the client binary */
                 _exit(127);
         }
-        snprintf(link, sizeof(link), "/proc/%d/exe", (int) pid);
+        wk->conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(wk->conn >= 0);
+        assert_int_equal(read(wk->conn, &c, 1), 1);
+        assert_int_equal(getsockopt(wk->conn, SOL_SOCKET, SO_PEERCRED, &uc, &len), 0);
+        assert_int_equal(uc.pid, wk->pid);
+        wk->w = (WorkloadInfo){uc.pid, uc.uid, uc.gid, pidfd_open(uc.pid, 0), wk->conn};
+        assert_true(wk->w.pidfd >= 0);
+        snprintf(link, sizeof(link), "/proc/%d/exe", (int) wk->pid);
         for (int i = 0; i < 500; i++) { /* until the exec is done */
                 char t[PATH_MAX];
                 ssize_t k = readlink(link, t, sizeof(t) - 1);
                 struct timespec ts = {0, 10 * 1000 * 1000};
 
-                if (k > 0 && (t[k] = 0, strcmp(t, real) == 0))
-                        break;
+                if (k > 0 && (t[k] = 0, strcmp(t, exe) == 0))
+                        return;
                 nanosleep(&ts, NULL);
         }
-        WorkloadInfo w = {pid, getuid(), getgid(), pidfd_open(pid, 0)};
-        assert_true(w.pidfd >= 0);
+        fail_msg("pid %d never ran %s", (int) wk->pid, exe);
+}
+
+static void client_stop(Worker *wk) {
+        close(wk->conn);
+        wk->conn = -1;
+        kill(wk->pid, SIGKILL);
+        assert_int_equal(waitpid(wk->pid, NULL, 0), wk->pid);
+        close(wk->w.pidfd);
+}
+
+/* Exec a private copy of the client; attest (hash cached the second time); delete the
+ * file: still bound to the connection, but no path and no hash. */
+static void test_deleted_exe(void **state) {
+        _cleanup_(attestor_freep) Attestor *a = NULL;
+        char *dir = test_tmpdir(), bin[PATH_MAX], real[PATH_MAX], want[65];
+        AttestorStats st;
+        Worker wk;
+
+        assert_non_null(dir);
+        snprintf(bin, sizeof(bin), "%s/client", dir);
+        copy_file(ATTEST_CLIENT_PATH, bin);
+        assert_non_null(realpath(bin, real));
+        wl_test_sha256_path(bin, want);
+        wl_test_wait_racy_window();
+        assert_ok(attestor_new(NULL, &a));
+
+        client_start(&wk, real, (const char *[]){"hold", bin}, 1);
         for (int i = 0; i < 2; i++) {
                 _cleanup_(selector_set_done) SelectorSet set = {};
-                assert_ok(attestor_attest(a, &w, &set));
+                bool bound = false;
+
+                assert_ok(attestor_attest(a, &wk.w, &set, &bound));
+                assert_true(bound);
                 wl_test_assert_has(&set, "unix", "path:%s", real);
                 wl_test_assert_has(&set, "unix", "sha256:%s", want);
         }
@@ -338,15 +372,58 @@ static void test_deleted_exe(void **state) {
 
         assert_int_equal(unlink(bin), 0);
         _cleanup_(selector_set_done) SelectorSet set = {};
-        assert_ok(attestor_attest(a, &w, &set));
+        bool bound = false;
+        assert_ok(attestor_attest(a, &wk.w, &set, &bound));
+        assert_true(bound);
         assert_int_equal(wl_test_count_key(&set, "unix", "path:"), 0);
         assert_int_equal(wl_test_count_key(&set, "unix", "sha256:"), 0);
         wl_test_assert_has(&set, "unix", "uid:%u", (unsigned) getuid());
-
-        kill(pid, SIGKILL);
-        assert_int_equal(waitpid(pid, NULL, 0), pid);
-        close(w.pidfd);
+        client_stop(&wk);
         test_rmdir_free(dir);
+}
+
+/* The attack: connect, then exec an allowed binary (itself with the socket inherited, or
+ * in the parent while a forked child keeps the socket). /proc/<pid>/exe then names the
+ * allowed binary; the attestor must not say so. */
+static void test_exec_after_connect(void **state) {
+        _cleanup_(attestor_freep) Attestor *a = NULL;
+        const char *sleep_bin =
+                access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep";
+        char sleep_real[PATH_MAX], client_real[PATH_MAX];
+        const char *modes[] = {"exec", "fork-exec"};
+
+        assert_non_null(realpath(sleep_bin, sleep_real));
+        assert_non_null(realpath(ATTEST_CLIENT_PATH, client_real));
+        assert_ok(attestor_new(NULL, &a));
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                _cleanup_(selector_set_done) SelectorSet set = {};
+                AttestorStats before, after;
+                bool bound = true;
+                Worker wk;
+
+                client_start(&wk, sleep_real,
+                             (const char *[]){modes[i], sleep_bin, "60", ATTEST_CLIENT_PATH}, 3);
+                attestor_get_stats(a, &before);
+                assert_ok(attestor_attest(a, &wk.w, &set, &bound));
+                attestor_get_stats(a, &after);
+                assert_false(bound);
+                assert_int_equal(after.unbound, before.unbound + 1);
+                wl_test_assert_has(&set, "unix", "uid:%u", (unsigned) getuid());
+                assert_int_equal(wl_test_count_key(&set, "unix", "path:"), 0);
+                assert_int_equal(wl_test_count_key(&set, "unix", "sha256:"), 0);
+                assert_int_equal(wl_test_count_key(&set, "unix", "supplementary_gid:"), 0);
+                client_stop(&wk);
+        }
+
+        /* Control: the client holding its own connection is bound and named. */
+        _cleanup_(selector_set_done) SelectorSet set = {};
+        bool bound = false;
+        Worker wk;
+        client_start(&wk, client_real, (const char *[]){"hold", ATTEST_CLIENT_PATH}, 1);
+        assert_ok(attestor_attest(a, &wk.w, &set, &bound));
+        assert_true(bound);
+        wl_test_assert_has(&set, "unix", "path:%s", client_real);
+        client_stop(&wk);
 }
 
 /* Makes <base>/<unit> a cgroup that sd_pid_get_unit() maps to unit (tried on each hierarchy
@@ -386,7 +463,7 @@ static bool find_unit_cgroup(const char *unit, char *dir, char *procs) {
 static void attest_unit(Attestor *a, Worker *wk, const char *unit, const char *fragment) {
         _cleanup_(selector_set_done) SelectorSet set = {};
 
-        assert_ok(attestor_attest(a, &wk->w, &set));
+        assert_ok(attestor_attest(a, &wk->w, &set, NULL));
         wl_test_assert_has(&set, "unix", "uid:%d", NOBODY);
         wl_test_assert_has(&set, "systemd", "id:%s", unit);
         if (fragment)
@@ -442,7 +519,7 @@ static void test_systemd_unit(void **state) {
         attestor_config_init(&cfg);
         cfg.systemd = false;
         assert_ok(attestor_new(&cfg, &off));
-        assert_ok(attestor_attest(off, &wk.w, &set));
+        assert_ok(attestor_attest(off, &wk.w, &set, NULL));
         assert_int_equal(wl_test_count_key(&set, "systemd", ""), 0);
 
         worker_done(&wk);
@@ -452,9 +529,9 @@ static void test_systemd_unit(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_other_uid),    cmocka_unit_test(test_exited),
-                cmocka_unit_test(test_pid_reused),   cmocka_unit_test(test_deleted_exe),
-                cmocka_unit_test(test_systemd_unit),
+                cmocka_unit_test(test_other_uid),          cmocka_unit_test(test_exited),
+                cmocka_unit_test(test_pid_reused),         cmocka_unit_test(test_deleted_exe),
+                cmocka_unit_test(test_exec_after_connect), cmocka_unit_test(test_systemd_unit),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -151,7 +151,8 @@ static void test_jwt_mint_validate(void **state) {
         bundles[0] = ca_bundle(ca);
         assert_ok(ca_mint_jwt_svid(ca, WL_ID, aud, 2, 300, f.t0, &token, &exp));
         assert_int_equal(exp, f.t0 + 300);
-        assert_ok(warden_jwtsvid_validate(token, "svc-b", bundles, 1, f.t0 + 1, 0, &c, &e));
+        assert_ok(warden_jwtsvid_validate(token, "svc-b", bundles, 1,
+                                          &(WardenJwtTimeRules){.now = f.t0 + 1}, &c, &e));
         assert_string_equal(c->spiffe_id, WL_ID);
         assert_int_equal(c->exp, f.t0 + 300);
         assert_string_equal(c->alg, "ES256");
@@ -159,9 +160,11 @@ static void test_jwt_mint_validate(void **state) {
         assert_string_equal(c->kid, kid);
         assert_int_equal(strlen(kid), 43); /* base64url of SHA-256 */
         /* Wrong audience and expiry are caught by the validator. */
-        assert_errno(warden_jwtsvid_validate(token, "svc-c", bundles, 1, f.t0, 0, NULL, &e),
+        assert_errno(warden_jwtsvid_validate(token, "svc-c", bundles, 1,
+                                             &(WardenJwtTimeRules){.now = f.t0}, NULL, &e),
                      EACCES);
-        assert_errno(warden_jwtsvid_validate(token, "svc-a", bundles, 1, f.t0 + 400, 0, NULL, &e),
+        assert_errno(warden_jwtsvid_validate(token, "svc-a", bundles, 1,
+                                             &(WardenJwtTimeRules){.now = f.t0 + 400}, NULL, &e),
                      EKEYEXPIRED);
 
         erase_and_free(TAKE_PTR(token));
@@ -399,7 +402,8 @@ static void key_type_smoke(WardenKeyType type, const char *alg) {
         assert_ok(verify_chain(chain, bundle_roots(ca), f.t0));
         assert_ok(ca_mint_jwt_svid(ca, WL_ID, aud, 1, 60, f.t0, &token, NULL));
         bundles[0] = ca_bundle(ca);
-        assert_ok(warden_jwtsvid_validate(token, "a", bundles, 1, f.t0, 0, &c, NULL));
+        assert_ok(warden_jwtsvid_validate(token, "a", bundles, 1,
+                                          &(WardenJwtTimeRules){.now = f.t0}, &c, NULL));
         assert_string_equal(c->alg, alg);
         ca = ca_free(ca);
         /* And it reloads. */

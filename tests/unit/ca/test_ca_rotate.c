@@ -124,7 +124,8 @@ static void timeline_activate(Timeline *tl) {
 
         bundles[0] = ca_bundle(tl->ca);
         assert_ok(ca_mint_jwt_svid(tl->ca, WL_ID, aud, 1, 300, t + 50, &token, NULL));
-        assert_ok(warden_jwtsvid_validate(token, "a", bundles, 1, t + 51, 0, NULL, NULL));
+        assert_ok(warden_jwtsvid_validate(token, "a", bundles, 1,
+                                          &(WardenJwtTimeRules){.now = t + 51}, NULL, NULL));
 
         assert_ok(ca_server_tls(tl->ca, &pem, NULL, NULL));
         assert_ok(warden_x509_chain_from_pem(pem, strlen(pem), &tls));

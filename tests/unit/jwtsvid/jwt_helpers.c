@@ -129,7 +129,8 @@ int check(const char *token, WardenJwtError *ret_err) {
         WardenJwtError e = WARDEN_JWT_OK;
         int r;
 
-        r = warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, T0, 0, &c, &e);
+        r = warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, &(WardenJwtTimeRules){.now = T0},
+                                    &c, &e);
         if (r >= 0)
                 assert_non_null(c);
         else

@@ -39,7 +39,8 @@ static void roundtrip(EVP_PKEY *key, const char *kid, const char *alg, const cha
         _cleanup_(warden_jwt_claims_freep) WardenJwtClaims *c = NULL;
         WardenJwtError e = WARDEN_JWT_OK;
 
-        assert_ok(warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, T0 + 10, 0, &c, &e));
+        assert_ok(warden_jwtsvid_validate(token, "aud1", fx.bundles, 2,
+                                          &(WardenJwtTimeRules){.now = T0 + 10}, &c, &e));
         assert_int_equal(e, WARDEN_JWT_OK);
         assert_string_equal(c->spiffe_id, SUB);
         assert_string_equal(c->trust_domain, "example.org");
@@ -111,10 +112,12 @@ static void test_multiple_audiences(void **state) {
 
         (void) state;
         assert_ok(warden_jwtsvid_mint(&p, &token));
-        assert_ok(warden_jwtsvid_validate(token, "aud2", fx.bundles, 2, T0, 0, &c, NULL));
+        assert_ok(warden_jwtsvid_validate(token, "aud2", fx.bundles, 2,
+                                          &(WardenJwtTimeRules){.now = T0}, &c, NULL));
         assert_int_equal(c->n_aud, 3);
         assert_string_equal(c->aud[2], "aud3");
-        assert_ok(warden_jwtsvid_validate(token, "aud3", fx.bundles, 2, T0, 0, NULL, NULL));
+        assert_ok(warden_jwtsvid_validate(token, "aud3", fx.bundles, 2,
+                                          &(WardenJwtTimeRules){.now = T0}, NULL, NULL));
 }
 
 static void test_extra_claims(void **state) {
@@ -138,7 +141,8 @@ static void test_extra_claims(void **state) {
         assert_ok(warden_jwtsvid_mint(&p, &token));
         /* the caller's object is copied, not referenced */
         assert_int_equal(json_object_set_new(extra, "scope", json_string("write")), 0);
-        assert_ok(warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, T0, 0, &c, NULL));
+        assert_ok(warden_jwtsvid_validate(token, "aud1", fx.bundles, 2,
+                                          &(WardenJwtTimeRules){.now = T0}, &c, NULL));
         assert_string_equal(json_string_value(json_object_get(c->all, "scope")), "read");
         assert_int_equal(json_integer_value(json_object_get(c->all, "nbf")), T0 - 5);
         assert_true(json_is_array(json_object_get(c->all, "act")));

@@ -192,8 +192,16 @@ static void mint_nbf(int64_t nbf, char **ret) {
         assert_ok(warden_jwtsvid_mint(&p, ret));
 }
 
-static int validate_at(const char *token, int64_t now, int64_t leeway, WardenJwtError *e) {
-        return warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, now, leeway, NULL, e);
+static int validate_at(const char *token, int64_t now, int64_t skew, WardenJwtError *e) {
+        WardenJwtTimeRules t = {.now = now, .skew_seconds = skew};
+
+        return warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, &t, NULL, e);
+}
+
+static int validate_grace(const char *token, int64_t now, int64_t exp_leeway, WardenJwtError *e) {
+        WardenJwtTimeRules t = {.now = now, .skew_seconds = 60, .exp_leeway_seconds = exp_leeway};
+
+        return warden_jwtsvid_validate(token, "aud1", fx.bundles, 2, &t, NULL, e);
 }
 
 void test_times(void **state) {
@@ -204,13 +212,20 @@ void test_times(void **state) {
         WardenJwtError e = WARDEN_JWT_OK;
 
         (void) state;
-        /* exp = T0 - 30 */
+        /* exp = T0 - 30: valid only while now < exp (RFC 7519); the clock skew
+         * allowance (for nbf/iat) never extends a token's life. */
         assert_errno(validate_at(t, T0, 0, &e), EKEYEXPIRED);
         assert_int_equal(e, WARDEN_JWT_ERR_EXPIRED);
-        assert_errno(validate_at(t, T0, 29, &e), EKEYEXPIRED);
-        assert_ok(validate_at(t, T0, 30, &e)); /* exp == now - leeway */
-        assert_ok(validate_at(t, T0, 60, &e)); /* expired within leeway */
-        assert_ok(validate_at(t, T0 - 31, 0, &e));
+        assert_errno(validate_at(t, T0, 60, &e), EKEYEXPIRED);
+        assert_int_equal(e, WARDEN_JWT_ERR_EXPIRED);
+        assert_errno(validate_at(t, T0 - 30, 60, &e), EKEYEXPIRED); /* now == exp */
+        assert_ok(validate_at(t, T0 - 31, 60, &e));                 /* now == exp - 1 */
+        /* The opt-in grace after exp: now < exp + leeway. */
+        assert_errno(validate_grace(t, T0, 30, &e), EKEYEXPIRED);
+        assert_ok(validate_grace(t, T0, 31, &e));
+        e = WARDEN_JWT_OK;
+        assert_errno(validate_grace(t, T0, WARDEN_JWT_LEEWAY_MAX + 1, &e), EINVAL);
+        assert_int_equal(e, WARDEN_JWT_ERR_ARGUMENT);
 
         assert_errno(validate_at(future_iat, T0, 60, &e), EKEYEXPIRED);
         assert_int_equal(e, WARDEN_JWT_ERR_ISSUED_IN_FUTURE);
@@ -261,14 +276,19 @@ void test_audience(void **state) {
 
         (void) state;
         assert_rejected(t, WARDEN_JWT_ERR_AUDIENCE, EACCES);
-        assert_errno(warden_jwtsvid_validate(t, "", fx.bundles, 2, T0, 0, NULL, &e), EINVAL);
+        assert_errno(warden_jwtsvid_validate(t, "", fx.bundles, 2, &(WardenJwtTimeRules){.now = T0},
+                                             NULL, &e),
+                     EINVAL);
         assert_int_equal(e, WARDEN_JWT_ERR_ARGUMENT);
-        assert_errno(warden_jwtsvid_validate(t, NULL, fx.bundles, 2, T0, 0, NULL, &e), EINVAL);
+        assert_errno(warden_jwtsvid_validate(t, NULL, fx.bundles, 2,
+                                             &(WardenJwtTimeRules){.now = T0}, NULL, &e),
+                     EINVAL);
 
         /* aud as a single string is accepted and reported as a list */
         claims = claims_json(SUB, "\"aud1\"", EXP_OK);
         string_aud = craft(H_ES256, claims, fx.ec256);
-        assert_ok(warden_jwtsvid_validate(string_aud, "aud1", fx.bundles, 2, T0, 0, &c, &e));
+        assert_ok(warden_jwtsvid_validate(string_aud, "aud1", fx.bundles, 2,
+                                          &(WardenJwtTimeRules){.now = T0}, &c, &e));
         assert_int_equal(c->n_aud, 1);
         assert_string_equal(c->aud[0], "aud1");
 
@@ -335,7 +355,8 @@ void test_sub_rules(void **state) {
         assert_accepted(other_ok);
         assert_rejected(other_bad, WARDEN_JWT_ERR_SIGNATURE, EKEYREJECTED);
         WardenJwtError e;
-        assert_errno(warden_jwtsvid_validate(other_ok, "aud1", fx.bundles + 1, 1, T0, 0, NULL, &e),
+        assert_errno(warden_jwtsvid_validate(other_ok, "aud1", fx.bundles + 1, 1,
+                                             &(WardenJwtTimeRules){.now = T0}, NULL, &e),
                      ENOKEY);
         assert_int_equal(e, WARDEN_JWT_ERR_NO_BUNDLE);
 }
@@ -387,6 +408,8 @@ void test_structure(void **state) {
         strcat(big, "A");
         assert_rejected(big, WARDEN_JWT_ERR_TOO_LARGE, E2BIG);
 
-        assert_errno(warden_jwtsvid_validate(NULL, "aud1", fx.bundles, 2, T0, 0, NULL, &e), EINVAL);
+        assert_errno(warden_jwtsvid_validate(NULL, "aud1", fx.bundles, 2,
+                                             &(WardenJwtTimeRules){.now = T0}, NULL, &e),
+                     EINVAL);
         assert_int_equal(e, WARDEN_JWT_ERR_ARGUMENT);
 }

@@ -26,15 +26,15 @@ void test_jwt_cache_key(void **state) {
                    *ab_c[] = {"ab", "c"}, *a[] = {"a"};
         uint8_t k1[32], k2[32], k3[32], k4[32], k5[32], k6[32];
 
-        assert_ok(jwt_cache_key("spiffe://x/y", ab, 2, k1));
-        assert_ok(jwt_cache_key("spiffe://x/y", ba, 2, k2));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", ab, 2, k1));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", ba, 2, k2));
         assert_memory_equal(k1, k2, 32); /* audience order does not matter */
-        assert_ok(jwt_cache_key("spiffe://x/y", a_bc, 2, k3));
-        assert_ok(jwt_cache_key("spiffe://x/y", ab_c, 2, k4));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", a_bc, 2, k3));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", ab_c, 2, k4));
         assert_memory_not_equal(k3, k4, 32); /* NUL separators */
-        assert_ok(jwt_cache_key("spiffe://x/z", ab, 2, k5));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/z", ab, 2, k5));
         assert_memory_not_equal(k1, k5, 32);
-        assert_ok(jwt_cache_key("spiffe://x/y", a, 1, k6));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", a, 1, k6));
         assert_memory_not_equal(k1, k6, 32);
 }
 
@@ -43,7 +43,7 @@ static void key_n(uint8_t key[32], int n) {
         const char *auds[] = {aud};
 
         snprintf(aud, sizeof(aud), "aud%d", n);
-        assert_ok(jwt_cache_key("spiffe://x/y", auds, 1, key));
+        assert_ok(jwt_cache_key(1000, "spiffe://x/y", auds, 1, key));
 }
 
 void test_jwt_cache_lru(void **state) {
@@ -53,15 +53,15 @@ void test_jwt_cache_lru(void **state) {
 
         for (int i = 0; i < 5; i++)
                 key_n(k[i], i);
-        assert_ok(jwt_cache_new(3, &c));
-        assert_ok(jwt_cache_store(c, k[0], "t0", 1000, 1100));
-        assert_ok(jwt_cache_store(c, k[1], "t1", 1000, 1100));
-        assert_ok(jwt_cache_store(c, k[2], "t2", 1000, 1100));
+        assert_ok(jwt_cache_new(3, 0, 0, &c));
+        assert_ok(jwt_cache_store(c, 1000, k[0], "t0", 1000, 1100));
+        assert_ok(jwt_cache_store(c, 1000, k[1], "t1", 1000, 1100));
+        assert_ok(jwt_cache_store(c, 1000, k[2], "t2", 1000, 1100));
         /* using k0 makes k1 the least recently used */
         assert_int_equal(jwt_cache_lookup(c, k[0], 1010, true, &tok), 1);
         assert_string_equal(tok, "t0");
         free(tok);
-        assert_ok(jwt_cache_store(c, k[3], "t3", 1000, 1100));
+        assert_ok(jwt_cache_store(c, 1000, k[3], "t3", 1000, 1100));
         assert_int_equal(jwt_cache_size(c), 3);
         assert_int_equal(jwt_cache_lookup(c, k[1], 1010, false, &tok), 0);
         assert_int_equal(jwt_cache_lookup(c, k[0], 1010, true, &tok), 1);
@@ -76,7 +76,7 @@ void test_jwt_cache_lru(void **state) {
         assert_int_equal(jwt_cache_lookup(c, k[2], 1100, false, &tok), 0);
         assert_int_equal(jwt_cache_size(c), 2);
         /* replacing keeps one item */
-        assert_ok(jwt_cache_store(c, k[3], "t3b", 1000, 1200));
+        assert_ok(jwt_cache_store(c, 1000, k[3], "t3b", 1000, 1200));
         assert_int_equal(jwt_cache_lookup(c, k[3], 1010, true, &tok), 1);
         assert_string_equal(tok, "t3b");
         free(tok);
@@ -150,28 +150,28 @@ void test_jwt_fetch_cached(void **state) {
 
         fx_init(&fx, 0);
         setup_entry(&fx, &s, &c);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, ab, 2, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, ab, 2, on_jwt, &res));
         wait_calls(&res, 1);
         assert_int_equal(res.r, 0);
         check_token(res.token, "a");
         first = strdup(res.token);
         /* the same audience set in another order: from the cache, synchronously */
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, ba, 2, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, ba, 2, on_jwt, &res));
         assert_int_equal(result_calls(&res), 2);
         assert_string_equal(res.token, first);
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), 1);
         /* another audience: minted */
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, c1, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, c1, 1, on_jwt, &res));
         wait_calls(&res, 3);
         check_token(res.token, "c");
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), 2);
         /* TTL 60: reused for 29 s, re-minted at half-life */
         fx_advance(&fx, 29);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, ab, 2, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, ab, 2, on_jwt, &res));
         assert_int_equal(result_calls(&res), 4);
         assert_string_equal(res.token, first);
         fx_advance(&fx, 1);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, ab, 2, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, ab, 2, on_jwt, &res));
         wait_calls(&res, 5);
         assert_string_not_equal(res.token, first);
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), 3);
@@ -193,36 +193,36 @@ void test_jwt_fetch_fallback(void **state) {
         setup_entry(&fx, &s, &c);
         /* no token yet and the server is down: -EAGAIN */
         __atomic_store_n(&fx.fail, 1, __ATOMIC_SEQ_CST);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 1);
         assert_int_equal(res.r, -EAGAIN);
         assert_null(res.token);
         __atomic_store_n(&fx.fail, 0, __ATOMIC_SEQ_CST);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 2);
         first = strdup(res.token);
         /* past half-life, the server is down: the unexpired token is served */
         __atomic_store_n(&fx.fail, 1, __ATOMIC_SEQ_CST);
         fx_advance(&fx, 45);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 3);
         assert_int_equal(res.r, 0);
         assert_string_equal(res.token, first);
         /* for a few seconds it is served without asking the server again */
         calls = __atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST);
         fx_advance(&fx, 4);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         assert_int_equal(result_calls(&res), 4); /* synchronously, from the cache */
         assert_string_equal(res.token, first);
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), calls);
         fx_advance(&fx, 1);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 5);
         assert_int_equal(res.r, 0);
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), calls + 1);
         /* expired: nothing to serve */
         fx_advance(&fx, 15);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 6);
         assert_int_equal(res.r, -EAGAIN);
         free(res.token);
@@ -242,13 +242,13 @@ void test_jwt_fetch_coalesced(void **state) {
         setup_entry(&fx, &s, &c);
         fx.mint_delay_ms = 300;
         for (int i = 0; i < 10; i++)
-                assert_ok(manager_fetch_jwt_svid(fx.m, c, a, 1, on_jwt, &res));
+                assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, a, 1, on_jwt, &res));
         wait_calls(&res, 10);
         assert_int_equal(res.r, 0);
         assert_int_equal(__atomic_load_n(&fx.mint_calls, __ATOMIC_SEQ_CST), 1);
         free(res.token);
         /* a pending request at shutdown is answered */
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, (const char *[]){"z"}, 1, on_jwt, &res));
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, (const char *[]){"z"}, 1, on_jwt, &res));
         agent_snapshot_unref((AgentSnapshot *) s);
         res.token = NULL;
         fx_done(&fx);
@@ -258,7 +258,7 @@ void test_jwt_fetch_coalesced(void **state) {
 
 void test_jwt_fetch_bad_args(void **state) {
         const char *empty[] = {""};
-        const char *many[MANAGER_JWT_AUDIENCES_MAX + 1];
+        const char *many[WARDEN_JWT_AUDIENCES_MAX + 1];
         Result res = {.lock = PTHREAD_MUTEX_INITIALIZER};
         const AgentSnapshot *s;
         const CachedSvid *c;
@@ -268,10 +268,12 @@ void test_jwt_fetch_bad_args(void **state) {
                 many[i] = "x";
         fx_init(&fx, 0);
         setup_entry(&fx, &s, &c);
-        assert_errno(manager_fetch_jwt_svid(fx.m, c, NULL, 0, on_jwt, &res), EINVAL);
-        assert_errno(manager_fetch_jwt_svid(fx.m, c, empty, 1, on_jwt, &res), EINVAL);
-        assert_errno(manager_fetch_jwt_svid(fx.m, c, many, ELEMENTSOF(many), on_jwt, &res), EINVAL);
-        assert_ok(manager_fetch_jwt_svid(fx.m, c, many, MANAGER_JWT_AUDIENCES_MAX, on_jwt, &res));
+        assert_errno(manager_fetch_jwt_svid(fx.m, 1000, c, NULL, 0, on_jwt, &res), EINVAL);
+        assert_errno(manager_fetch_jwt_svid(fx.m, 1000, c, empty, 1, on_jwt, &res), EINVAL);
+        assert_errno(manager_fetch_jwt_svid(fx.m, 1000, c, many, ELEMENTSOF(many), on_jwt, &res),
+                     EINVAL);
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, many, WARDEN_JWT_AUDIENCES_MAX, on_jwt,
+                                         &res));
         wait_calls(&res, 1);
         assert_int_equal(res.r, 0);
         free(res.token);

@@ -58,7 +58,7 @@ static void fetch_jwt(Fixture *fx, const char *aud, unsigned calls_after) {
         _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx->m);
         const char *auds[] = {aud};
 
-        assert_ok(manager_fetch_jwt_svid(fx->m, fx_find(s, "e1"), auds, 1, on_jwt, NULL));
+        assert_ok(manager_fetch_jwt_svid(fx->m, 0, fx_find(s, "e1"), auds, 1, on_jwt, NULL));
         for (int i = 0;
              i < 1000 && __atomic_load_n(&jwt_done_calls, __ATOMIC_SEQ_CST) < calls_after; i++)
                 usleep(10000);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <warden/jwtsvid.h>
 #include <warden/x509.h>
 
 #include "cleanup.h"
@@ -394,10 +395,12 @@ static void test_jwt(void **state) {
         put(&fx, mk(TD "/other", TD "/elsewhere"), &eo);
 
         assert_int_equal(jwt(&fx, &id, e1, 1, 10), GRPC_STATUS_OK);
-        assert_int_equal(jwt(&fx, &id, e1, NODE_AUDIENCES_MAX, NODE_AUDIENCE_MAX), GRPC_STATUS_OK);
-        assert_int_equal(jwt(&fx, &id, e1, NODE_AUDIENCES_MAX + 1, 10),
+        assert_int_equal(jwt(&fx, &id, e1, WARDEN_JWT_AUDIENCES_MAX, WARDEN_JWT_AUDIENCE_MAX),
+                         GRPC_STATUS_OK);
+        assert_int_equal(jwt(&fx, &id, e1, WARDEN_JWT_AUDIENCES_MAX + 1, 10),
                          GRPC_STATUS_INVALID_ARGUMENT);
-        assert_int_equal(jwt(&fx, &id, e1, 1, NODE_AUDIENCE_MAX + 1), GRPC_STATUS_INVALID_ARGUMENT);
+        assert_int_equal(jwt(&fx, &id, e1, 1, WARDEN_JWT_AUDIENCE_MAX + 1),
+                         GRPC_STATUS_INVALID_ARGUMENT);
         assert_int_equal(jwt(&fx, &id, e1, 0, 10), GRPC_STATUS_INVALID_ARGUMENT);
         assert_int_equal(jwt(&fx, &id, e1, 1, 0), GRPC_STATUS_INVALID_ARGUMENT);
         assert_int_equal(jwt(&fx, &id, eo, 1, 10), GRPC_STATUS_PERMISSION_DENIED);

@@ -447,44 +447,6 @@ static void test_client_errors(void **state) {
         test_server_done(&t);
 }
 
-static void test_connection_cap(void **state) {
-        TestServer t;
-        RpcChannel *a = NULL, *b = NULL, *c = NULL;
-        RpcServerStats st;
-        int status;
-
-        test_server_init(&t);
-        assert_ok(rpc_server_add_method(t.s, "/test.Open/Echo", RPC_UNARY, test_echo, NULL, 0));
-        assert_errno(rpc_server_set_max_connections(t.s, 0), EINVAL);
-        assert_ok(rpc_server_set_max_connections(t.s, 2));
-        test_server_listen(&t);
-        test_server_run(&t);
-
-        assert_ok(rpc_channel_new_unix(t.sock, &a));
-        assert_ok(rpc_channel_new_unix(t.sock, &b));
-        assert_ok(rpc_channel_new_unix(t.sock, &c));
-        assert_ok(rpc_unary(a, "/test.Open/Echo", NULL, 0, "", 0, 5000, NULL, NULL, &status, NULL));
-        assert_int_equal(status, GRPC_STATUS_OK);
-        assert_ok(rpc_unary(b, "/test.Open/Echo", NULL, 0, "", 0, 5000, NULL, NULL, &status, NULL));
-        assert_int_equal(status, GRPC_STATUS_OK);
-        /* The third connection waits in the backlog. */
-        assert_ok(rpc_unary(c, "/test.Open/Echo", NULL, 0, "", 0, 300, NULL, NULL, &status, NULL));
-        assert_int_equal(status, GRPC_STATUS_DEADLINE_EXCEEDED);
-        rpc_server_get_stats(t.s, &st);
-        assert_int_equal(st.connections_accepted, 2);
-
-        /* Once a connection goes away, it gets in. */
-        a = rpc_channel_free(a);
-        assert_ok(rpc_unary(c, "/test.Open/Echo", NULL, 0, "", 0, 5000, NULL, NULL, &status, NULL));
-        assert_int_equal(status, GRPC_STATUS_OK);
-        rpc_server_get_stats(t.s, &st);
-        assert_int_equal(st.connections_accepted, 3);
-
-        rpc_channel_free(b);
-        rpc_channel_free(c);
-        test_server_done(&t);
-}
-
 static void test_status_mapping(void **state) {
         assert_int_equal(errno_to_grpc_status(0), GRPC_STATUS_OK);
         assert_int_equal(errno_to_grpc_status(-EINVAL), GRPC_STATUS_INVALID_ARGUMENT);
@@ -566,7 +528,6 @@ int main(void) {
                 cmocka_unit_test(test_inline_and_dispatch_threads),
                 cmocka_unit_test(test_errno_status),
                 cmocka_unit_test(test_client_errors),
-                cmocka_unit_test(test_connection_cap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,7 +125,7 @@ static void test_fetch_x509_write(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, WORKLOAD_API_HANDLERS_DEFAULT);
+        h_start(&h);
         h_publish(&h, fx_default_entries, fx_n_default_entries);
         dir = test_tmpdir();
         assert_int_equal(CLI(&out, "api", "fetch", "x509", "-socketPath", h.sock, "-write", dir),
@@ -155,7 +155,7 @@ static void test_fetch_jwt_validate(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, WORKLOAD_API_HANDLERS_DEFAULT);
+        h_start(&h);
         h_publish(&h, fx_default_entries, fx_n_default_entries);
         assert_int_equal(CLI(&out, "api", "fetch", "jwt", "-socketPath", h.sock, "-audience", "x",
                              "-audience", "y", "-output", "json"),
@@ -193,7 +193,7 @@ static void test_bundles_and_health(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, WORKLOAD_API_HANDLERS_DEFAULT);
+        h_start(&h);
         /* No snapshot yet: unhealthy. */
         assert_int_equal(CLI(NULL, "healthcheck", "-socketPath", h.sock), 1);
         assert_int_equal(CLI(NULL, "healthcheck", "-socketPath", h.sock, "-shallow"), 0);

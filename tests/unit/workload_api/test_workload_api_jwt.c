@@ -3,7 +3,7 @@
  * selection, pending, async and failing sources, shutdown while a mint is in
  * flight), ValidateJWTSVID (round trip with claims, tampered / expired / wrong
  * audience / garbage tokens, federated trust domains), and the claims <-> Struct
- * conversion. Runs once per handler mode. */
+ * conversion. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -27,8 +27,6 @@
 #define ID_N "spiffe://" FX_TD "/nobody"
 #define ID_FED "spiffe://" FX_FED_TD "/remote"
 #define GENERIC "unable to validate JWT-SVID"
-
-static WorkloadApiHandlerMode mode;
 
 static const FxEntry entries_root[] = {
         {.entry_id = "1",
@@ -102,7 +100,7 @@ static void check_token(Harness *h, const char *token, const char *id, size_t n_
                 const char *aud = va_arg(ap, const char *);
 
                 warden_jwt_claims_free(TAKE_PTR(c));
-                assert_ok(warden_jwtsvid_validate(token, aud, b, 1, 0, 0, &c, NULL));
+                assert_ok(warden_jwtsvid_validate(token, aud, b, 1, NULL, &c, NULL));
         }
         va_end(ap);
         assert_string_equal(c->spiffe_id, id);
@@ -115,7 +113,7 @@ static void test_fetch_jwt(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         /* Every identity, entry order, hints. */
         assert_int_equal(fetch_jwt(&h, aud2, 2, NULL, &r, NULL), GRPC_STATUS_OK);
@@ -137,9 +135,9 @@ static void test_fetch_jwt(void **state) {
 }
 
 static void test_fetch_jwt_errors(void **state) {
-        static char long_aud[WAPI_AUDIENCE_LEN_MAX + 2];
+        static char long_aud[WARDEN_JWT_AUDIENCE_MAX + 2];
         const char *aud1[] = {"aud1"}, *empty[] = {""}, *longa[] = {long_aud};
-        const char *many[WAPI_AUDIENCES_MAX + 1];
+        const char *many[WARDEN_JWT_AUDIENCES_MAX + 1];
         _cleanup_free_ char *m1 = NULL, *m2 = NULL, *m3 = NULL;
         Harness h;
 
@@ -147,7 +145,7 @@ static void test_fetch_jwt_errors(void **state) {
         memset(long_aud, 'x', sizeof(long_aud) - 1);
         for (size_t i = 0; i < ELEMENTSOF(many); i++)
                 many[i] = "aud";
-        h_start(&h, mode);
+        h_start(&h);
         /* Not ready. */
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
@@ -155,12 +153,13 @@ static void test_fetch_jwt_errors(void **state) {
         assert_string_equal(m1, "audience must be specified");
         assert_int_equal(fetch_jwt(&h, empty, 1, NULL, NULL, NULL), GRPC_STATUS_INVALID_ARGUMENT);
         /* Limits: at the limit fine, one over refused. */
-        assert_int_equal(fetch_jwt(&h, many, WAPI_AUDIENCES_MAX, NULL, NULL, NULL), GRPC_STATUS_OK);
-        assert_int_equal(fetch_jwt(&h, many, WAPI_AUDIENCES_MAX + 1, NULL, NULL, NULL),
+        assert_int_equal(fetch_jwt(&h, many, WARDEN_JWT_AUDIENCES_MAX, NULL, NULL, NULL),
+                         GRPC_STATUS_OK);
+        assert_int_equal(fetch_jwt(&h, many, WARDEN_JWT_AUDIENCES_MAX + 1, NULL, NULL, NULL),
                          GRPC_STATUS_INVALID_ARGUMENT);
-        long_aud[WAPI_AUDIENCE_LEN_MAX] = 0;
+        long_aud[WARDEN_JWT_AUDIENCE_MAX] = 0;
         assert_int_equal(fetch_jwt(&h, longa, 1, NULL, NULL, NULL), GRPC_STATUS_OK);
-        long_aud[WAPI_AUDIENCE_LEN_MAX] = 'x';
+        long_aud[WARDEN_JWT_AUDIENCE_MAX] = 'x';
         assert_int_equal(fetch_jwt(&h, longa, 1, NULL, NULL, NULL), GRPC_STATUS_INVALID_ARGUMENT);
         assert_int_equal(fetch_jwt(&h, aud1, 1, "spiffe://" FX_TD "/a/../b", NULL, &m2),
                          GRPC_STATUS_INVALID_ARGUMENT);
@@ -182,7 +181,7 @@ static void test_fetch_jwt_pending(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_pending, ELEMENTSOF(entries_pending));
         /* a is not signed yet: asking for it is UNAVAILABLE; b is served. */
         assert_int_equal(fetch_jwt(&h, aud1, 1, ID_A, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
@@ -199,7 +198,7 @@ static void test_fetch_jwt_source(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         /* Answers from other threads, later. */
         h.fx->jwt_async = true;
@@ -244,7 +243,7 @@ static void test_stop_with_jwt_in_flight(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         h.fx->jwt_async = true;
         h.fx->jwt_delay_ms = 400;
@@ -267,7 +266,7 @@ static void test_validate_round_trip(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         assert_int_equal(fetch_jwt(&h, aud1, 1, ID_A, &r, NULL), GRPC_STATUS_OK);
         assert_int_equal(validate(&h, "aud1", r->svids[0]->svid, &v, NULL), GRPC_STATUS_OK);
@@ -305,19 +304,19 @@ static void test_validate_rejects(void **state) {
         char *dot;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         assert_ok(fx_mint(h.fx, false, ID_A, "aud1", 300, 0, &good));
         assert_int_equal(validate(&h, "aud1", good, NULL, NULL), GRPC_STATUS_OK);
 
         expect_invalid(&h, "", good, "audience must be specified");
         {
-                char aud[WAPI_AUDIENCE_LEN_MAX + 2];
+                char aud[WARDEN_JWT_AUDIENCE_MAX + 2];
 
                 memset(aud, 'a', sizeof(aud) - 1);
                 aud[sizeof(aud) - 1] = 0;
                 expect_invalid(&h, aud, good, "audience too long");
-                aud[WAPI_AUDIENCE_LEN_MAX] = 0; /* at the limit: checked, just wrong */
+                aud[WARDEN_JWT_AUDIENCE_MAX] = 0; /* at the limit: checked, just wrong */
                 expect_invalid(&h, aud, good, GENERIC);
         }
         expect_invalid(&h, "aud1", "", "svid must be specified");
@@ -335,8 +334,9 @@ static void test_validate_rejects(void **state) {
         /* A trust domain we have no bundle for. */
         assert_ok(fx_mint(h.fx, true, "spiffe://elsewhere.test/x", "aud1", 300, 0, &unknown));
         expect_invalid(&h, "aud1", unknown, GENERIC);
-        /* Not ready. */
+        /* Not ready (the source has no snapshot any more). */
         fx_clear(h.fx);
+        h_changed(&h);
         assert_int_equal(validate(&h, "aud1", good, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
         h_stop(&h);
 }
@@ -348,7 +348,7 @@ static void test_validate_federated(void **state) {
         Harness h;
 
         (void) state;
-        h_start(&h, mode);
+        h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         assert_ok(fx_mint(h.fx, true, ID_FED, "aud1", 300, 0, &fed));
         /* Entry a federates with federated.test: its tokens validate, with only
@@ -416,13 +416,7 @@ int main(void) {
         static const struct CMUnitTest plain[] = {
                 cmocka_unit_test(test_struct_conversion),
         };
-        static const char *const names[] = {"workload_api_jwt_inline", "workload_api_jwt_owner",
-                                            "workload_api_jwt_workers"};
         int fails = cmocka_run_group_tests_name("workload_api_struct", plain, NULL, NULL);
 
-        for (int m = 0; m < _WORKLOAD_API_HANDLERS_MAX; m++) {
-                mode = (WorkloadApiHandlerMode) m;
-                fails += cmocka_run_group_tests_name(names[m], tests, NULL, NULL);
-        }
-        return fails;
+        return fails + cmocka_run_group_tests_name("workload_api_jwt", tests, NULL, NULL);
 }

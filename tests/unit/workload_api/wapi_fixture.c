@@ -138,6 +138,7 @@ static int fx_token(
 }
 
 static int fx_fetch_jwt(void *userdata,
+                        uid_t uid,
                         const CachedSvid *svid,
                         const char *const *aud,
                         size_t n,
@@ -151,6 +152,7 @@ static int fx_fetch_jwt(void *userdata,
 
         pthread_mutex_lock(&f->lock);
         f->n_fetches++;
+        f->last_uid = uid;
         fail = f->jwt_fail;
         fail_now = f->jwt_fail_now;
         async = f->jwt_async && f->n_threads < FX_MAX_THREADS;

@@ -57,6 +57,7 @@ typedef struct Fixture {
         int jwt_fail;          /* < 0: fail every fetch with this */
         int jwt_fail_now;      /* < 0: return this from fetch_jwt_svid itself */
         unsigned n_fetches, n_mints;
+        uid_t last_uid; /* the caller's uid of the last fetch */
         char **cache_keys, **cache_tokens;
         size_t n_cache;
         pthread_t threads[FX_MAX_THREADS];

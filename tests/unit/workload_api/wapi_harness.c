@@ -41,7 +41,7 @@ static int on_quit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 static void *server_main(void *p) {
         Harness *h = p;
-        WorkloadApiConfig cfg = {.socket_path = h->sock, .listen_fd = -1, .metrics = &h->metrics};
+        WorkloadApiConfig cfg = h->cfg;
         sd_event_source *s1 = NULL, *s2 = NULL;
         sd_event *e = NULL;
         int r;
@@ -49,8 +49,6 @@ static void *server_main(void *p) {
         r = sd_event_new(&e);
         if (r >= 0)
                 r = workload_api_new(&cfg, &h->fx->source, h->attestor, &h->api);
-        if (r >= 0)
-                r = workload_api_set_handler_mode(h->api, h->mode);
         if (r >= 0)
                 r = sd_event_add_io(e, &s1, h->changed_fd, EPOLLIN, on_changed, h);
         if (r >= 0)
@@ -68,10 +66,14 @@ static void *server_main(void *p) {
         return NULL;
 }
 
-void h_start(Harness *h, WorkloadApiHandlerMode mode) {
+void h_start(Harness *h) {
+        h_start_with(h, &(WorkloadApiConfig){.jwt_skew_seconds = WORKLOAD_API_JWT_SKEW_SECONDS});
+}
+
+void h_start_with(Harness *h, const WorkloadApiConfig *cfg) {
         AttestorConfig acfg;
 
-        *h = (Harness){.mode = mode, .changed_fd = -EBADF, .quit_fd = -EBADF};
+        *h = (Harness){.cfg = *cfg, .changed_fd = -EBADF, .quit_fd = -EBADF};
         assert_ok(fx_new(&h->fx));
         assert_ok(metrics_registry_new(&h->registry));
         assert_ok(metrics_names_register_agent(h->registry, &h->metrics));
@@ -81,6 +83,9 @@ void h_start(Harness *h, WorkloadApiHandlerMode mode) {
         h->dir = test_tmpdir();
         assert_non_null(h->dir);
         assert_true(asprintf(&h->sock, "%s/run/agent.sock", h->dir) > 0);
+        h->cfg.socket_path = h->sock;
+        h->cfg.listen_fd = -1;
+        h->cfg.metrics = &h->metrics;
         h->changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         h->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         assert_true(h->changed_fd >= 0 && h->quit_fd >= 0);

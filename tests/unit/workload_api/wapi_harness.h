@@ -23,7 +23,7 @@ typedef struct Harness {
         Fixture *fx;
         Attestor *attestor;
         WorkloadApi *api;
-        WorkloadApiHandlerMode mode;
+        WorkloadApiConfig cfg; /* limits and JWT rules of h_start_with() */
         char *dir, *sock;
         int changed_fd, quit_fd;
         sem_t ready, changed;
@@ -36,7 +36,9 @@ typedef struct Harness {
 } Harness;
 
 /* Makes the fixture (no snapshot), the attestor and the server; asserts on failure. */
-void h_start(Harness *h, WorkloadApiHandlerMode mode);
+void h_start(Harness *h);
+/* The same with cfg's limits and JWT rules (socket path and metrics are the harness's). */
+void h_start_with(Harness *h, const WorkloadApiConfig *cfg);
 void h_stop(Harness *h);
 /* Stops only the server (clients see their calls end); h_stop() does the rest. */
 void h_stop_server(Harness *h);

@@ -2,15 +2,15 @@
 /* A Workload API server fed by the test fixture (real SVIDs and JWT-SVIDs from a test
  * CA made at start), for the interop test and the benchmark:
  *
- *   wapi_testserver -s SOCKET [-m inline|owner|workers] [-n NOOP_SOCKET] [-r MS]
+ *   wapi_testserver -s SOCKET [-n NOOP_SOCKET] [-r MS]
  *                   [-e EXPIRED_TOKEN_FILE] [-f FEDERATED_TOKEN_FILE] [-c]
  *
  * Entries: fx_default_entries (uid 0 -> /workload/root, uid 65534 -> /workload/nobody,
  * uid 4242 -> /workload/pending, never signed). SIGUSR1 re-signs everything (a
  * rotation); SIGUSR2 toggles an extra entry for uid 0 (/workload/extra); -r re-signs
  * every MS milliseconds. -n also serves /warden.bench.Noop/Ping (an empty unary reply)
- * on a second socket with the same handler placement, the transport floor for the
- * benchmark. -c caches JWT-SVIDs per (SPIFFE ID, audiences). SIGTERM/SIGINT stop. */
+ * on a second socket (handled on the CQ thread, like the Workload API). -c caches JWT-SVIDs per
+ * (SPIFFE ID, audiences). SIGTERM/SIGINT stop. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -98,8 +98,8 @@ static int on_noop_event(sd_event_source *src, int fd, uint32_t revents, void *u
         return 0;
 }
 
-static int start_noop(Server *s, sd_event *e, const char *path, WorkloadApiHandlerMode mode) {
-        unsigned flags = mode == WORKLOAD_API_HANDLERS_OWNER ? 0 : RPC_METHOD_INLINE;
+static int start_noop(Server *s, sd_event *e, const char *path) {
+        unsigned flags = RPC_METHOD_INLINE;
         int r;
 
         r = rpc_server_new(&s->noop);
@@ -137,7 +137,6 @@ static int write_token(Fixture *fx, const char *path, bool fed) {
 
 typedef struct Args {
         const char *socket, *noop, *expired, *fed;
-        WorkloadApiHandlerMode mode;
         uint64_t rotate_ms;
         bool cache;
 } Args;
@@ -145,16 +144,11 @@ typedef struct Args {
 static int parse_args(int argc, char **argv, Args *a) {
         int c;
 
-        *a = (Args){.mode = WORKLOAD_API_HANDLERS_DEFAULT};
-        while ((c = getopt(argc, argv, "s:m:n:r:e:f:c")) >= 0)
+        *a = (Args){};
+        while ((c = getopt(argc, argv, "s:n:r:e:f:c")) >= 0)
                 switch (c) {
                 case 's':
                         a->socket = optarg;
-                        break;
-                case 'm':
-                        a->mode = workload_api_handler_mode_from_string(optarg);
-                        if ((int) a->mode < 0)
-                                return log_error_errno(-EINVAL, "Bad mode %s", optarg);
                         break;
                 case 'n':
                         a->noop = optarg;
@@ -180,7 +174,9 @@ static int parse_args(int argc, char **argv, Args *a) {
 }
 
 static int run(const Args *a, Server *s, Attestor *att, sd_event *e) {
-        WorkloadApiConfig cfg = {.socket_path = a->socket, .listen_fd = -1};
+        WorkloadApiConfig cfg = {.socket_path = a->socket,
+                                 .listen_fd = -1,
+                                 .jwt_skew_seconds = WORKLOAD_API_JWT_SKEW_SECONDS};
         int r;
 
         r = fx_new(&s->fx);
@@ -193,12 +189,10 @@ static int run(const Args *a, Server *s, Attestor *att, sd_event *e) {
                 return log_error_errno(r, "Cannot write %s: %m", a->fed);
         r = workload_api_new(&cfg, &s->fx->source, att, &s->api);
         if (r >= 0)
-                r = workload_api_set_handler_mode(s->api, a->mode);
-        if (r >= 0)
                 r = workload_api_start(s->api, e);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the Workload API on %s: %m", a->socket);
-        if (a->noop && (r = start_noop(s, e, a->noop, a->mode)) < 0)
+        if (a->noop && (r = start_noop(s, e, a->noop)) < 0)
                 return log_error_errno(r, "Cannot start the no-op server on %s: %m", a->noop);
         s->rotate_ms = a->rotate_ms;
         if (a->rotate_ms > 0) {
@@ -215,7 +209,7 @@ static int run(const Args *a, Server *s, Attestor *att, sd_event *e) {
         r = publish(s);
         if (r < 0)
                 return r;
-        log_info("wapi_testserver: serving %s (mode %d)", a->socket, (int) a->mode);
+        log_info("wapi_testserver: serving %s", a->socket);
         return sd_event_loop(e);
 }
 
