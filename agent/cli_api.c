@@ -17,6 +17,7 @@
 
 #include "cleanup.h"
 #include "cli_api_internal.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "rpc_status.h"
 #include "spiffe/workload/workload.pb-c.h"
 
@@ -349,45 +350,78 @@ int agent_cli_api(int argc, char **argv) {
 
 /* --- healthcheck --- */
 
+/* grpc.health.v1.Health/Check on the Workload API socket: no Workload API call, so a
+ * user without an identity is neither refused nor counted. 0 SERVING, -EAGAIN NOT_SERVING
+ * (no sync yet), other -errno for no answer. *ret_what says what went wrong. */
+static int health_check(ApiClient *c, const char **ret_what, char **ret_detail) {
+        Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+        Grpc__Health__V1__HealthCheckResponse *resp;
+        _cleanup_free_ void *out = NULL;
+        uint8_t buf[8];
+        size_t n, len = 0;
+        int status = GRPC_STATUS_UNKNOWN, r;
+
+        n = protobuf_c_message_pack(&req.base, buf);
+        r = rpc_unary(c->ch, "/grpc.health.v1.Health/Check", NULL, 0, buf, n, c->timeout_ms, &out,
+                      &len, &status, ret_detail);
+        if (r < 0) {
+                *ret_what = "request failed";
+                return r;
+        }
+        if (status != GRPC_STATUS_OK) {
+                *ret_what = rpc_status_to_string(status);
+                return rpc_status_to_errno(status);
+        }
+        resp = grpc__health__v1__health_check_response__unpack(NULL, len, out);
+        if (!resp) {
+                *ret_what = "malformed health response";
+                return -EBADMSG;
+        }
+        r = resp->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                    ? 0
+                    : -EAGAIN;
+        *ret_what = r < 0 ? "NOT_SERVING (no identities synced from the server yet)" : "SERVING";
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return r;
+}
+
 static int healthcheck(int argc, char **argv) {
         static const Option table[] = {
                 API_COMMON_OPTIONS,
                 {"shallow", OPT_BOOL, "false", "Only check that the socket accepts connections"},
         };
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_free_ char *message = NULL;
+        _cleanup_free_ char *detail = NULL;
+        const char *what = "SERVING";
+        bool shallow, opened;
         ApiClient c;
-        RpcStream *st = NULL;
-        void *msg = NULL;
-        size_t len;
-        int r, status = GRPC_STATUS_UNKNOWN;
+        int r;
 
         r = api_parse("warden-agent healthcheck [flags]", table, ELEMENTSOF(table), argc, argv, &o);
         if (r < 0)
                 return r;
-        r = api_open(&c, o);
-        if (r >= 0 && !options_get_bool(o, "shallow")) {
-                /* Any answer but UNAVAILABLE means the agent serves: a caller without
-                 * an identity gets PERMISSION_DENIED, which is fine here. */
-                r = api_stream_open(&c, "FetchX509Bundles", &st);
-                if (r >= 0)
-                        r = rpc_stream_next(st, c.timeout_ms, &msg, &len);
-                free(msg);
-                if (r == 0 && rpc_stream_status(st, &status, &message) >= 0 &&
-                    status != GRPC_STATUS_PERMISSION_DENIED)
-                        r = api_error_errno(rpc_status_to_errno(status),
-                                            "agent is unhealthy: %s: %s",
-                                            rpc_status_to_string(status), strempty(message));
-                else if (r == -ETIMEDOUT)
-                        r = api_error_errno(r, "agent is unhealthy: no answer within %lld ms",
-                                            (long long) c.timeout_ms);
-                else if (r < 0)
-                        r = api_error_errno(r, "agent is unhealthy: %s", strerror(-r));
-        }
-        rpc_stream_free(st);
-        api_close(&c);
-        if (r >= 0)
+        shallow = options_get_bool(o, "shallow");
+        r = api_open(&c, o); /* says why on stderr when it fails */
+        opened = r >= 0;
+        if (!opened)
+                what = "UNREACHABLE";
+        else if (shallow)
+                what = "ACCEPTING";
+        else
+                r = health_check(&c, &what, &detail);
+        if (c.json) {
+                json_t *j = json_pack("{s:b,s:s?,s:s}", "healthy", r >= 0, "socket", c.socket_path,
+                                      "status", what);
+
+                if (j && detail)
+                        (void) json_object_set_new(j, "detail", json_string(detail));
+                (void) api_print_json(j, false);
+        } else if (r >= 0)
                 printf("Agent is healthy.\n");
+        else if (opened)
+                (void) api_error_errno(r, "agent is unhealthy: %s%s%s", what, detail ? ": " : "",
+                                       strempty(detail));
+        api_close(&c);
         return r;
 }
 

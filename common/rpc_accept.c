@@ -38,7 +38,7 @@
 #define RPC_ACCEPT_IDLE_CHECK_MS 1000
 /* Accepted per listener wake-up before looking at other events again. */
 #define RPC_ACCEPT_BURST 32
-/* The heap is trimmed once this many connections have gone since the last trim. */
+/* The heap is trimmed once connections + calls fell this far below their peak. */
 #define RPC_ACCEPT_TRIM_AFTER 256
 
 /* epoll_event.data.u64: the kind in the top byte, the rest an index. Kind 0 is a live
@@ -367,19 +367,21 @@ static void take_done(RpcAcceptor *a, RpcConn **gone) {
         }
 }
 
-/* Connections gone since the last trim are many: give the heap back. */
+/* After a flood of connections or calls went away, give the heap back to the system
+ * (glibc keeps freed memory in its arenas otherwise). */
 static void maybe_trim(RpcAcceptor *a) {
-        size_t n;
+        size_t load;
 
         pthread_mutex_lock(&a->lock);
-        n = a->n_live;
-        if (n > a->trimmed_at)
-                a->trimmed_at = n;
+        load = a->n_live + a->n_calls;
         pthread_mutex_unlock(&a->lock);
-        if (a->trimmed_at - n >= RPC_ACCEPT_TRIM_AFTER) {
+        if (load > a->load_peak)
+                a->load_peak = load;
+        if (a->load_peak - load >= RPC_ACCEPT_TRIM_AFTER) {
                 (void) malloc_trim(0);
-                a->trimmed_at = n;
-        }
+                a->load_peak = load;
+        } else if (load == 0)
+                a->load_peak = 0; /* a small peak, gone: nothing worth trimming */
 }
 
 static int wait_timeout(RpcAcceptor *a, uint64_t backoff_until) {
@@ -390,8 +392,8 @@ static int wait_timeout(RpcAcceptor *a, uint64_t backoff_until) {
         pthread_mutex_lock(&a->lock);
         n = a->n_live;
         pthread_mutex_unlock(&a->lock);
-        if (n == 0)
-                return -1;
+        if (n == 0) /* nothing to sweep; a peak still to trim after is checked each second */
+                return a->load_peak > 0 ? RPC_ACCEPT_IDLE_CHECK_MS : -1;
         return a->cfg.limits.idle_timeout_ms > 0 ? RPC_ACCEPT_IDLE_CHECK_MS : RPC_ACCEPT_SWEEP_MS;
 }
 

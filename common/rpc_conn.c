@@ -148,6 +148,7 @@ int rpc_acceptor_call_begin(RpcAcceptor *a, int fd, RpcConn **ret) {
         else {
                 u->n_calls++;
                 c->n_calls++;
+                a->n_calls++;
                 *ret = rpc_conn_ref(c);
         }
         pthread_mutex_unlock(&a->lock);
@@ -161,6 +162,8 @@ void rpc_acceptor_call_end(RpcAcceptor *a, RpcConn *c) {
         u = rpc_account_get(a, c->cred.uid, false);
         if (u && u->n_calls > 0)
                 u->n_calls--;
+        if (a->n_calls > 0)
+                a->n_calls--;
         if (c->n_calls > 0 && --c->n_calls == 0)
                 c->idle_since_ms = rpc_now_ms();
         rpc_account_maybe_free(a, u);

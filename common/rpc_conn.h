@@ -84,13 +84,14 @@ struct RpcAcceptor {
         grpc_server_credentials *creds;
         RpcAcceptorConfig cfg;
         uint64_t last_sweep_ms, last_idle_ms;
-        size_t trimmed_at; /* n_live when the heap was last trimmed */
+        size_t load_peak; /* connections + calls at most since the heap was last trimmed */
 
         pthread_mutex_t lock;
         RpcConn **table; /* indexed by fd */
         size_t n_table;
         RpcConn **live;           /* connections in the table */
         size_t n_live, n_pending; /* pending: accepted, not in the table yet */
+        size_t n_calls;           /* calls counted by call_begin, all uids */
         uint64_t next_conn_id;
         RpcUidAccount *accounts[RPC_UID_BUCKETS];
 

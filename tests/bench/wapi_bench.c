@@ -1,16 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Workload API load generator (a benchmark, not a test; scripts/bench.sh drives it):
  *
- *   wapi_bench -s SOCKET -k jwt|x509|noop [-c CLIENTS] [-t SECONDS] [-p SERVER_PID]
+ *   wapi_bench -s SOCKET -k jwt|x509|noop [-c CLIENTS] [-t SECONDS] [-p SERVER_PID] [-S]
  *
  * Forks CLIENTS processes before gRPC is initialised; each opens its own channel and
  * calls in a loop for SECONDS: jwt = FetchJWTSVID(audience "bench") (the source caches
  * the token), x509 = open FetchX509SVID, wait for the first message, cancel, noop =
  * /warden.bench.Noop/Ping (an empty unary call, the transport floor). Prints one line:
- *   kind clients calls calls_per_s p50_us p99_us mean_us server_cpu_us_per_call
- * Server CPU comes from /proc/SERVER_PID/stat (utime + stime) before and after. */
+ *   kind clients calls calls_per_s p50_us p99_us mean_us server_cpu_us_per_call errors
+ *   server_syscalls_per_call server_context_switches_per_call
+ * Server CPU comes from /proc/SERVER_PID/stat (utime + stime) before and after, context
+ * switches from every thread's /proc/SERVER_PID/task/ * /status; with -S, syscalls from
+ * `perf stat -e raw_syscalls:sys_enter -p SERVER_PID` over the same window (-1 without
+ * perf). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,22 +160,119 @@ static int64_t server_cpu_ticks(long pid) {
         return (int64_t) (ut + st);
 }
 
+/* Voluntary + involuntary context switches of every thread of pid. */
+static int64_t server_ctxsw(long pid) {
+        char path[64], line[256];
+        int64_t sum = 0;
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+        d = pid > 0 ? opendir(path) : NULL;
+        if (!d)
+                return -1;
+        while ((de = readdir(d))) {
+                char p[320];
+                FILE *f;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(p, sizeof(p), "/proc/%ld/task/%s/status", pid, de->d_name);
+                f = fopen(p, "re");
+                if (!f)
+                        continue;
+                while (fgets(line, sizeof(line), f)) {
+                        long long v;
+
+                        if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1 ||
+                            sscanf(line, "nonvoluntary_ctxt_switches: %lld", &v) == 1)
+                                sum += v;
+                }
+                fclose(f);
+        }
+        closedir(d);
+        return sum;
+}
+
+/* perf stat counting the server's syscalls until stopped; -1 when perf can't. */
+static pid_t perf_start(long pid, const char *out) {
+        char spid[32];
+        pid_t p;
+
+        snprintf(spid, sizeof(spid), "%ld", pid);
+        p = fork();
+        if (p == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (null >= 0) {
+                        dup2(null, STDOUT_FILENO);
+                        dup2(null, STDERR_FILENO);
+                }
+                execlp("perf", "perf", "stat", "-x,", "-o", out, "-e", "raw_syscalls:sys_enter",
+                       "-p", spid, (char *) NULL);
+                _exit(127);
+        }
+        return p;
+}
+
+static double perf_stop(pid_t p, const char *out) {
+        char line[256];
+        double v = -1;
+        int status;
+        FILE *f;
+
+        if (p <= 0)
+                return -1;
+        kill(p, SIGINT);
+        /* perf writes its counts, then dies of the SIGINT it re-raises. */
+        if (waitpid(p, &status, 0) != p ||
+            !(WIFSIGNALED(status) ? WTERMSIG(status) == SIGINT : WIFEXITED(status)))
+                return -1;
+        f = fopen(out, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (strstr(line, "raw_syscalls:sys_enter")) {
+                        if (sscanf(line, "%lf,", &v) != 1)
+                                v = 0; /* "<not counted>": none */
+                        break;
+                }
+        if (f)
+                fclose(f);
+        return v;
+}
+
 static int cmp_u32(const void *a, const void *b) {
         uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
 
         return x < y ? -1 : x > y;
 }
 
-static int run(const char *sock, Kind kind, const char *name, int clients, double secs, long pid) {
+static int run(const char *sock,
+               Kind kind,
+               const char *name,
+               int clients,
+               double secs,
+               long pid,
+               bool syscalls) {
+        char perf_out[] = "/tmp/wapi_bench_perf.XXXXXX";
         int fds[MAX_CLIENTS];
-        pid_t kids[MAX_CLIENTS];
+        pid_t kids[MAX_CLIENTS], perf = -1;
         uint32_t *all = NULL;
         size_t n = 0;
         uint64_t errors = 0, sum = 0;
-        int64_t cpu0, cpu1;
-        double cpu_us = -1;
+        int64_t cpu0, cpu1, sw0, sw1;
+        double cpu_us = -1, sc = -1, sw = -1;
 
+        if (syscalls && pid > 0) {
+                int tmp = mkstemp(perf_out);
+
+                if (tmp >= 0) {
+                        close(tmp);
+                        perf = perf_start(pid, perf_out);
+                        usleep(200 * 1000); /* perf attaches to every thread */
+                }
+        }
         cpu0 = server_cpu_ticks(pid);
+        sw0 = server_ctxsw(pid);
         for (int i = 0; i < clients; i++) {
                 int p[2];
 
@@ -197,6 +302,11 @@ static int run(const char *sock, Kind kind, const char *name, int clients, doubl
                 (void) waitpid(kids[i], NULL, 0);
         }
         cpu1 = server_cpu_ticks(pid);
+        sw1 = server_ctxsw(pid);
+        if (perf > 0) {
+                sc = perf_stop(perf, perf_out);
+                unlink(perf_out);
+        }
         if (n == 0) {
                 fprintf(stderr, "wapi_bench: no successful %s call (%llu errors)\n", name,
                         (unsigned long long) errors);
@@ -207,9 +317,11 @@ static int run(const char *sock, Kind kind, const char *name, int clients, doubl
                 sum += all[i];
         if (cpu0 >= 0 && cpu1 >= cpu0)
                 cpu_us = (double) (cpu1 - cpu0) * 1e6 / (double) sysconf(_SC_CLK_TCK) / (double) n;
-        printf("%s %d %zu %.0f %u %u %.0f %.1f %llu\n", name, clients, n, (double) n / secs,
-               all[n / 2], all[(n * 99) / 100], (double) sum / (double) n, cpu_us,
-               (unsigned long long) errors);
+        if (sw0 >= 0 && sw1 >= sw0)
+                sw = (double) (sw1 - sw0) / (double) n;
+        printf("%s %d %zu %.0f %u %u %.0f %.1f %llu %.1f %.1f\n", name, clients, n,
+               (double) n / secs, all[n / 2], all[(n * 99) / 100], (double) sum / (double) n,
+               cpu_us, (unsigned long long) errors, sc >= 0 ? sc / (double) n : -1.0, sw);
         free(all);
         return 0;
 }
@@ -217,11 +329,12 @@ static int run(const char *sock, Kind kind, const char *name, int clients, doubl
 int main(int argc, char **argv) {
         const char *sock = NULL, *kind = "noop";
         int clients = 1, c;
+        bool syscalls = false;
         double secs = 3;
         long pid = 0;
         Kind k;
 
-        while ((c = getopt(argc, argv, "s:k:c:t:p:")) >= 0)
+        while ((c = getopt(argc, argv, "s:k:c:t:p:S")) >= 0)
                 switch (c) {
                 case 's':
                         sock = optarg;
@@ -238,6 +351,9 @@ int main(int argc, char **argv) {
                 case 'p':
                         pid = atol(optarg);
                         break;
+                case 'S':
+                        syscalls = true;
+                        break;
                 default:
                         return 2;
                 }
@@ -247,5 +363,5 @@ int main(int argc, char **argv) {
                 return 2;
         }
         k = strcmp(kind, "jwt") == 0 ? KIND_JWT : strcmp(kind, "x509") == 0 ? KIND_X509 : KIND_NOOP;
-        return run(sock, k, kind, clients, secs, pid);
+        return run(sock, k, kind, clients, secs, pid, syscalls);
 }

@@ -175,6 +175,22 @@ N=$(grep -c "method=FetchJWTSVID pid=[0-9]* uid=$NOBODY status=PERMISSION_DENIED
 grep -q "method=FetchJWTSVID pid=[0-9]* uid=$NOBODY status=PERMISSION_DENIED suppressed=[1-9]" \
   "$AGENT_LOG" || fail "no suppressed= count on a later line"
 
+step "healthcheck by a uid without entries: healthy, no Workload API call counted"
+BEFORE=$(hget /metrics | grep -c 'code="PERMISSION_DENIED"' || true)
+expect_ok "healthcheck as nobody" as_uid $NOBODY "$AGENT_BIN" healthcheck -socketPath "$AGENT_SOCK"
+assert_contains "$OUT" "Agent is healthy."
+expect_ok "healthcheck json" as_uid $NOBODY "$AGENT_BIN" healthcheck -socketPath "$AGENT_SOCK" \
+  -output json
+[ "$(echo "$OUT" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["healthy"], d["status"])')" = "True SERVING" ] ||
+  fail "healthcheck json: $OUT"
+expect_fail "healthcheck of a missing socket" "$AGENT_BIN" healthcheck -socketPath "$T/none.sock" \
+  -output json
+assert_contains "$OUT" '"healthy": false'
+assert_contains "$OUT" '"status": "UNREACHABLE"'
+[ "$(hget /metrics | grep -c 'code="PERMISSION_DENIED"' || true)" = "$BEFORE" ] ||
+  fail "a healthcheck was counted as a refused Workload API call"
+assert_not_contains "$(hget /metrics)" 'method="Check"'
+
 step "open streams: 1 while api watch runs, 0 after"
 "$AGENT_BIN" api watch -socketPath "$AGENT_SOCK" >"$T/watch.out" 2>&1 &
 WATCH=$!
