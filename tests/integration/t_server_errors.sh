@@ -55,7 +55,9 @@ rc=0
 "$SERVER_BIN" run -trustDomain a.b -dataDir "$T/busy.data" -socketPath "$T/busy.sock" \
   -serverPort "$(cat "$T/busy.port")" >"$T/busy.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "server on a busy port: exit $rc"
-grep -q "Failed to listen on 127.0.0.1:$(cat "$T/busy.port")" "$T/busy.log" || fail "busy port not named"
+grep -q "Cannot listen on 127.0.0.1:$(cat "$T/busy.port"): address in use" "$T/busy.log" ||
+  fail "busy port not named"
+[ ! -e "$T/busy.data" ] || fail "a failed start left $T/busy.data behind"
 
 step "CLI input errors leave the datastore unchanged"
 start_server srv
