@@ -121,8 +121,9 @@ int server_new(ServerConfig *cfg, Server **ret);
 int server_run(Server *s);
 
 /* SIGHUP (server_reload.c): parses s->argv again (flags and the -config file) and
- * applies what is safe at run time: logLevel (WARDEN_LOG_LEVEL still wins), the default
- * TTLs, adminUIDs and x509popCA (the file is read again). Other options that differ
+ * applies what is safe at run time: logLevel (WARDEN_LOG_LEVEL still wins; it becomes
+ * the level `logger reset` goes back to), the default and minimum TTLs, adminUIDs and
+ * x509popCA (the file is read again). Other options that differ
  * are logged at warning as "requires restart, ignoring". A config that does not parse
  * or validate, or an x509popCA file that cannot be read, is logged and the running
  * configuration is kept (all of it, or the old CA roots). Returns 0 when the new

@@ -91,6 +91,10 @@ static void apply_safe(Server *s, ServerConfig *next) {
         log_ttl_change("defaultJWTSVIDTTL", s->cfg.default_jwt_ttl, next->default_jwt_ttl);
         s->cfg.default_x509_ttl = next->default_x509_ttl;
         s->cfg.default_jwt_ttl = next->default_jwt_ttl;
+        log_ttl_change("minX509SVIDTTL", s->cfg.min_x509_ttl, next->min_x509_ttl);
+        log_ttl_change("minJWTSVIDTTL", s->cfg.min_jwt_ttl, next->min_jwt_ttl);
+        s->cfg.min_x509_ttl = next->min_x509_ttl;
+        s->cfg.min_jwt_ttl = next->min_jwt_ttl;
         if (s->cfg.default_x509_ttl > s->cfg.ca_ttl)
                 log_warning("-defaultX509SVIDTTL is longer than -caTTL: SVIDs will be cut "
                             "short at their CA's expiry");
