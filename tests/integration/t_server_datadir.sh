@@ -55,7 +55,9 @@ start_server keep
 wcli entry create -spiffeID spiffe://example.org/w -parentID spiffe://example.org/p \
   -selector unix:uid:7 >/dev/null
 stop_server
-listing() { (cd "$T/keep.data" && ls -la --time-style=+%s . ca | grep -v server.lock); }
+# Names, sizes, mtimes and modes of the data dir, its files and ca/ (not the lock file,
+# whose pid a start rewrites, nor the parent).
+listing() { (cd "$T/keep.data" && stat -c '%n %s %Y %a' . ./* ca ca/* | grep -v server.lock); }
 BEFORE=$(listing)
 run_fail keep2 -dataDir "$T/keep.data" -socketPath "$T/keep2.sock" -serverPort 0 \
   -healthAddress "127.0.0.1:$HPORT"
