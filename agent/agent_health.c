@@ -50,6 +50,7 @@ int agent_start_health(Agent *a) {
                 .metrics = a->registry,
                 .ready = agent_is_ready,
                 .userdata = a,
+                .logger = true, /* `warden-agent logger`: the agent has no admin socket */
         };
         const char *reason = NULL;
         int r;

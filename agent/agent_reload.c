@@ -54,6 +54,7 @@ static void apply_safe(Agent *a, const AgentConfig *next) {
         a->cfg.log_level = next->log_level;
         log_set_max_level(next->log_level);
         (void) log_parse_environment(); /* WARDEN_LOG_LEVEL still wins */
+        health_http_set_launch_log_level(a->health, log_get_max_level()); /* PUT /logger?level= */
 
         if (next->workload_key_type == a->cfg.workload_key_type)
                 return;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_cli.h"
 #include "cleanup.h"
 #include "cli_api.h"
 #include "log.h"
@@ -27,6 +28,8 @@ static const Command commands[] = {
         {"run", run_main, "Run the node agent"},
         {"api", agent_cli_api, "Workload API client: fetch x509|jwt|bundles, watch, validate"},
         {"healthcheck", agent_cli_healthcheck, "Exit 0 if the agent's Workload API answers"},
+        {"validate", agent_cli_validate, "Check a configuration (file and flags) without starting"},
+        {"logger", agent_cli_logger, "The running agent's log level: get, set, reset"},
 };
 
 static void usage(FILE *f) {

@@ -40,6 +40,8 @@ struct HealthHttp {
         HealthReadyFunc ready;
         void *userdata;
         uint16_t port;
+        bool logger;
+        int launch_level; /* atomic */
 };
 
 static int fail(const char **reterr_reason, int r, const char *reason) {
@@ -217,6 +219,36 @@ static enum MHD_Result on_metrics(HealthHttp *h, struct MHD_Connection *c) {
         return respond(c, MHD_HTTP_OK, text, true, METRICS_CONTENT_TYPE);
 }
 
+static enum MHD_Result logger_reply(HealthHttp *h, struct MHD_Connection *c) {
+        char *body;
+
+        if (asprintf(&body, "{\"current_level\": \"%s\", \"launch_level\": \"%s\"}\n",
+                     log_level_to_string(log_get_max_level()),
+                     log_level_to_string(__atomic_load_n(&h->launch_level, __ATOMIC_RELAXED))) < 0)
+                return MHD_NO;
+        return respond(c, MHD_HTTP_OK, body, true, "application/json");
+}
+
+/* PUT /logger?level=L: the query argument only, a body is never read. */
+static enum MHD_Result on_logger_put(HealthHttp *h, struct MHD_Connection *c) {
+        const char *value = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "level");
+        int level, old = log_get_max_level();
+
+        if (!value)
+                return respond_static(c, MHD_HTTP_BAD_REQUEST, "missing ?level=\n");
+        level = *value ? log_level_from_string(value)
+                       : __atomic_load_n(&h->launch_level, __ATOMIC_RELAXED);
+        if (level < 0)
+                return respond_static(c, MHD_HTTP_BAD_REQUEST,
+                                      "unknown level (use error, warning, info or debug)\n");
+        /* Logged at whichever of the two levels shows it. */
+        log_set_max_level(level > old ? level : old);
+        log_info("Log level %s -> %s (PUT /logger)", log_level_to_string(old),
+                 log_level_to_string(level));
+        log_set_max_level(level);
+        return logger_reply(h, c);
+}
+
 static enum MHD_Result on_request(void *cls,
                                   struct MHD_Connection *c,
                                   const char *url,
@@ -228,6 +260,8 @@ static enum MHD_Result on_request(void *cls,
         HealthHttp *h = cls;
 
         /* Answer on the first call, right after the headers; a body is never read. */
+        if (h->logger && streq(url, "/logger") && streq(method, MHD_HTTP_METHOD_PUT))
+                return on_logger_put(h, c);
         if (!streq(method, MHD_HTTP_METHOD_GET))
                 return respond_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
         if (streq(url, "/live"))
@@ -236,6 +270,8 @@ static enum MHD_Result on_request(void *cls,
                 return on_ready(h, c);
         if (streq(url, "/metrics"))
                 return on_metrics(h, c);
+        if (h->logger && streq(url, "/logger"))
+                return logger_reply(h, c);
         return respond_static(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
@@ -303,6 +339,9 @@ int health_http_start(const HealthHttpConfig *cfg, HealthHttp **ret, const char 
         h->ready = cfg->ready;
         h->userdata = cfg->userdata;
         h->port = port;
+        /* Changing the log level is for the local admin: never on an open address. */
+        h->logger = cfg->logger && !cfg->allow_non_loopback;
+        h->launch_level = log_get_max_level();
         r = daemon_start(h, fd);
         if (r < 0)
                 return fail(reterr_reason, r, "libmicrohttpd failed to start");
@@ -322,6 +361,11 @@ HealthHttp *health_http_stop(HealthHttp *h) {
 
 uint16_t health_http_port(const HealthHttp *h) {
         return h ? h->port : 0;
+}
+
+void health_http_set_launch_log_level(HealthHttp *h, int level) {
+        if (h)
+                __atomic_store_n(&h->launch_level, level, __ATOMIC_RELAXED);
 }
 
 int health_http_check_address_option(const char *addr, char **reterr_message) {

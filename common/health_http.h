@@ -7,6 +7,10 @@
  *   GET /live     200 "ok\n" while the process serves HTTP at all
  *   GET /ready    200 "ready\n", or 503 "not ready: <reason>\n" (from the ready callback)
  *   GET /metrics  200, the MetricsRegistry in Prometheus text 0.0.4 (404 without one)
+ *   GET /logger   with cfg->logger: 200 {"current_level": "info", "launch_level": "info"}
+ *   PUT /logger?level=L   with cfg->logger: sets this process's log level (error, warning,
+ *                 info, debug; empty: back to the launch level), 200 as GET; 400 for a bad
+ *                 level. Only on a loopback address (never with allow_non_loopback).
  *   GET other     404;   any other method: 405 with "Allow: GET"
  *
  * The endpoints are unauthenticated, so by default only loopback addresses are
@@ -39,6 +43,8 @@ typedef struct HealthHttpConfig {
         MetricsRegistry *metrics; /* borrowed, may be NULL; must outlive the server */
         HealthReadyFunc ready;    /* NULL: always ready */
         void *userdata;           /* passed to ready */
+        bool logger;              /* serve GET/PUT /logger (the launch level is the one at
+                                   * health_http_start(), see health_http_set_launch_log_level()) */
 } HealthHttpConfig;
 
 /* Checks a -healthAddress option value (NULL = off, fine): loopback only. 0, or -EINVAL
@@ -73,3 +79,22 @@ static inline void health_http_stopp(HealthHttp **h) {
 
 /* The bound TCP port (useful after port 0). */
 uint16_t health_http_port(const HealthHttp *h);
+
+/* The level PUT /logger?level= goes back to, e.g. after a reload re-read -logLevel. Any
+ * thread. NULL-safe. */
+void health_http_set_launch_log_level(HealthHttp *h, int level);
+
+/* A client for these endpoints (the `logger` verb): sends "METHOD PATH" (no body) to
+ * address (as health_http_parse_address() reads it: loopback only) and reads the answer
+ * within timeout_ms. Returns 0 with the HTTP status and the body (malloc'd, at most
+ * HEALTH_HTTP_BODY_MAX bytes); -EINVAL/-EPERM for a bad address (with *reterr_reason),
+ * -ECONNREFUSED etc. from connect(), -ETIMEDOUT, -EBADMSG (not an HTTP answer),
+ * -EMSGSIZE. */
+#define HEALTH_HTTP_BODY_MAX (64 * 1024)
+int health_http_request(const char *address,
+                        const char *method,
+                        const char *path,
+                        int timeout_ms,
+                        unsigned *ret_status,
+                        char **ret_body,
+                        const char **reterr_reason);

@@ -53,6 +53,21 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
+const char *log_level_to_string(int level) {
+        if (level <= LOG_ERR)
+                return "error";
+        switch (level) {
+        case LOG_WARNING:
+                return "warning";
+        case LOG_NOTICE:
+                return "notice";
+        case LOG_INFO:
+                return "info";
+        default:
+                return "debug";
+        }
+}
+
 int log_parse_environment(void) {
         const char *e = getenv("WARDEN_LOG_LEVEL");
         if (!e || !*e)

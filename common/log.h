@@ -23,6 +23,9 @@ int log_get_max_level(void);
 /* Parses "error", "warn", "warning", "info", "debug" (case-insensitive) into a
  * syslog level. Returns the level or -EINVAL. */
 int log_level_from_string(const char *s);
+/* The name of a syslog level as log_level_from_string() reads it: "error" (LOG_ERR and
+ * above), "warning", "notice", "info", "debug". */
+const char *log_level_to_string(int level);
 /* Reads WARDEN_LOG_LEVEL if set; returns 0 or -EINVAL for a bad value. */
 int log_parse_environment(void);
 /* Decides between journald and stderr (call once after fds are settled). */

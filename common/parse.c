@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Small value parsers: numbers, ports, booleans, durations, users and groups. */
+/* Small value parsers: numbers, ports, booleans, durations, users and groups, times. */
 #define _GNU_SOURCE
 
 #include "parse.h"
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -301,4 +302,115 @@ int parse_gid(const char *s, gid_t *ret) {
                 *ret = gr.gr_gid;
                 return 0;
         }
+}
+
+char *format_timestamp(int64_t t, char *buf, size_t size) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(buf, size, "%lld", (long long) t);
+        return buf;
+}
+
+/* Exactly n decimal digits at *s (advanced past them). */
+static int digits(const char **s, int n, int *ret) {
+        int v = 0;
+
+        for (int i = 0; i < n; i++) {
+                if ((*s)[i] < '0' || (*s)[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + ((*s)[i] - '0');
+        }
+        *s += n;
+        *ret = v;
+        return 0;
+}
+
+static int expect_char(const char **s, const char *allowed) {
+        if (!**s || !strchr(allowed, **s))
+                return -EINVAL;
+        (*s)++;
+        return 0;
+}
+
+/* "Z", "z" or "+HH:MM" / "-HH:MM": the offset east of UTC in seconds. */
+static int parse_utc_offset(const char *s, int64_t *ret) {
+        int h, m, sign;
+
+        if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0') {
+                *ret = 0;
+                return 0;
+        }
+        if (s[0] != '+' && s[0] != '-')
+                return -EINVAL;
+        sign = s[0] == '-' ? -1 : 1;
+        s++;
+        if (digits(&s, 2, &h) < 0 || expect_char(&s, ":") < 0 || digits(&s, 2, &m) < 0 || *s ||
+            h > 23 || m > 59)
+                return -EINVAL;
+        *ret = sign * (h * 3600 + m * 60);
+        return 0;
+}
+
+static int parse_rfc3339(const char *s, int64_t *ret) {
+        struct tm tm = {}, check;
+        int y, mo, d, h, mi, sec;
+        int64_t offset;
+        time_t t;
+
+        if (digits(&s, 4, &y) < 0 || expect_char(&s, "-") < 0 || digits(&s, 2, &mo) < 0 ||
+            expect_char(&s, "-") < 0 || digits(&s, 2, &d) < 0 || expect_char(&s, "Tt ") < 0 ||
+            digits(&s, 2, &h) < 0 || expect_char(&s, ":") < 0 || digits(&s, 2, &mi) < 0 ||
+            expect_char(&s, ":") < 0 || digits(&s, 2, &sec) < 0)
+                return -EINVAL;
+        if (*s == '.') { /* fractions of a second: dropped */
+                s++;
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        }
+        if (parse_utc_offset(s, &offset) < 0 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
+            sec > 60)
+                return -EINVAL;
+        tm = (struct tm){.tm_year = y - 1900,
+                         .tm_mon = mo - 1,
+                         .tm_mday = d,
+                         .tm_hour = h,
+                         .tm_min = mi,
+                         .tm_sec = sec == 60 ? 59 : sec};
+        t = timegm(&tm);
+        /* timegm() normalizes (Feb 30 -> Mar 2): refuse dates that do not exist. */
+        if (!gmtime_r(&t, &check) || check.tm_mday != d || check.tm_mon != mo - 1)
+                return -EINVAL;
+        *ret = (int64_t) t - offset;
+        return 0;
+}
+
+int parse_timestamp(const char *s, int64_t *ret) {
+        int64_t v;
+        int r;
+
+        if (!s || !*s)
+                return -EINVAL;
+        if (strchr(s, '-') || strchr(s, ':')) {
+                r = parse_rfc3339(s, &v);
+                if (r < 0)
+                        return r;
+                if (v < 0)
+                        return -ERANGE;
+        } else {
+                uint64_t u;
+                r = parse_uint64(s, &u);
+                if (r < 0)
+                        return r;
+                if (u > (uint64_t) TIMESTAMP_MAX)
+                        return -ERANGE;
+                v = (int64_t) u;
+        }
+        if (v > TIMESTAMP_MAX)
+                return -ERANGE;
+        *ret = v;
+        return 0;
 }

@@ -47,3 +47,17 @@ int parse_uid(const char *s, uid_t *ret);
 
 /* A group: decimal gid 0..4294967294, or a group name looked up with getgrnam_r. */
 int parse_gid(const char *s, gid_t *ret);
+
+/* Unix time t as RFC 3339 in UTC, "2026-05-01T12:00:00Z": the one format of every time
+ * Warden prints. A buffer of TIMESTAMP_STRING_MAX bytes suffices. Returns buf. */
+#define TIMESTAMP_STRING_MAX 32
+char *format_timestamp(int64_t t, char *buf, size_t size);
+
+/* Latest time accepted by parse_timestamp(): 9999-12-31T23:59:59Z. */
+#define TIMESTAMP_MAX INT64_C(253402300799)
+
+/* A point in time: Unix seconds ("1767225600") or RFC 3339 ("2026-01-01T00:00:00Z",
+ * "2026-01-01T01:00:00+01:00"; 't' or a space may stand for 'T', 'z' for 'Z';
+ * fractions of a second are dropped; dates that do not exist are refused). -EINVAL
+ * for bad syntax, -ERANGE before 1970 or after TIMESTAMP_MAX. */
+int parse_timestamp(const char *s, int64_t *ret);

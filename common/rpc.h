@@ -172,12 +172,19 @@ int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode);
 int rpc_server_listen_fd(RpcServer *s, int fd);
 
 /* Listens on TCP with TLS at addr ("127.0.0.1:0", "[::]:8081"). The port actually
- * bound goes to *ret_port (may be NULL). Before rpc_server_start only.
- * Returns 0, -EINVAL (bad config or PEM), -EADDRNOTAVAIL (bind failed). */
+ * bound goes to *ret_port (may be NULL). Never shares the port (no SO_REUSEPORT).
+ * Before rpc_server_start only. Returns 0, -EINVAL (bad config or PEM), -EADDRINUSE
+ * (another socket listens there), -EACCES (a privileged port), -EADDRNOTAVAIL (any
+ * other bind failure). */
 int rpc_server_listen_tls(RpcServer *s,
                           const char *addr,
                           const RpcTlsServerConfig *cfg,
                           int *ret_port);
+
+/* Whether a TCP listener could bind addr ("1.2.3.4:port", "[v6]:port", IP literals
+ * only) right now: binds a throwaway socket with SO_REUSEADDR, as the listeners do,
+ * and closes it. 0, -EINVAL (not IP:port), -EADDRINUSE, -EACCES, -EADDRNOTAVAIL, ... */
+int rpc_tcp_check_bind(const char *addr);
 
 /* Replaces the certificate chain, key and client roots of every TLS listener.
  * Takes effect for new connections; existing ones keep their session. The client

@@ -176,6 +176,10 @@ const grpc_channel_args *rpc_channel_args(bool server) {
                 {GRPC_ARG_INTEGER,
                  (char *) GRPC_ARG_MAX_CONCURRENT_STREAMS,
                  {.integer = RPC_MAX_STREAMS_PER_CONNECTION}},
+                /* gRPC sets SO_REUSEPORT on TCP listeners by default: a second server on
+                 * the same port would then start and split the connections with the
+                 * first. Without it the second bind fails (EADDRINUSE). */
+                {GRPC_ARG_INTEGER, (char *) GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
         };
         /* Each RpcChannel gets its own connection: no sharing through gRPC's
          * process-wide subchannel pool. */

@@ -7,10 +7,13 @@
  * context. PEM inputs are parsed with OpenSSL first so that bad material fails
  * here, synchronously, rather than in a later handshake. */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -183,6 +186,58 @@ RpcTlsServerState *rpc_tls_server_free(RpcTlsServerState *st) {
         return NULL;
 }
 
+/* "1.2.3.4:port" or "[v6]:port" (IP literals only) into *ret. */
+static int tcp_address_parse(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        char host[INET6_ADDRSTRLEN + 1];
+        const char *colon = addr ? strrchr(addr, ':') : NULL;
+        bool v6 = addr && addr[0] == '[';
+        const char *h = v6 ? addr + 1 : addr;
+        size_t n = colon ? (size_t) (colon - h) - (v6 ? 1 : 0) : 0;
+        char *end = NULL;
+        unsigned long port;
+
+        if (!colon || n == 0 || n >= sizeof(host) || (v6 && colon[-1] != ']'))
+                return -EINVAL;
+        memcpy(host, h, n);
+        host[n] = '\0';
+        port = strtoul(colon + 1, &end, 10);
+        if (!colon[1] || *end || port > 65535)
+                return -EINVAL;
+        *ret = (struct sockaddr_storage){};
+        if (v6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *) ret;
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons((uint16_t) port);
+                *ret_len = sizeof(*a);
+                return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -EINVAL;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *) ret;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t) port);
+        *ret_len = sizeof(*a);
+        return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+int rpc_tcp_check_bind(const char *addr) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int one = 1, r;
+
+        r = tcp_address_parse(addr, &ss, &len);
+        if (r < 0)
+                return r;
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* As gRPC's listeners: a port in TIME_WAIT is free, one with a listener is not. */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &ss, len) < 0)
+                return -errno;
+        return 0;
+}
+
 int rpc_server_listen_tls(RpcServer *s,
                           const char *addr,
                           const RpcTlsServerConfig *cfg,
@@ -207,8 +262,11 @@ int rpc_server_listen_tls(RpcServer *s,
         grpc_server_credentials_release(creds);
         /* Even on failure the credentials may have been handed our state. */
         s->tls[s->n_tls++] = st;
-        if (port <= 0)
-                return -EADDRNOTAVAIL;
+        if (port <= 0) {
+                /* gRPC does not say why: find out the way it failed, by binding. */
+                r = rpc_tcp_check_bind(addr);
+                return r == -EADDRINUSE || r == -EACCES ? r : -EADDRNOTAVAIL;
+        }
         if (ret_port)
                 *ret_port = port;
         return 0;

@@ -18,6 +18,12 @@
 #include "rpc_status.h"
 
 static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+static int admin_get_logger(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+static int admin_set_logger(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+
+static void pb_freep(void *p) {
+        pb_free(*(void **) p);
+}
 
 typedef struct AdminMethod {
         const char *name;
@@ -40,6 +46,10 @@ static const AdminMethod admin_methods[] = {
         {"GetBundle", admin_get_bundle},
         {"MintX509SVID", admin_mint_x509_svid},
         {"MintJWTSVID", admin_mint_jwt_svid},
+        {"CountAgents", admin_count_agents},
+        {"PurgeAgents", admin_purge_agents},
+        {"GetLogger", admin_get_logger},
+        {"SetLogger", admin_set_logger},
 };
 
 int admin_fail(int r, char *err, size_t n, const char *fmt, ...) {
@@ -87,20 +97,67 @@ static bool admin_uid_allowed(const Server *s, uid_t uid) {
         return false;
 }
 
-/* Serving means answering here and being able to read the datastore. */
+/* Serving means answering here and (unless shallow) being able to read the datastore. */
 static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__HealthRequest *req = NULL;
         Warden__Admin__V1__HealthResponse resp = WARDEN__ADMIN__V1__HEALTH_RESPONSE__INIT;
+        AttestedAgent **agents = NULL;
+        size_t n_agents = 0;
         int64_t count;
         int r;
 
-        r = ds_count_entries(s->ds, &count);
+        r = admin_unpack(c, &warden__admin__v1__health_request__descriptor, (void **) &req);
         if (r < 0)
-                return admin_fail(-EAGAIN, err, n, "the datastore is not usable: %s", strerror(-r));
-
+                return r;
+        if (!req->shallow) {
+                r = ds_count_entries(s->ds, &count);
+                if (r >= 0)
+                        r = ds_list_agents(s->ds, &agents, &n_agents);
+                if (r < 0)
+                        return admin_fail(-EAGAIN, err, n, "the datastore is not usable: %s",
+                                          strerror(-r));
+                attested_agent_array_free(agents, n_agents);
+                resp.datastore_checked = true;
+                resp.entries = count;
+                resp.agents = (int64_t) n_agents;
+        }
         resp.trust_domain = s->cfg.trust_domain;
         resp.started_at = s->started_at;
         resp.version = (char *) WARDEN_SERVER_VERSION;
         return admin_reply(c, &resp);
+}
+
+static int reply_logger(Server *s, RpcCall *c) {
+        Warden__Admin__V1__Logger resp = WARDEN__ADMIN__V1__LOGGER__INIT;
+
+        resp.current_level = (char *) log_level_to_string(log_get_max_level());
+        resp.launch_level = (char *) log_level_to_string(s->launch_log_level);
+        return admin_reply(c, &resp);
+}
+
+static int admin_get_logger(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        return reply_logger(s, c);
+}
+
+/* Changes the level at once (until the next SIGHUP re-reads -logLevel). */
+static int admin_set_logger(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__SetLoggerRequest *req = NULL;
+        int r, level, old = log_get_max_level();
+
+        r = admin_unpack(c, &warden__admin__v1__set_logger_request__descriptor, (void **) &req);
+        if (r < 0)
+                return r;
+        level = *req->level ? log_level_from_string(req->level) : s->launch_log_level;
+        if (level < 0)
+                return admin_fail(-EINVAL, err, n,
+                                  "unknown log level \"%s\" (use error, warning, info or debug)",
+                                  req->level);
+        /* Logged at whichever of the two levels shows it. */
+        log_set_max_level(level > old ? level : old);
+        log_info("admin: log level %s -> %s uid=%u", log_level_to_string(old),
+                 log_level_to_string(level), (unsigned) who->uid);
+        log_set_max_level(level);
+        return reply_logger(s, c);
 }
 
 static const char *generic_message(int r) {

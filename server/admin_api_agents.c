@@ -16,7 +16,9 @@
 #include "cleanup.h"
 #include "log.h"
 #include "ossl_cleanup.h"
+#include "parse.h"
 #include "proto_convert.h"
+#include "strv.h"
 
 #define JOIN_TOKEN_DEFAULT_TTL 600
 
@@ -83,6 +85,36 @@ int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char 
         return r;
 }
 
+/* The agents a ListAgentsRequest selects. */
+static int query_agents(
+        Server *s, RpcCall *c, AttestedAgent ***ret, size_t *ret_n, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__ListAgentsRequest *req = NULL;
+        _cleanup_(admin_agent_query_done) AgentQuery q = {};
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__list_agents_request__descriptor, (void **) &req);
+        if (r >= 0)
+                r = admin_agent_query_init(req, &q, err, n);
+        if (r >= 0)
+                r = admin_agent_query_run(s, &q, ret, ret_n);
+        return r;
+}
+
+int admin_count_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        Warden__Admin__V1__CountAgentsResponse resp =
+                WARDEN__ADMIN__V1__COUNT_AGENTS_RESPONSE__INIT;
+        AttestedAgent **agents = NULL;
+        size_t count = 0;
+        int r;
+
+        r = query_agents(s, c, &agents, &count, err, n);
+        if (r < 0)
+                return r;
+        attested_agent_array_free(agents, count);
+        resp.count = (int64_t) count;
+        return admin_reply(c, &resp);
+}
+
 int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         Warden__Admin__V1__ListAgentsResponse resp = WARDEN__ADMIN__V1__LIST_AGENTS_RESPONSE__INIT;
         _cleanup_free_ Warden__Types__V1__AttestedAgent **pbs = NULL;
@@ -90,7 +122,7 @@ int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, 
         size_t count = 0;
         int r;
 
-        r = ds_list_agents(s->ds, &agents, &count);
+        r = query_agents(s, c, &agents, &count, err, n);
         if (r < 0)
                 return r;
         pbs = calloc(count + 1, sizeof(*pbs));
@@ -178,4 +210,66 @@ int admin_evict_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, 
 
 int admin_ban_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         return agent_action(s, c, who, true, err, n);
+}
+
+typedef struct StrList {
+        char **v;
+        size_t n;
+} StrList;
+
+static void str_list_done(StrList *l) {
+        strv_free(l->v, l->n);
+}
+
+/* Forgets one expired agent (not with dry_run); ids go to *purged. */
+static int purge_one(Server *s, const AttestedAgent *a, bool dry_run, const AdminCaller *who) {
+        char t[TIMESTAMP_STRING_MAX];
+        int r;
+
+        if (dry_run)
+                return 0;
+        r = ds_delete_agent(s->ds, a->spiffe_id);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        log_info("admin: agent purged agent_id=%s expired=%s uid=%u", a->spiffe_id,
+                 format_timestamp(a->svid_expires_at, t, sizeof(t)), (unsigned) who->uid);
+        server_agent_changed(s, a->spiffe_id);
+        return 0;
+}
+
+int admin_purge_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__PurgeAgentsRequest *req = NULL;
+        Warden__Admin__V1__PurgeAgentsResponse resp =
+                WARDEN__ADMIN__V1__PURGE_AGENTS_RESPONSE__INIT;
+        _cleanup_(str_list_done) StrList purged = {}, banned = {};
+        AttestedAgent **agents = NULL;
+        size_t count = 0;
+        int64_t now = (int64_t) time(NULL);
+        int r;
+
+        r = admin_unpack(c, &warden__admin__v1__purge_agents_request__descriptor, (void **) &req);
+        if (r < 0)
+                return r;
+        if (req->expired_for < 0 || req->expired_for > now)
+                return admin_fail(-EINVAL, err, n, "expired_for out of range");
+        r = ds_list_agents(s->ds, &agents, &count);
+        for (size_t i = 0; i < count && r >= 0; i++) {
+                const AttestedAgent *a = agents[i];
+                if (a->svid_expires_at <= 0 || a->svid_expires_at > now - req->expired_for)
+                        continue;
+                if (a->banned)
+                        r = strv_push(&banned.v, &banned.n, a->spiffe_id);
+                else if ((r = purge_one(s, a, req->dry_run, who)) >= 0)
+                        r = strv_push(&purged.v, &purged.n, a->spiffe_id);
+        }
+        attested_agent_array_free(agents, count);
+        if (r < 0)
+                return r;
+        resp.purged = purged.v;
+        resp.n_purged = purged.n;
+        resp.kept_banned = banned.v;
+        resp.n_kept_banned = banned.n;
+        return admin_reply(c, &resp);
 }

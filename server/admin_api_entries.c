@@ -7,17 +7,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <warden/spiffeid.h>
 
 #include "admin_api_internal.h"
 #include "cleanup.h"
+#include "entry_policy.h"
 #include "log.h"
 #include "proto_convert.h"
 #include "rpc_status.h"
 
 static void pb_freep(void *p) {
         pb_free(*(void **) p);
+}
+
+static char *mfree(char *p) {
+        free(p);
+        return NULL;
 }
 
 typedef struct EntryVec {
@@ -41,26 +48,23 @@ static const char *duplicate_message(void) {
         return "an entry with the same SPIFFE ID, parent ID and selectors already exists";
 }
 
-/* The governance fields are the server's record (who created an entry, its state in
- * the approval flow, who approved it): a client that sets one is refused rather than
- * silently overruled, so that nobody believes a forged value was stored. Returns the
- * name of the first one set, or NULL. */
-static const char *server_owned_field_set(const Entry *e) {
-        if (e->state && *e->state)
-                return "state";
-        if (e->created_by && *e->created_by)
-                return "created_by";
-        if (e->approved_by && *e->approved_by)
-                return "approved_by";
-        return NULL;
+static EntryPolicy entry_policy(const Server *s, bool allow_unknown_selector_types) {
+        return (EntryPolicy){
+                .ds = s->ds,
+                .now = (int64_t) time(NULL),
+                .min_x509_ttl = s->cfg.min_x509_ttl,
+                .min_jwt_ttl = s->cfg.min_jwt_ttl,
+                .allow_unknown_selector_types = allow_unknown_selector_types,
+        };
 }
 
-/* Converts and validates one entry from a client. Server-owned fields set by the
- * client are refused; revision and created_at are reset. */
+/* Converts and validates one entry from a client. The server's own record is ignored,
+ * not refused, so that `entry show -output json` reads back: revision and created_at,
+ * and the governance fields (state, created_by, approved_by), which the server sets. */
 static int entry_from_client(
         Server *s, const Warden__Types__V1__Entry *pb, Entry **ret, char *err, size_t n) {
         _cleanup_(entry_freep) Entry *e = NULL;
-        const char *reason = "malformed entry", *field;
+        const char *reason = "malformed entry";
         int r;
 
         if (!pb)
@@ -72,9 +76,9 @@ static int entry_from_client(
                 r = entry_validate(e, s->cfg.trust_domain, &reason);
         if (r < 0)
                 return invalid_entry(s, reason, err, n);
-        field = server_owned_field_set(e);
-        if (field)
-                return admin_fail(-EINVAL, err, n, "invalid entry: %s is set by the server", field);
+        e->state = mfree(e->state);
+        e->created_by = mfree(e->created_by);
+        e->approved_by = mfree(e->approved_by);
         e->revision = 0;
         e->created_at = 0;
         *ret = TAKE_PTR(e);
@@ -170,7 +174,7 @@ static int batch_create(Server *s,
 }
 
 /* A new entry: created by the caller, active, approved by nobody (entry_from_client()
- * refused any client-set value). */
+ * dropped any client-set value). */
 static int set_governance(Entry *e, const char *actor) {
         free(e->created_by);
         free(e->state);
@@ -182,6 +186,7 @@ static int set_governance(Entry *e, const char *actor) {
 int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         _cleanup_(pb_freep) Warden__Admin__V1__BatchCreateEntryRequest *req = NULL;
         _cleanup_(entry_vec_done) EntryVec v = {};
+        EntryPolicy policy;
         int r;
 
         r = admin_unpack(c, &warden__admin__v1__batch_create_entry_request__descriptor,
@@ -197,8 +202,11 @@ int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char
         if (!v.entries)
                 return -ENOMEM;
         v.n = req->n_entries;
+        policy = entry_policy(s, req->allow_unknown_selector_types);
         for (size_t i = 0; i < v.n; i++) {
                 r = entry_from_client(s, req->entries[i], &v.entries[i], err, n);
+                if (r >= 0)
+                        r = entry_policy_check(&policy, v.entries[i], NULL, err, n);
                 if (r >= 0)
                         r = set_governance(v.entries[i], who->actor);
                 if (r == -EINVAL)
@@ -247,51 +255,20 @@ int admin_get_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, si
         return reply_entry(c, e);
 }
 
-static int list_filter(Warden__Admin__V1__ListEntriesRequest *req,
-                       EntryFilter *f,
-                       SelectorSet *sel,
-                       char *err,
-                       size_t n) {
-        const char *reason = NULL;
-        int r;
-
-        if (*req->by_spiffe_id) {
-                if (warden_spiffeid_validate(req->by_spiffe_id, &reason) < 0)
-                        return admin_fail(-EINVAL, err, n, "invalid SPIFFE ID filter: %s", reason);
-                f->by_spiffe_id = req->by_spiffe_id;
-        }
-        if (*req->by_parent_id) {
-                if (warden_spiffeid_validate(req->by_parent_id, &reason) < 0)
-                        return admin_fail(-EINVAL, err, n, "invalid parent ID filter: %s", reason);
-                f->by_parent_id = req->by_parent_id;
-        }
-        if (req->n_by_selectors > 0) {
-                r = selectors_from_pb(req->by_selectors, req->n_by_selectors, sel, &reason);
-                if (r == -EINVAL || r == -E2BIG)
-                        return admin_fail(-EINVAL, err, n, "invalid selector filter: %s",
-                                          strna(reason));
-                if (r < 0)
-                        return r;
-                f->by_selectors = sel;
-        }
-        return 0;
-}
-
 int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         _cleanup_(pb_freep) Warden__Admin__V1__ListEntriesRequest *req = NULL;
         Warden__Admin__V1__ListEntriesResponse resp =
                 WARDEN__ADMIN__V1__LIST_ENTRIES_RESPONSE__INIT;
         _cleanup_(entry_vec_done) EntryVec v = {};
-        _cleanup_(selector_set_done) SelectorSet sel = {};
+        _cleanup_(admin_entry_query_done) EntryQuery q = {};
         _cleanup_free_ Warden__Types__V1__Entry **pbs = NULL;
-        EntryFilter f = {};
         int r;
 
         r = admin_unpack(c, &warden__admin__v1__list_entries_request__descriptor, (void **) &req);
         if (r >= 0)
-                r = list_filter(req, &f, &sel, err, n);
+                r = admin_entry_query_init(req, &q, err, n);
         if (r >= 0)
-                r = ds_list_entries(s->ds, &f, &v.entries, &v.n);
+                r = admin_entry_query_run(s, &q, &v.entries, &v.n);
         if (r < 0)
                 return r;
         pbs = calloc(v.n + 1, sizeof(*pbs));
@@ -317,6 +294,7 @@ int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err,
 int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         _cleanup_(pb_freep) Warden__Admin__V1__UpdateEntryRequest *req = NULL;
         _cleanup_(entry_freep) Entry *e = NULL, *old = NULL, *stored = NULL;
+        EntryPolicy policy;
         int r;
 
         r = admin_unpack(c, &warden__admin__v1__update_entry_request__descriptor, (void **) &req);
@@ -331,11 +309,17 @@ int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
                 r = entry_from_client(s, req->entry, &e, err, n);
         if (r < 0)
                 return r;
+        if (entry_same_content(e, old)) {
+                log_info("admin: entry unchanged entry_id=%s revision=%lld uid=%u", old->id,
+                         (long long) old->revision, (unsigned) who->uid);
+                return reply_entry(c, old);
+        }
+        policy = entry_policy(s, req->allow_unknown_selector_types);
+        r = entry_policy_check(&policy, e, old, err, n);
+        if (r < 0)
+                return r;
         /* Who created and approved an entry, and its state, are the server's record: kept
-         * (entry_from_client() refused any client-set value). */
-        free(e->created_by);
-        free(e->approved_by);
-        free(e->state);
+         * (entry_from_client() dropped any client-set value). */
         e->created_by = TAKE_PTR(old->created_by);
         e->approved_by = TAKE_PTR(old->approved_by);
         e->state = TAKE_PTR(old->state);
@@ -377,14 +361,29 @@ int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
 }
 
 int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__CountEntriesRequest *req = NULL;
         Warden__Admin__V1__CountEntriesResponse resp =
                 WARDEN__ADMIN__V1__COUNT_ENTRIES_RESPONSE__INIT;
+        _cleanup_(entry_vec_done) EntryVec v = {};
+        _cleanup_(admin_entry_query_done) EntryQuery q = {};
         int64_t count;
         int r;
 
-        r = ds_count_entries(s->ds, &count);
+        r = admin_unpack(c, &warden__admin__v1__count_entries_request__descriptor, (void **) &req);
         if (r < 0)
                 return r;
-        resp.count = count;
+        if (!req->filter) {
+                r = ds_count_entries(s->ds, &count);
+                if (r < 0)
+                        return r;
+                resp.count = count;
+                return admin_reply(c, &resp);
+        }
+        r = admin_entry_query_init(req->filter, &q, err, n);
+        if (r >= 0)
+                r = admin_entry_query_run(s, &q, &v.entries, &v.n);
+        if (r < 0)
+                return r;
+        resp.count = (int64_t) v.n;
         return admin_reply(c, &resp);
 }

@@ -17,6 +17,7 @@
 #include "jose_b64.h"
 #include "log.h"
 #include "ossl_cleanup.h"
+#include "parse.h"
 
 /* Rotation steps per kind and tick; a long downtime needs at most four (promote next,
  * prepare, activate, settle). */
@@ -116,6 +117,7 @@ int ca_slot_create(Ca *ca, CaKind kind, CaRole role, time_t now) {
                 .issued_at = now,
         };
         CaSlots *ss = &ca->slots[kind];
+        char t[TIMESTAMP_STRING_MAX];
         int r;
 
         if (ss->n >= CA_SLOTS_MAX)
@@ -142,8 +144,8 @@ int ca_slot_create(Ca *ca, CaKind kind, CaRole role, time_t now) {
                 return log_error_errno(r, "Failed to store the new %s in %s: %m", kind_names[kind],
                                        ca->dir);
 
-        log_info("Created %s %s (slot %u, expires at %lld)", role_names[role], kind_names[kind],
-                 s.id, (long long) s.not_after);
+        log_info("Created %s %s (slot %u, expires at %s)", role_names[role], kind_names[kind], s.id,
+                 format_timestamp(s.not_after, t, sizeof(t)));
         ca->next_id++;
         ss->slot[ss->n++] = s;
         s = (CaSlot){};
@@ -194,6 +196,7 @@ static void drop_expired(Ca *ca, CaKind kind, time_t now) {
 static int rotate_step(Ca *ca, CaKind kind, time_t now, bool *changed_active) {
         CaSlot *cur = ca_slot_find(ca, kind, CA_ROLE_CURRENT);
         CaSlot *next = ca_slot_find(ca, kind, CA_ROLE_NEXT);
+        char t[TIMESTAMP_STRING_MAX];
         int r;
 
         if (!cur && next) {
@@ -209,8 +212,9 @@ static int rotate_step(Ca *ca, CaKind kind, time_t now, bool *changed_active) {
                 if (r < 0)
                         return r;
         } else if (next && (int64_t) now >= activate_at(cur)) {
-                log_info("Activating next %s (slot %u), retiring slot %u until %lld",
-                         kind_names[kind], next->id, cur->id, (long long) cur->not_after);
+                log_info("Activating next %s (slot %u), retiring slot %u until %s",
+                         kind_names[kind], next->id, cur->id,
+                         format_timestamp(cur->not_after, t, sizeof(t)));
                 cur->role = CA_ROLE_RETIRED;
                 next->role = CA_ROLE_CURRENT;
         } else if (!next && (int64_t) now >= prepare_at(cur) && can_prepare(ca, kind, cur)) {

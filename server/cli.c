@@ -6,11 +6,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,8 +20,10 @@
 #include <grpc/status.h>
 
 #include "cleanup.h"
+#include "parse.h"
 #include "proto_convert.h"
 #include "rpc_status.h"
+#include "selector.h"
 
 #define ADMIN_METHOD_PREFIX "/warden.admin.v1.Admin/"
 
@@ -68,9 +72,20 @@ int cli_dispatch(const CliVerb *verbs, size_t n, int argc, char **argv) {
                 return 1;
         }
         if (streq(argv[1], "-h") || streq(argv[1], "-help") || streq(argv[1], "--help") ||
-            streq(argv[1], "help")) {
+            (streq(argv[1], "help") && argc == 2)) {
                 print_verbs(stdout, noun, verbs, n);
                 return 0;
+        }
+        if (streq(argv[1], "help")) {
+                /* `<noun> help <verb>`: the verb's own -h. */
+                char *help_argv[] = {argv[2], (char *) "-h", NULL};
+
+                for (size_t i = 0; i < n; i++)
+                        if (streq(verbs[i].name, argv[2]))
+                                return cli_run(verbs[i].run, 2, help_argv);
+                cli_error("unknown command \"%s %s\" (run 'warden-server %s -h' for the commands)",
+                          noun, argv[2], noun);
+                return 1;
         }
         for (size_t i = 0; i < n; i++)
                 if (streq(verbs[i].name, argv[1]))
@@ -157,11 +172,26 @@ void cli_done(Cli *cli) {
         cli->ch = rpc_channel_free(cli->ch);
 }
 
-int cli_call(Cli *cli,
-             const char *method,
-             const void *req,
-             const ProtobufCMessageDescriptor *resp_desc,
-             void **ret) {
+/* Sets *ret (if not NULL) to a malloc'd message; returns r. */
+__attribute__((format(printf, 3, 4))) static int call_fail(int r,
+                                                           char **ret,
+                                                           const char *fmt,
+                                                           ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (ret && vasprintf(ret, fmt, ap) < 0)
+                *ret = NULL;
+        va_end(ap);
+        return r;
+}
+
+int cli_call_quiet(Cli *cli,
+                   const char *method,
+                   const void *req,
+                   const ProtobufCMessageDescriptor *resp_desc,
+                   void **ret,
+                   char **reterr_message) {
         _cleanup_free_ char *path = NULL, *message = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ void *resp = NULL;
@@ -170,25 +200,39 @@ int cli_call(Cli *cli,
         void *m;
 
         if (asprintf(&path, ADMIN_METHOD_PREFIX "%s", method) < 0)
-                return cli_error_errno(-ENOMEM, "out of memory");
+                return call_fail(-ENOMEM, reterr_message, "out of memory");
         r = pb_pack(req, &buf, &len);
         if (r >= 0)
                 r = rpc_unary(cli->ch, path, NULL, 0, buf, len, CLI_CALL_TIMEOUT_MS, &resp,
                               &resp_len, &status, &message);
         if (r < 0)
-                return cli_error_errno(r, "%s failed: %s", method, strerror(-r));
+                return call_fail(r, reterr_message, "%s failed: %s", method, strerror(-r));
         if (status == GRPC_STATUS_UNAVAILABLE)
-                return cli_error_errno(rpc_status_to_errno(status),
-                                       "cannot connect to the server at %s: %s", cli->socket_path,
-                                       message && *message ? message : "unavailable");
+                return call_fail(rpc_status_to_errno(status), reterr_message,
+                                 "cannot connect to the server at %s: %s", cli->socket_path,
+                                 message && *message ? message : "unavailable");
         if (status != GRPC_STATUS_OK)
-                return cli_error_errno(rpc_status_to_errno(status), "%s",
-                                       message && *message ? message
-                                                           : rpc_status_to_string(status));
+                return call_fail(rpc_status_to_errno(status), reterr_message, "%s",
+                                 message && *message ? message : rpc_status_to_string(status));
         m = protobuf_c_message_unpack(resp_desc, NULL, resp_len, resp);
         if (!m)
-                return cli_error_errno(-EBADMSG, "malformed answer from the server to %s", method);
+                return call_fail(-EBADMSG, reterr_message, "malformed answer from the server to %s",
+                                 method);
         *ret = m;
+        return 0;
+}
+
+int cli_call(Cli *cli,
+             const char *method,
+             const void *req,
+             const ProtobufCMessageDescriptor *resp_desc,
+             void **ret) {
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = cli_call_quiet(cli, method, req, resp_desc, ret, &msg);
+        if (r < 0)
+                return cli_error_errno(r, "%s", msg ? msg : strerror(-r));
         return 0;
 }
 
@@ -216,14 +260,131 @@ int cli_ttl(const Options *o, const char *flag, int64_t max, int32_t *ret) {
 }
 
 char *cli_format_time(int64_t t, char buf[static 32]) {
-        time_t tt = (time_t) t;
-        struct tm tm;
-
         if (t == 0)
                 snprintf(buf, 32, "never");
-        else if (!gmtime_r(&tt, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, 32, "%lld", (long long) t);
+        else
+                format_timestamp(t, buf, 32);
         return buf;
+}
+
+json_t *cli_json_time(int64_t t) {
+        char buf[TIMESTAMP_STRING_MAX];
+
+        return t == 0 ? json_null() : json_string(format_timestamp(t, buf, sizeof(buf)));
+}
+
+int cli_time_from_json(json_t *v, int64_t *ret) {
+        if (json_is_null(v)) {
+                *ret = 0;
+                return 0;
+        }
+        if (json_is_integer(v)) {
+                if (json_integer_value(v) < 0 || json_integer_value(v) > TIMESTAMP_MAX)
+                        return -EINVAL;
+                *ret = json_integer_value(v);
+                return 0;
+        }
+        if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
+                return parse_timestamp(json_string_value(v), ret) < 0 ? -EINVAL : 0;
+        return -EINVAL;
+}
+
+int cli_time_flag(const Options *o, const char *flag, int64_t *ret) {
+        const char *v = options_get_string(o, flag);
+        int r;
+
+        r = parse_timestamp(v, ret);
+        if (r == -ERANGE)
+                return cli_error("-%s: \"%s\" is out of range (1970 .. 9999)", flag, v);
+        if (r < 0)
+                return cli_error("-%s: expected a time as 2026-01-01T00:00:00Z or Unix seconds, "
+                                 "got \"%s\"",
+                                 flag, strempty(v));
+        return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, data, len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                data += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
+int cli_write_file(const char *path, const char *data, size_t len, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
+                return cli_error_errno(-ENOMEM, "out of memory");
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return cli_error_errno(-errno, "cannot write %s: %s", path, strerror(errno));
+        r = fchmod(fd, mode) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = write_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return cli_error_errno(r, "cannot write %s: %s", path, strerror(-r));
+        }
+        return 0;
+}
+
+void cli_selectors_free(Warden__Types__V1__Selector **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                pb_free(v[i]);
+        free(v);
+}
+
+int cli_selector_filter(const Options *o, Warden__Types__V1__Selector ***ret, size_t *ret_n) {
+        char *const *sel = options_get_strv(o, "selector", NULL);
+        _cleanup_(selector_set_done) SelectorSet set = {};
+        const char *reason = NULL;
+        int r;
+
+        for (size_t i = 0; sel && sel[i]; i++) {
+                r = selector_set_add_string(&set, sel[i], &reason);
+                if (r == -E2BIG)
+                        return cli_error("too many -selector flags (at most %d)",
+                                         WARDEN_SELECTORS_MAX);
+                if (r == -ENOMEM)
+                        return cli_error_errno(r, "out of memory");
+                if (r < 0)
+                        return cli_error("invalid -selector \"%s\": %s", sel[i], strna(reason));
+        }
+        *ret = NULL;
+        *ret_n = 0;
+        if (set.n == 0)
+                return 0;
+        r = selectors_to_pb(&set, ret, ret_n);
+        return r < 0 ? cli_error_errno(r, "out of memory") : 0;
+}
+
+int cli_match_flag(const Options *o, const char **ret) {
+        static const char *const modes[] = {"exact", "subset", "superset", "any"};
+        const char *m = options_get_string(o, "matchSelectorsOn");
+
+        if (!m || !*m) {
+                *ret = "";
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++)
+                if (streq(m, modes[i])) {
+                        *ret = m;
+                        return 0;
+                }
+        return cli_error("-matchSelectorsOn: expected exact, subset, superset or any, got \"%s\"",
+                         m);
 }
 
 json_t *cli_json_string(const char *s) {

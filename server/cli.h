@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -45,7 +46,8 @@ typedef struct Cli {
 } Cli;
 
 /* Runs the verb named by argv[1] of noun argv[0]. Without a verb, or with -h, prints
- * the verb list (stderr / stdout). Returns the process exit status. */
+ * the verb list (stderr / stdout); `<noun> help <verb>` is `<noun> <verb> -h`. Returns
+ * the process exit status. */
 int cli_dispatch(const CliVerb *verbs, size_t n, int argc, char **argv);
 
 /* Runs one command function (argv[0] = its name) and maps its result to an exit
@@ -73,6 +75,15 @@ int cli_call(Cli *cli,
              const ProtobufCMessageDescriptor *resp_desc,
              void **ret);
 
+/* cli_call() that prints nothing: on failure *reterr_message (optional) is the malloc'd
+ * one-line reason (the server's message for a non-OK status). */
+int cli_call_quiet(Cli *cli,
+                   const char *method,
+                   const void *req,
+                   const ProtobufCMessageDescriptor *resp_desc,
+                   void **ret,
+                   char **reterr_message);
+
 /* Prints "Error: <fmt...>" to stderr; returns -EINVAL. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, returning r. */
@@ -90,6 +101,27 @@ char *cli_format_time(int64_t t, char buf[static 32]);
 
 /* json_t helpers that tolerate NULL strings. */
 json_t *cli_json_string(const char *s);
+/* A time in JSON output: the RFC 3339 UTC string, null for 0 (never / unset). */
+json_t *cli_json_time(int64_t t);
+/* A time in JSON input: an RFC 3339 string, Unix seconds (a number or a string of
+ * digits) or null (0). -EINVAL otherwise. */
+int cli_time_from_json(json_t *v, int64_t *ret);
+
+/* Parses a time flag (RFC 3339 or Unix seconds; "0" for none) into *ret; prints
+ * "Error: -<flag>: ..." and returns -EINVAL on bad input. */
+int cli_time_flag(const Options *o, const char *flag, int64_t *ret);
+
+/* Writes data to path with mode (0600 for secrets): a new file, or one replaced
+ * atomically (written beside it, then renamed). Prints "Error: ..." on failure. */
+int cli_write_file(const char *path, const char *data, size_t len, mode_t mode);
+
+/* Selectors of a -selector flag (repeatable) as a protobuf array for a filter (free
+ * with cli_selectors_free()); prints "Error: ..." on bad input. */
+int cli_selector_filter(const Options *o, Warden__Types__V1__Selector ***ret, size_t *ret_n);
+void cli_selectors_free(Warden__Types__V1__Selector **v, size_t n);
+
+/* -matchSelectorsOn: exact, subset, superset (default) or any; "Error: ..." otherwise. */
+int cli_match_flag(const Options *o, const char **ret);
 
 /* ---- cli_entry_json.c: entries and selectors as JSON ---- */
 
@@ -97,15 +129,16 @@ json_t *cli_json_string(const char *s);
  * spiffe_id, parent_id, selectors [{type, value}], x509_svid_ttl, jwt_svid_ttl,
  * dns_names, federates_with, hint, admin, node, downstream, expires_at, revision,
  * created_at, env, task, scopes, state, created_by, approved_by (always all of them,
- * in this order). */
+ * in this order). Times are RFC 3339 UTC strings, null for none. */
 json_t *cli_entry_to_json(const Warden__Types__V1__Entry *e);
 json_t *cli_selectors_to_json(Warden__Types__V1__Selector *const *sel, size_t n);
 
 /* Reads `entry create -data FILE`: {"entries": [entry, ...]} or a bare array, at most
  * DS_BATCH_MAX entries and RPC_MAX_MESSAGE_SIZE bytes. Selectors may be {type,value}
- * objects or "type:value" strings; TTLs numbers of seconds or durations ("1h").
- * revision, created_at, created_by and approved_by are ignored; unknown keys are
- * errors. Prints "Error: FILE: entry N: ..." and returns -errno on bad input. Free the
- * result with cli_entries_free(). */
+ * objects or "type:value" strings; TTLs numbers of seconds or durations ("1h");
+ * expires_at an RFC 3339 string, Unix seconds or null. The server's own record
+ * (revision, created_at, state, created_by, approved_by) is ignored, so that `entry
+ * show -output json` output reads back; unknown keys are errors. Prints "Error: FILE: entry N: ..."
+ * and returns -errno on bad input. Free the result with cli_entries_free(). */
 int cli_entries_from_file(const char *path, Warden__Types__V1__Entry ***ret, size_t *ret_n);
 void cli_entries_free(Warden__Types__V1__Entry **v, size_t n);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `warden-server entry create|show|update|delete|count`. */
+/* `warden-server entry create|show|count` (update and delete: cli_entry_edit.c). */
 #define _GNU_SOURCE
+
+#include "cli_entry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,27 +20,7 @@
 #include "strv.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
-/* Flags describing an entry, shared by create and update. */
-// clang-format off
-#define ENTRY_FIELD_OPTIONS                                                                        \
-        {"spiffeID", OPT_STRING, NULL, "SPIFFE ID of the workload"},                               \
-        {"parentID", OPT_STRING, NULL, "SPIFFE ID of the parent: an agent or a node alias"},       \
-        {"selector", OPT_STRV, NULL, "Selector type:key:value, e.g. unix:uid:1000 (repeatable)"},  \
-        {"x509SVIDTTL", OPT_DURATION, NULL,                                                        \
-         "X509-SVID lifetime, e.g. 30m (0 = the server default, which is also the cap)"},          \
-        {"jwtSVIDTTL", OPT_DURATION, NULL,                                                         \
-         "JWT-SVID lifetime (0 = the server default, which is also the cap)"},                     \
-        {"dns", OPT_STRV, NULL, "DNS name for the X509-SVID (repeatable)"},                        \
-        {"federatesWith", OPT_STRV, NULL,                                                          \
-         "Trust domain whose bundle the workload also gets (repeatable)"},                         \
-        {"hint", OPT_STRING, NULL, "Hint for workloads that get several identities"},              \
-        {"admin", OPT_BOOL, NULL, "The workload may use the admin API"},                           \
-        {"downstream", OPT_BOOL, NULL, "The workload is a downstream CA"},                         \
-        {"node", OPT_BOOL, NULL, "A node alias: matches agents by their selectors"},               \
-        {"entryExpiry", OPT_INT, NULL, "Unix time when the entry stops being valid"}
-// clang-format on
-
-static void pb_freep(void *p) {
+void cli_pb_freep(void *p) {
         pb_free(*(void **) p);
 }
 
@@ -115,6 +97,14 @@ static int set_selectors(const Options *o, Entry *e) {
         return 0;
 }
 
+/* A list flag given once as '' clears the list. */
+static bool clears(const Options *o, const char *flag) {
+        size_t n = 0;
+        char *const *v = options_get_strv(o, flag, &n);
+
+        return n == 1 && streq(v[0], "");
+}
+
 static int set_lists(const Options *o, Entry *e) {
         char *const *v;
         const char *reason = NULL;
@@ -122,7 +112,7 @@ static int set_lists(const Options *o, Entry *e) {
 
         if (options_is_set(o, "dns")) {
                 strv_clear(&e->dns_names, &e->n_dns_names);
-                for (v = options_get_strv(o, "dns", NULL); *v; v++) {
+                for (v = options_get_strv(o, "dns", NULL); !clears(o, "dns") && *v; v++) {
                         if (dns_name_validate(*v, &reason) < 0)
                                 return cli_error("invalid -dns \"%s\": %s", *v, reason);
                         if ((r = entry_add_dns_name(e, *v)) < 0)
@@ -131,7 +121,8 @@ static int set_lists(const Options *o, Entry *e) {
         }
         if (options_is_set(o, "federatesWith")) {
                 strv_clear(&e->federates_with, &e->n_federates_with);
-                for (v = options_get_strv(o, "federatesWith", NULL); *v; v++) {
+                for (v = options_get_strv(o, "federatesWith", NULL);
+                     !clears(o, "federatesWith") && *v; v++) {
                         _cleanup_free_ char *td = NULL;
                         if (warden_trust_domain_from_string(*v, &td, &reason) < 0)
                                 return cli_error("invalid -federatesWith \"%s\": %s", *v, reason);
@@ -157,11 +148,9 @@ static int set_scalars(const Options *o, Entry *e) {
                 if (!e->hint)
                         return -ENOMEM;
         }
-        if (options_is_set(o, "entryExpiry")) {
-                e->expires_at = options_get_int(o, "entryExpiry");
-                if (e->expires_at < 0)
-                        return cli_error("-entryExpiry: must be a Unix time >= 0");
-        }
+        if (options_is_set(o, "entryExpiry") &&
+            (r = cli_time_flag(o, "entryExpiry", &e->expires_at)) < 0)
+                return r;
         if (options_is_set(o, "admin"))
                 e->admin = options_get_bool(o, "admin");
         if (options_is_set(o, "downstream"))
@@ -171,8 +160,19 @@ static int set_scalars(const Options *o, Entry *e) {
         return 0;
 }
 
-/* Applies every given entry flag to e (for update: only what was given). */
-static int apply_flags(const Options *o, Entry *e) {
+const char *cli_entry_flag_set(const Options *o) {
+        static const char *const flags[] = {
+                "spiffeID",      "parentID", "selector", "x509SVIDTTL", "jwtSVIDTTL", "dns",
+                "federatesWith", "hint",     "admin",    "downstream",  "node",       "entryExpiry",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                if (options_is_set(o, flags[i]))
+                        return flags[i];
+        return NULL;
+}
+
+int cli_entry_apply_flags(const Options *o, Entry *e) {
         int r;
 
         r = set_id_flag(o, "spiffeID", true, &e->spiffe_id);
@@ -214,7 +214,7 @@ static int entries_from_flags(const Options *o, Warden__Types__V1__Entry ***ret,
                 return cli_error("-parentID is required");
         r = entry_new(&e);
         if (r >= 0)
-                r = apply_flags(o, e);
+                r = cli_entry_apply_flags(o, e);
         if (r >= 0)
                 r = default_parent(e);
         if (r < 0)
@@ -279,7 +279,7 @@ static const Option create_options[] = {
 
 static int entry_create(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Admin__V1__BatchCreateEntryResponse *resp = NULL;
+        _cleanup_(cli_pb_freep) Warden__Admin__V1__BatchCreateEntryResponse *resp = NULL;
         Warden__Admin__V1__BatchCreateEntryRequest req =
                 WARDEN__ADMIN__V1__BATCH_CREATE_ENTRY_REQUEST__INIT;
         _cleanup_(cli_done) Cli cli = {};
@@ -293,10 +293,9 @@ static int entry_create(int argc, char **argv) {
         if (r < 0)
                 return r;
         if (options_is_set(o, "data")) {
-                if (options_is_set(o, "spiffeID") || options_is_set(o, "parentID") ||
-                    options_is_set(o, "selector"))
-                        return cli_error("-data cannot be combined with -spiffeID, -parentID or "
-                                         "-selector");
+                if (cli_entry_flag_set(o))
+                        return cli_error("-data cannot be combined with -%s",
+                                         cli_entry_flag_set(o));
                 r = cli_entries_from_file(options_get_string(o, "data"), &v, &n);
         } else
                 r = entries_from_flags(o, &v, &n);
@@ -305,6 +304,7 @@ static int entry_create(int argc, char **argv) {
         if (r >= 0) {
                 req.entries = v;
                 req.n_entries = n;
+                req.allow_unknown_selector_types = options_get_bool(o, "allowUnknownSelectorType");
                 r = cli_call(&cli, "BatchCreateEntry", &req,
                              &warden__admin__v1__batch_create_entry_response__descriptor,
                              (void **) &resp);
@@ -334,7 +334,7 @@ static int print_entries(const Cli *cli, Warden__Types__V1__Entry **v, size_t n)
         return cli_print_json(json_pack("{s:o}", "entries", list));
 }
 
-static int get_entry(Cli *cli, const char *id, Warden__Types__V1__Entry **ret) {
+int cli_entry_get(Cli *cli, const char *id, Warden__Types__V1__Entry **ret) {
         Warden__Admin__V1__GetEntryRequest req = WARDEN__ADMIN__V1__GET_ENTRY_REQUEST__INIT;
 
         req.id = (char *) id;
@@ -342,171 +342,128 @@ static int get_entry(Cli *cli, const char *id, Warden__Types__V1__Entry **ret) {
                         (void **) ret);
 }
 
+/* The filters of show and count. */
+// clang-format off
+#define ENTRY_FILTER_OPTIONS                                                                       \
+        {"spiffeID", OPT_STRING, NULL, "Only entries with this SPIFFE ID"},                        \
+        {"parentID", OPT_STRING, NULL, "Only entries with this parent ID"},                        \
+        {"selector", OPT_STRV, NULL, "Only entries matching these selectors (repeatable)"},        \
+        {"matchSelectorsOn", OPT_STRING, "superset",                                              \
+         "How -selector matches: superset (holds all), exact, subset (holds only some) or any"},  \
+        {"federatesWith", OPT_STRV, NULL,                                                          \
+         "Only entries federating with this trust domain (repeatable: all of them)"},             \
+        {"hint", OPT_STRING, NULL, "Only entries with this hint"}
+// clang-format on
+
 static const Option show_options[] = {
         CLI_COMMON_OPTIONS,
         {"entryID", OPT_STRING, NULL, "Show only the entry with this ID"},
-        {"spiffeID", OPT_STRING, NULL, "Only entries with this SPIFFE ID"},
-        {"parentID", OPT_STRING, NULL, "Only entries with this parent ID"},
-        {"selector", OPT_STRV, NULL,
-         "Only entries holding this selector (repeatable: all of them)"},
+        ENTRY_FILTER_OPTIONS,
 };
 
-/* Fills the list filter; its strings are borrowed from *ret_filter. */
-static int list_request(const Options *o,
-                        Warden__Admin__V1__ListEntriesRequest *req,
-                        Entry **ret_filter) {
-        _cleanup_(entry_freep) Entry *e = NULL;
+static bool filter_given(const Options *o) {
+        static const char *const flags[] = {"spiffeID",      "parentID", "selector",
+                                            "federatesWith", "hint",     "matchSelectorsOn"};
+
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                if (options_is_set(o, flags[i]))
+                        return true;
+        return false;
+}
+
+/* A ListEntriesRequest and what it borrows. */
+typedef struct ListArgs {
+        Warden__Admin__V1__ListEntriesRequest req;
+        Entry *e; /* owns the IDs and trust domains */
+} ListArgs;
+
+static void list_args_done(ListArgs *a) {
+        cli_selectors_free(a->req.by_selectors, a->req.n_by_selectors);
+        entry_free(a->e);
+}
+
+static int list_request(const Options *o, ListArgs *a) {
+        const char *match = NULL;
         int r;
 
-        r = entry_new(&e);
+        warden__admin__v1__list_entries_request__init(&a->req);
+        r = entry_new(&a->e);
         if (r >= 0)
-                r = set_id_flag(o, "spiffeID", false, &e->spiffe_id);
+                r = set_id_flag(o, "spiffeID", false, &a->e->spiffe_id);
         if (r >= 0)
-                r = set_id_flag(o, "parentID", false, &e->parent_id);
+                r = set_id_flag(o, "parentID", false, &a->e->parent_id);
         if (r >= 0)
-                r = set_selectors(o, e);
+                r = set_lists(o, a->e);
         if (r >= 0)
-                r = selectors_to_pb(&e->selectors, &req->by_selectors, &req->n_by_selectors);
+                r = cli_match_flag(o, &match);
+        if (r >= 0)
+                r = cli_selector_filter(o, &a->req.by_selectors, &a->req.n_by_selectors);
+        if (r == -ENOMEM)
+                return cli_error_errno(r, "out of memory");
         if (r < 0)
                 return r;
-        req->by_spiffe_id = (char *) strempty(e->spiffe_id);
-        req->by_parent_id = (char *) strempty(e->parent_id);
-        *ret_filter = TAKE_PTR(e);
+        a->req.by_spiffe_id = (char *) strempty(a->e->spiffe_id);
+        a->req.by_parent_id = (char *) strempty(a->e->parent_id);
+        a->req.by_federates_with = a->e->federates_with;
+        a->req.n_by_federates_with = a->e->n_federates_with;
+        a->req.by_hint = (char *) strempty(options_get_string(o, "hint"));
+        a->req.match_selectors_on = (char *) match;
         return 0;
 }
 
 static int entry_show(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Admin__V1__ListEntriesResponse *resp = NULL;
-        _cleanup_(pb_freep) Warden__Types__V1__Entry *one = NULL;
-        Warden__Admin__V1__ListEntriesRequest req = WARDEN__ADMIN__V1__LIST_ENTRIES_REQUEST__INIT;
-        _cleanup_(entry_freep) Entry *filter = NULL;
+        _cleanup_(cli_pb_freep) Warden__Admin__V1__ListEntriesResponse *resp = NULL;
+        _cleanup_(cli_pb_freep) Warden__Types__V1__Entry *one = NULL;
+        _cleanup_(list_args_done) ListArgs a = {};
         _cleanup_(cli_done) Cli cli = {};
         int r;
 
         r = cli_parse("warden-server entry show [-entryID ID | -spiffeID ID -parentID ID "
-                      "-selector T:K:V...]",
+                      "-selector T:K:V... -matchSelectorsOn M -federatesWith TD... -hint H]",
                       show_options, ELEMENTSOF(show_options), argc, argv, &o);
         if (r < 0)
                 return r;
-        if (options_is_set(o, "entryID") &&
-            (options_is_set(o, "spiffeID") || options_is_set(o, "parentID") ||
-             options_is_set(o, "selector")))
+        if (options_is_set(o, "entryID") && filter_given(o))
                 return cli_error("-entryID cannot be combined with other filters");
         if (!options_is_set(o, "entryID"))
-                r = list_request(o, &req, &filter);
+                r = list_request(o, &a);
         if (r >= 0)
                 r = cli_open(&cli, o);
         if (r >= 0 && options_is_set(o, "entryID")) {
-                r = get_entry(&cli, options_get_string(o, "entryID"), &one);
+                r = cli_entry_get(&cli, options_get_string(o, "entryID"), &one);
                 if (r >= 0)
                         r = print_entries(&cli, &one, 1);
         } else if (r >= 0) {
-                r = cli_call(&cli, "ListEntries", &req,
+                r = cli_call(&cli, "ListEntries", &a.req,
                              &warden__admin__v1__list_entries_response__descriptor,
                              (void **) &resp);
                 if (r >= 0)
                         r = print_entries(&cli, resp->entries, resp->n_entries);
         }
-        for (size_t i = 0; i < req.n_by_selectors; i++)
-                pb_free(req.by_selectors[i]);
-        free(req.by_selectors);
         return r;
 }
 
-static const Option update_options[] = {
+static const Option count_options[] = {
         CLI_COMMON_OPTIONS,
-        {"entryID", OPT_STRING, NULL, "ID of the entry to change (required)"},
-        ENTRY_FIELD_OPTIONS,
+        ENTRY_FILTER_OPTIONS,
 };
-
-static int entry_update(int argc, char **argv) {
-        _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Types__V1__Entry *old = NULL, *out = NULL, *updated = NULL;
-        Warden__Admin__V1__UpdateEntryRequest req = WARDEN__ADMIN__V1__UPDATE_ENTRY_REQUEST__INIT;
-        _cleanup_(entry_freep) Entry *e = NULL;
-        _cleanup_(cli_done) Cli cli = {};
-        const char *reason = NULL;
-        int r;
-
-        r = cli_parse("warden-server entry update -entryID ID [flags to change]", update_options,
-                      ELEMENTSOF(update_options), argc, argv, &o);
-        if (r < 0)
-                return r;
-        if (!options_is_set(o, "entryID"))
-                return cli_error("-entryID is required");
-        r = cli_open(&cli, o);
-        if (r >= 0)
-                r = get_entry(&cli, options_get_string(o, "entryID"), &old);
-        if (r < 0)
-                return r;
-        r = entry_from_pb(old, &e, &reason);
-        if (r < 0)
-                return cli_error_errno(r, "cannot read the stored entry: %s", strna(reason));
-        /* The server keeps its own record of these and refuses a request that sets them. */
-        free(e->state);
-        free(e->created_by);
-        free(e->approved_by);
-        e->state = e->created_by = e->approved_by = NULL;
-        r = apply_flags(o, e);
-        if (r >= 0)
-                r = entry_to_pb(e, &out);
-        if (r < 0)
-                return r == -ENOMEM ? cli_error_errno(r, "out of memory") : r;
-        req.entry = out;
-        r = cli_call(&cli, "UpdateEntry", &req, &warden__types__v1__entry__descriptor,
-                     (void **) &updated);
-        if (r < 0)
-                return r;
-        if (cli.json)
-                return cli_print_json(cli_entry_to_json(updated));
-        cli_print_entry(updated);
-        return 0;
-}
-
-static const Option id_options[] = {
-        CLI_COMMON_OPTIONS,
-        {"entryID", OPT_STRING, NULL, "ID of the entry (required)"},
-};
-
-static int entry_delete(int argc, char **argv) {
-        _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Admin__V1__DeleteEntryResponse *resp = NULL;
-        Warden__Admin__V1__DeleteEntryRequest req = WARDEN__ADMIN__V1__DELETE_ENTRY_REQUEST__INIT;
-        _cleanup_(cli_done) Cli cli = {};
-        int r;
-
-        r = cli_parse("warden-server entry delete -entryID ID", id_options, ELEMENTSOF(id_options),
-                      argc, argv, &o);
-        if (r < 0)
-                return r;
-        if (!options_is_set(o, "entryID"))
-                return cli_error("-entryID is required");
-        req.id = (char *) options_get_string(o, "entryID");
-        r = cli_open(&cli, o);
-        if (r >= 0)
-                r = cli_call(&cli, "DeleteEntry", &req,
-                             &warden__admin__v1__delete_entry_response__descriptor,
-                             (void **) &resp);
-        if (r < 0)
-                return r;
-        if (cli.json)
-                return cli_print_json(json_pack("{s:s}", "deleted", req.id));
-        printf("Deleted entry %s\n", req.id);
-        return 0;
-}
-
-static const Option common_options[] = {CLI_COMMON_OPTIONS};
 
 static int entry_count(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Admin__V1__CountEntriesResponse *resp = NULL;
+        _cleanup_(cli_pb_freep) Warden__Admin__V1__CountEntriesResponse *resp = NULL;
         Warden__Admin__V1__CountEntriesRequest req = WARDEN__ADMIN__V1__COUNT_ENTRIES_REQUEST__INIT;
+        _cleanup_(list_args_done) ListArgs a = {};
         _cleanup_(cli_done) Cli cli = {};
         int r;
 
-        r = cli_parse("warden-server entry count", common_options, ELEMENTSOF(common_options), argc,
-                      argv, &o);
+        r = cli_parse("warden-server entry count [-spiffeID ID -parentID ID -selector T:K:V... "
+                      "-matchSelectorsOn M -federatesWith TD... -hint H]",
+                      count_options, ELEMENTSOF(count_options), argc, argv, &o);
+        if (r >= 0 && filter_given(o)) {
+                r = list_request(o, &a);
+                req.filter = &a.req;
+        }
         if (r >= 0)
                 r = cli_open(&cli, o);
         if (r >= 0)
@@ -525,9 +482,9 @@ static int entry_count(int argc, char **argv) {
 static const CliVerb entry_verbs[] = {
         {"create", entry_create, "Create an entry (or many with -data FILE)"},
         {"show", entry_show, "Show entries, optionally filtered"},
-        {"update", entry_update, "Change an entry (bumps its revision)"},
-        {"delete", entry_delete, "Delete an entry"},
-        {"count", entry_count, "Count the entries"},
+        {"update", cli_entry_update, "Change an entry, or many with -data FILE"},
+        {"delete", cli_entry_delete, "Delete an entry, or many with -file FILE"},
+        {"count", entry_count, "Count the entries, optionally filtered"},
 };
 
 int cli_entry_main(int argc, char **argv) {

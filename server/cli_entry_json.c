@@ -14,11 +14,13 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "cli_entry.h"
 #include "ds.h"
 #include "entry.h"
 #include "parse.h"
 #include "proto_convert.h"
 #include "rpc.h"
+#include "strv.h"
 
 static json_t *strv_to_json(char *const *v, size_t n) {
         json_t *a = json_array();
@@ -56,9 +58,9 @@ json_t *cli_entry_to_json(const Warden__Types__V1__Entry *e) {
         json_object_set_new(j, "admin", json_boolean(e->admin));
         json_object_set_new(j, "node", json_boolean(e->node));
         json_object_set_new(j, "downstream", json_boolean(e->downstream));
-        json_object_set_new(j, "expires_at", json_integer(e->expires_at));
+        json_object_set_new(j, "expires_at", cli_json_time(e->expires_at));
         json_object_set_new(j, "revision", json_integer(e->revision));
-        json_object_set_new(j, "created_at", json_integer(e->created_at));
+        json_object_set_new(j, "created_at", cli_json_time(e->created_at));
         json_object_set_new(j, "env", cli_json_string(e->env));
         json_object_set_new(j, "task", cli_json_string(e->task));
         json_object_set_new(j, "scopes", strv_to_json(e->scopes, e->n_scopes));
@@ -182,17 +184,15 @@ static const struct {
         {"hint", offsetof(Entry, hint)},
         {"env", offsetof(Entry, env)},
         {"task", offsetof(Entry, task)},
-        /* The server's own record: passed on so that the server refuses a set value
-         * instead of the CLI silently dropping it. */
-        {"state", offsetof(Entry, state)},
-        {"created_by", offsetof(Entry, created_by)},
-        {"approved_by", offsetof(Entry, approved_by)},
 };
 
-static const char *const ignored_fields[] = {"revision", "created_at"};
+/* The server's own record, as `entry show -output json` prints it: read back without
+ * complaint and not sent (the server sets these). */
+static const char *const ignored_fields[] = {"revision", "created_at", "state", "created_by",
+                                             "approved_by"};
 
 static int entry_field(const JsonCtx *x, json_t *v, Entry *e) {
-        int64_t i;
+        int64_t i = 0;
         int r;
 
         for (size_t k = 0; k < ELEMENTSOF(string_fields); k++)
@@ -211,7 +211,12 @@ static int entry_field(const JsonCtx *x, json_t *v, Entry *e) {
                 return r;
         }
         if (streq(x->key, "expires_at"))
-                return set_int(x, v, INT64_MAX, &e->expires_at);
+                return cli_time_from_json(v, &e->expires_at) < 0
+                               ? bad(x,
+                                     "expected a time (\"2030-01-01T00:00:00Z\", Unix seconds) "
+                                     "or null",
+                                     NULL)
+                               : 0;
         if (streq(x->key, "admin") || streq(x->key, "node") || streq(x->key, "downstream")) {
                 if (!json_is_boolean(v))
                         return bad(x, "expected true or false", NULL);
@@ -251,7 +256,7 @@ static int entry_from_json(JsonCtx *x, json_t *o, Warden__Types__V1__Entry **ret
         return entry_to_pb(e, ret);
 }
 
-static int read_json_file(const char *path, json_t **ret) {
+static int read_json_file(const char *flag, const char *path, json_t **ret) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         json_error_t jerr;
@@ -261,12 +266,12 @@ static int read_json_file(const char *path, json_t **ret) {
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
-                return cli_error_errno(-errno, "cannot read -data file %s: %s", path,
+                return cli_error_errno(-errno, "cannot read %s %s: %s", flag, path,
                                        strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return cli_error("-data file %s is not a regular file", path);
+                return cli_error("%s %s is not a regular file", flag, path);
         if (st.st_size > (off_t) RPC_MAX_MESSAGE_SIZE)
-                return cli_error_errno(-EFBIG, "-data file %s is larger than %u bytes", path,
+                return cli_error_errno(-EFBIG, "%s %s is larger than %u bytes", flag, path,
                                        RPC_MAX_MESSAGE_SIZE);
         buf = malloc((size_t) st.st_size + 1);
         if (!buf)
@@ -274,7 +279,7 @@ static int read_json_file(const char *path, json_t **ret) {
         while (len < (size_t) st.st_size) {
                 ssize_t k = read(fd, buf + len, (size_t) st.st_size - len);
                 if (k < 0)
-                        return cli_error_errno(-errno, "cannot read -data file %s: %s", path,
+                        return cli_error_errno(-errno, "cannot read %s %s: %s", flag, path,
                                                strerror(errno));
                 if (k == 0)
                         break;
@@ -302,7 +307,7 @@ int cli_entries_from_file(const char *path, Warden__Types__V1__Entry ***ret, siz
         size_t n, i;
         int r;
 
-        r = read_json_file(path, &j);
+        r = read_json_file("-data file", path, &j);
         if (r < 0)
                 return r;
         list = json_is_object(j) ? json_object_get(j, "entries") : j;
@@ -327,6 +332,56 @@ int cli_entries_from_file(const char *path, Warden__Types__V1__Entry ***ret, siz
                 }
         }
         *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* One element of an ID list: "ID" or {"id": "ID", ...}. */
+static int id_of(const char *path, size_t i, json_t *item, const char **ret) {
+        json_t *id = json_is_object(item) ? json_object_get(item, "id") : item;
+
+        if (!json_is_string(id))
+                return cli_error("%s: item %zu: expected an entry ID or an object with \"id\"",
+                                 path, i + 1);
+        if (entry_id_validate(json_string_value(id)) < 0 ||
+            strlen(json_string_value(id)) != json_string_length(id))
+                return cli_error("%s: item %zu: invalid entry ID \"%s\"", path, i + 1,
+                                 json_string_value(id));
+        *ret = json_string_value(id);
+        return 0;
+}
+
+int cli_entry_ids_from_file(const char *path, char ***ret, size_t *ret_n) {
+        json_auto_t *j = NULL;
+        json_t *list, *item;
+        char **ids = NULL;
+        size_t n = 0, i;
+        int r;
+
+        r = read_json_file("-file", path, &j);
+        if (r < 0)
+                return r;
+        list = json_is_object(j) ? json_object_get(j, json_object_get(j, "ids") ? "ids" : "entries")
+                                 : j;
+        if ((json_is_object(j) && json_object_size(j) != 1) || !json_is_array(list))
+                return cli_error("%s: expected {\"ids\": [...]}, {\"entries\": [...]} or an array",
+                                 path);
+        if (json_array_size(list) == 0)
+                return cli_error("%s: no entry IDs", path);
+        if (json_array_size(list) > DS_BATCH_MAX)
+                return cli_error("%s: %zu entry IDs, at most %d per file", path,
+                                 json_array_size(list), DS_BATCH_MAX);
+        json_array_foreach(list, i, item) {
+                const char *id = NULL;
+                r = id_of(path, i, item, &id);
+                if (r >= 0 && strv_push(&ids, &n, id) < 0)
+                        r = cli_error_errno(-ENOMEM, "out of memory");
+                if (r < 0) {
+                        strv_free(ids, n);
+                        return r;
+                }
+        }
+        *ret = ids;
         *ret_n = n;
         return 0;
 }

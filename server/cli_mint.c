@@ -20,6 +20,7 @@
 #include "cli_nouns.h"
 #include "entry.h"
 #include "ossl_cleanup.h"
+#include "parse.h"
 #include "proto_convert.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
@@ -93,10 +94,10 @@ static int write_files(const Cli *cli, const char *dir, const Minted *m) {
         if (r < 0)
                 return cli_error_errno(r, "cannot write to %s: %s", dir, strerror(-r));
         if (cli->json)
-                return cli_print_json(
-                        json_pack("{s:s,s:s,s:s,s:I}", "svid_path", svid, "key_path", key,
-                                  "bundle_path", bundle, "expires_at",
-                                  (json_int_t) warden_x509_not_after(sk_X509_value(m->chain, 0))));
+                return cli_print_json(json_pack(
+                        "{s:s,s:s,s:s,s:o}", "svid_path", svid, "key_path", key, "bundle_path",
+                        bundle, "expires_at",
+                        cli_json_time(warden_x509_not_after(sk_X509_value(m->chain, 0)))));
         printf("X509-SVID written to %s\nPrivate key written to %s\nBundle written to %s\n", svid,
                key, bundle);
         return 0;
@@ -115,10 +116,10 @@ static int print_pems(const Cli *cli, const char *id, const Minted *m) {
         if (r < 0)
                 return cli_error_errno(r, "cannot encode PEM: %s", strerror(-r));
         if (cli->json)
-                return cli_print_json(
-                        json_pack("{s:s,s:s,s:s,s:s,s:I}", "spiffe_id", id, "svid_pem", chain,
-                                  "key_pem", key, "bundle_pem", roots, "expires_at",
-                                  (json_int_t) warden_x509_not_after(sk_X509_value(m->chain, 0))));
+                return cli_print_json(json_pack(
+                        "{s:s,s:s,s:s,s:s,s:o}", "spiffe_id", id, "svid_pem", chain, "key_pem", key,
+                        "bundle_pem", roots, "expires_at",
+                        cli_json_time(warden_x509_not_after(sk_X509_value(m->chain, 0)))));
         printf("# X509-SVID for %s (leaf first)\n%s# Private key\n%s# Trust bundle\n%s", id, chain,
                key, roots);
         return 0;
@@ -198,7 +199,31 @@ static const Option jwt_options[] = {
         {"spiffeID", OPT_STRING, NULL, "SPIFFE ID (sub) of the JWT-SVID (required)"},
         {"audience", OPT_STRV, NULL, "Audience (aud), repeatable (required)"},
         {"ttl", OPT_DURATION, "0", "Lifetime (0 = the server default, which is also the cap)"},
+        {"write", OPT_STRING, NULL, "Write the token into FILE (mode 0600) instead of stdout"},
 };
+
+static int print_jwt(const Cli *cli, const char *path, const char *token, int64_t expires_at) {
+        char t[TIMESTAMP_STRING_MAX];
+        int r;
+
+        if (path) {
+                r = cli_write_file(path, token, strlen(token), 0600);
+                if (r < 0)
+                        return r;
+        }
+        if (cli->json && path)
+                return cli_print_json(json_pack("{s:s,s:o}", "token_path", path, "expires_at",
+                                                cli_json_time(expires_at)));
+        if (cli->json)
+                return cli_print_json(json_pack("{s:s,s:o}", "token", token, "expires_at",
+                                                cli_json_time(expires_at)));
+        if (path)
+                printf("JWT-SVID written to %s (expires at %s)\n", path,
+                       format_timestamp(expires_at, t, sizeof(t)));
+        else
+                printf("%s\n", token);
+        return 0;
+}
 
 static int jwt_mint(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
@@ -209,7 +234,8 @@ static int jwt_mint(int argc, char **argv) {
         size_t n_aud = 0;
         int r;
 
-        r = cli_parse("warden-server jwt mint -spiffeID ID -audience AUD... [-ttl DURATION]",
+        r = cli_parse("warden-server jwt mint -spiffeID ID -audience AUD... [-ttl DURATION] "
+                      "[-write FILE]",
                       jwt_options, ELEMENTSOF(jwt_options), argc, argv, &o);
         if (r >= 0)
                 r = check_workload_id(o, &id);
@@ -228,11 +254,7 @@ static int jwt_mint(int argc, char **argv) {
                              &warden__admin__v1__mint_jwtsvidresponse__descriptor, (void **) &resp);
         if (r < 0)
                 return r;
-        if (cli.json)
-                return cli_print_json(json_pack("{s:s,s:I}", "token", resp->token, "expires_at",
-                                                (json_int_t) resp->expires_at));
-        printf("%s\n", resp->token);
-        return 0;
+        return print_jwt(&cli, options_get_string(o, "write"), resp->token, resp->expires_at);
 }
 
 static const CliVerb x509_verbs[] = {

@@ -13,6 +13,9 @@ int cli_bundle_main(int argc, char **argv);
 int cli_x509_main(int argc, char **argv);
 int cli_jwt_main(int argc, char **argv);
 int cli_healthcheck_main(int argc, char **argv);
+int cli_logger_main(int argc, char **argv);
+/* `warden-server validate` (cli_validate.c). */
+int cli_validate_main(int argc, char **argv);
 
 /* Prints an entry as aligned "Label : value" lines (cli_entry.c). */
 void cli_print_entry(const Warden__Types__V1__Entry *e);

@@ -56,8 +56,8 @@ static int token_generate(int argc, char **argv) {
         if (r < 0)
                 return r;
         if (cli.json)
-                return cli_print_json(json_pack("{s:s,s:I}", "token", resp->token, "expires_at",
-                                                (json_int_t) resp->expires_at));
+                return cli_print_json(json_pack("{s:s,s:o}", "token", resp->token, "expires_at",
+                                                cli_json_time(resp->expires_at)));
         printf("Token: %s\n", resp->token);
         printf("Expires at: %s\n", cli_format_time(resp->expires_at, t));
         return 0;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "options.h"
 #include "parse.h"
+#include "strv.h"
 
 #define ADMIN_UIDS_MAX 64
 
@@ -46,6 +47,12 @@ static const Option run_options[] = {
          "Extra uids (or user names, comma-separated, repeatable) allowed on the admin socket"},
         {"healthAddress", OPT_STRING, NULL,
          "Loopback HOST:PORT serving /live, /ready and /metrics over HTTP (empty = off)"},
+        {"minX509SVIDTTL", OPT_DURATION, "30s",
+         "Shortest X509-SVID lifetime an entry may ask for (and -defaultX509SVIDTTL's floor)"},
+        {"minJWTSVIDTTL", OPT_DURATION, "10s",
+         "Shortest JWT-SVID lifetime an entry may ask for (and -defaultJWTSVIDTTL's floor)"},
+        {"forceNewCA", OPT_BOOL, "false",
+         "Create a new CA although <dataDir>/ca is missing and the datastore records one"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -67,8 +74,41 @@ void server_config_done(ServerConfig *c) {
         *c = (ServerConfig){};
 }
 
-/* "-flag: what is wrong" message for *ret; returns -EINVAL. */
-#define fail(ret, ...) options_fail_message(-EINVAL, (ret), __VA_ARGS__)
+void config_problems_done(ConfigProblems *p) {
+        if (!p)
+                return;
+        strv_free(p->v, p->n);
+        *p = (ConfigProblems){};
+}
+
+/* Records one "-flag: what is wrong" problem; returns -EINVAL (-ENOMEM when it cannot be
+ * recorded, which ends the check). */
+__attribute__((format(printf, 2, 3))) static int fail(ConfigProblems *p, const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&m, fmt, ap);
+        va_end(ap);
+        if (k < 0 || strv_push(&p->v, &p->n, m) < 0)
+                return -ENOMEM;
+        return -EINVAL;
+}
+
+/* Records the message of a check that reports through char **reterr_message. */
+static int fail_message(ConfigProblems *p, int r, char *msg) {
+        _cleanup_free_ char *m = msg;
+
+        if (r >= 0 || r == -ENOMEM || !m)
+                return r >= 0 ? 0 : -ENOMEM;
+        return strv_push(&p->v, &p->n, m) < 0 ? -ENOMEM : -EINVAL;
+}
+
+/* Ends a group of independent checks: -ENOMEM stops everything, -EINVAL does not. */
+static int keep_going(int r) {
+        return r == -ENOMEM ? r : 0;
+}
 
 int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char **reterr_bad) {
         _cleanup_free_ char *copy = strdup(s);
@@ -100,28 +140,35 @@ int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char 
         return 0;
 }
 
-static int config_strings(const Options *o, ServerConfig *c, char **reterr_message) {
-        const char *td = options_get_string(o, "trustDomain"), *up;
+static int config_upstream(const Options *o, ServerConfig *c, ConfigProblems *p) {
+        const char *up = options_get_string(o, "upstreamCA"), *comma;
 
-        if (!td || !*td)
-                return fail(reterr_message, "-trustDomain is required");
-        c->trust_domain = strdup(td);
+        if (!up)
+                return 0;
+        comma = strchr(up, ',');
+        if (!comma || comma == up || !comma[1] || strchr(comma + 1, ','))
+                return keep_going(
+                        fail(p, "-upstreamCA: expected CERT.pem,KEY.pem, got \"%s\"", up));
+        c->upstream_cert = strndup(up, (size_t) (comma - up));
+        c->upstream_key = strdup(comma + 1);
+        return c->upstream_cert && c->upstream_key ? 0 : -ENOMEM;
+}
+
+static int config_strings(const Options *o, ServerConfig *c, ConfigProblems *p) {
+        const char *td = options_get_string(o, "trustDomain");
+
+        if (!td || !*td) {
+                if (fail(p, "-trustDomain is required") == -ENOMEM)
+                        return -ENOMEM;
+        } else if (!(c->trust_domain = strdup(td)))
+                return -ENOMEM;
         c->data_dir = strdup(options_get_string(o, "dataDir"));
         c->bind_address = strdup(options_get_string(o, "bindAddress"));
         c->socket_path = strdup(options_get_string(o, "socketPath"));
-        if (!c->trust_domain || !c->data_dir || !c->bind_address || !c->socket_path)
+        if (!c->data_dir || !c->bind_address || !c->socket_path)
                 return -ENOMEM;
-        up = options_get_string(o, "upstreamCA");
-        if (up) {
-                const char *comma = strchr(up, ',');
-                if (!comma || comma == up || !comma[1] || strchr(comma + 1, ','))
-                        return fail(reterr_message,
-                                    "-upstreamCA: expected CERT.pem,KEY.pem, got \"%s\"", up);
-                c->upstream_cert = strndup(up, (size_t) (comma - up));
-                c->upstream_key = strdup(comma + 1);
-                if (!c->upstream_cert || !c->upstream_key)
-                        return -ENOMEM;
-        }
+        if (config_upstream(o, c, p) < 0)
+                return -ENOMEM;
         if (options_get_string(o, "x509popCA")) {
                 c->x509pop_ca = strdup(options_get_string(o, "x509popCA"));
                 if (!c->x509pop_ca)
@@ -136,111 +183,177 @@ static int config_strings(const Options *o, ServerConfig *c, char **reterr_messa
         return 0;
 }
 
-static int config_values(const Options *o, ServerConfig *c, char **reterr_message) {
-        const char *level = options_get_string(o, "logLevel");
-        const char *kt = options_get_string(o, "caKeyType");
+static int config_uids(const Options *o, ServerConfig *c, ConfigProblems *p) {
         char *const *uids = options_get_strv(o, "adminUIDs", NULL);
         int r;
 
-        r = log_level_from_string(level);
-        if (r < 0)
-                return fail(reterr_message,
-                            "-logLevel: unknown level \"%s\" (use error, warning, info or debug)",
-                            level);
-        c->log_level = r;
-        r = warden_key_type_from_string(kt);
-        if (r < 0)
-                return fail(
-                        reterr_message,
-                        "-caKeyType: unknown key type \"%s\" (use ec-p256, ec-p384 or rsa-2048)",
-                        kt);
-        c->ca_key_type = (WardenKeyType) r;
-        c->port = options_get_port(o, "serverPort");
-        c->default_x509_ttl = options_get_duration(o, "defaultX509SVIDTTL");
-        c->default_jwt_ttl = options_get_duration(o, "defaultJWTSVIDTTL");
-        c->ca_ttl = options_get_duration(o, "caTTL");
         for (size_t i = 0; uids && uids[i]; i++) {
                 const char *bad = NULL;
                 r = server_config_parse_uids(uids[i], &c->admin_uids, &c->n_admin_uids, &bad);
                 if (r == -EINVAL)
-                        return fail(reterr_message, "-adminUIDs: no such user or bad uid \"%s\"",
+                        return fail(p, "-adminUIDs: no such user or bad uid \"%s\"",
                                     bad ? bad : uids[i]);
                 if (r == -E2BIG)
-                        return fail(reterr_message, "-adminUIDs: more than %d uids",
-                                    ADMIN_UIDS_MAX);
+                        return fail(p, "-adminUIDs: more than %d uids", ADMIN_UIDS_MAX);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-static int validate_ttl(const char *flag, int64_t ttl, int64_t max, char **reterr_message) {
+static int config_values(const Options *o, ServerConfig *c, ConfigProblems *p) {
+        const char *level = options_get_string(o, "logLevel");
+        const char *kt = options_get_string(o, "caKeyType");
+        int r;
+
+        r = log_level_from_string(level);
+        if (r < 0 && fail(p, "-logLevel: unknown level \"%s\" (use error, warning, info or debug)",
+                          level) == -ENOMEM)
+                return -ENOMEM;
+        c->log_level = r < 0 ? LOG_INFO : r;
+        r = warden_key_type_from_string(kt);
+        if (r < 0 &&
+            fail(p, "-caKeyType: unknown key type \"%s\" (use ec-p256, ec-p384 or rsa-2048)", kt) ==
+                    -ENOMEM)
+                return -ENOMEM;
+        c->ca_key_type = r < 0 ? WARDEN_KEY_EC_P256 : (WardenKeyType) r;
+        c->port = options_get_port(o, "serverPort");
+        c->default_x509_ttl = options_get_duration(o, "defaultX509SVIDTTL");
+        c->default_jwt_ttl = options_get_duration(o, "defaultJWTSVIDTTL");
+        c->min_x509_ttl = options_get_duration(o, "minX509SVIDTTL");
+        c->min_jwt_ttl = options_get_duration(o, "minJWTSVIDTTL");
+        c->ca_ttl = options_get_duration(o, "caTTL");
+        c->force_new_ca = options_get_bool(o, "forceNewCA");
+        return keep_going(config_uids(o, c, p));
+}
+
+static int validate_ttl(const char *flag, int64_t ttl, int64_t max, ConfigProblems *p) {
         char buf[DURATION_STRING_MAX], maxbuf[DURATION_STRING_MAX];
 
         if (ttl <= 0)
-                return fail(reterr_message, "-%s: must be longer than 0s", flag);
+                return fail(p, "-%s: must be longer than 0s", flag);
         if (ttl > max)
-                return fail(reterr_message, "-%s: %s is longer than the maximum %s", flag,
+                return fail(p, "-%s: %s is longer than the maximum %s", flag,
                             format_duration(ttl, buf, sizeof(buf)),
                             format_duration(max, maxbuf, sizeof(maxbuf)));
         return 0;
 }
 
-static int validate_paths(const ServerConfig *c, char **reterr_message) {
-        struct in6_addr a6;
-        struct in_addr a4;
+/* A default SVID lifetime and its floor. */
+static int validate_min_ttl(
+        const char *flag, int64_t ttl, const char *min_flag, int64_t min, ConfigProblems *p) {
+        char a[DURATION_STRING_MAX], b[DURATION_STRING_MAX];
         int r;
 
-        if (!c->data_dir || !*c->data_dir)
-                return fail(reterr_message, "-dataDir: must not be empty");
-        if (!c->socket_path || c->socket_path[0] != '/')
-                return fail(reterr_message, "-socketPath: must be an absolute path, got \"%s\"",
-                            strempty(c->socket_path));
-        if (strlen(c->socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
-                return fail(reterr_message, "-socketPath: longer than %zu bytes",
-                            sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
-        if (!c->bind_address || (inet_pton(AF_INET, c->bind_address, &a4) != 1 &&
-                                 inet_pton(AF_INET6, c->bind_address, &a6) != 1))
-                return fail(reterr_message, "-bindAddress: not an IP address: \"%s\"",
-                            strempty(c->bind_address));
-        if (c->upstream_cert) {
-                r = options_check_readable_file("upstreamCA", c->upstream_cert, reterr_message);
-                if (r >= 0)
-                        r = options_check_readable_file("upstreamCA", c->upstream_key,
-                                                        reterr_message);
-                if (r < 0)
-                        return r;
-        }
-        if (c->x509pop_ca)
-                return options_check_readable_file("x509popCA", c->x509pop_ca, reterr_message);
+        r = validate_ttl(min_flag, min, ENTRY_TTL_MAX, p);
+        if (r < 0)
+                return r;
+        if (ttl > 0 && ttl < min)
+                return fail(p, "-%s: %s is shorter than -%s %s", flag,
+                            format_duration(ttl, a, sizeof(a)), min_flag,
+                            format_duration(min, b, sizeof(b)));
         return 0;
 }
 
-int server_config_validate(const ServerConfig *c, char **reterr_message) {
-        const char *reason = NULL;
+/* options_check_readable_file() as a recorded problem. */
+static int check_file(ConfigProblems *p, const char *flag, const char *path) {
+        char *msg = NULL;
         int r;
 
-        if (!c->trust_domain || warden_trust_domain_validate(c->trust_domain, &reason) < 0)
-                return fail(reterr_message, "-trustDomain: invalid trust domain \"%s\": %s",
-                            strempty(c->trust_domain), strna(reason));
-        r = validate_paths(c, reterr_message);
-        if (r >= 0)
-                r = health_http_check_address_option(c->health_address, reterr_message);
-        if (r < 0)
+        r = options_check_readable_file(flag, path, &msg);
+        return fail_message(p, r, msg);
+}
+
+static int validate_files(const ServerConfig *c, ConfigProblems *p) {
+        int r = 0;
+
+        if (c->upstream_cert) {
+                r = check_file(p, "upstreamCA", c->upstream_cert);
+                if (r >= 0)
+                        r = check_file(p, "upstreamCA", c->upstream_key);
+        }
+        if (keep_going(r) >= 0 && c->x509pop_ca)
+                r = check_file(p, "x509popCA", c->x509pop_ca);
+        return keep_going(r);
+}
+
+static int validate_paths(const ServerConfig *c, ConfigProblems *p) {
+        struct in6_addr a6;
+        struct in_addr a4;
+        int r = 0;
+
+        if (!c->data_dir || !*c->data_dir)
+                r = fail(p, "-dataDir: must not be empty");
+        if (keep_going(r) >= 0 && (!c->socket_path || c->socket_path[0] != '/'))
+                r = fail(p, "-socketPath: must be an absolute path, got \"%s\"",
+                         strempty(c->socket_path));
+        else if (keep_going(r) >= 0 &&
+                 strlen(c->socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                r = fail(p, "-socketPath: longer than %zu bytes",
+                         sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        if (keep_going(r) >= 0 &&
+            (!c->bind_address || (inet_pton(AF_INET, c->bind_address, &a4) != 1 &&
+                                  inet_pton(AF_INET6, c->bind_address, &a6) != 1)))
+                r = fail(p, "-bindAddress: not an IP address: \"%s\"", strempty(c->bind_address));
+        if (keep_going(r) < 0)
                 return r;
-        if (c->ca_key_type < 0 || c->ca_key_type >= _WARDEN_KEY_TYPE_MAX)
-                return fail(reterr_message, "-caKeyType: unknown key type");
-        r = validate_ttl("defaultX509SVIDTTL", c->default_x509_ttl, ENTRY_TTL_MAX, reterr_message);
-        if (r >= 0)
-                r = validate_ttl("defaultJWTSVIDTTL", c->default_jwt_ttl, ENTRY_TTL_MAX,
-                                 reterr_message);
-        if (r >= 0)
-                r = validate_ttl("caTTL", c->ca_ttl, WARDEN_X509_TTL_MAX, reterr_message);
-        if (r < 0)
+        return validate_files(c, p);
+}
+
+static int validate_ttls(const ServerConfig *c, ConfigProblems *p) {
+        int r;
+
+        r = validate_ttl("defaultX509SVIDTTL", c->default_x509_ttl, ENTRY_TTL_MAX, p);
+        if (keep_going(r) >= 0)
+                r = validate_ttl("defaultJWTSVIDTTL", c->default_jwt_ttl, ENTRY_TTL_MAX, p);
+        if (keep_going(r) >= 0)
+                r = validate_min_ttl("defaultX509SVIDTTL", c->default_x509_ttl, "minX509SVIDTTL",
+                                     c->min_x509_ttl, p);
+        if (keep_going(r) >= 0)
+                r = validate_min_ttl("defaultJWTSVIDTTL", c->default_jwt_ttl, "minJWTSVIDTTL",
+                                     c->min_jwt_ttl, p);
+        if (keep_going(r) >= 0)
+                r = validate_ttl("caTTL", c->ca_ttl, WARDEN_X509_TTL_MAX, p);
+        if (keep_going(r) >= 0 && c->ca_ttl > 0 && c->ca_ttl < CA_TTL_MIN)
+                r = fail(p, "-caTTL: must be at least %ds", CA_TTL_MIN);
+        return keep_going(r);
+}
+
+int server_config_check(const ServerConfig *c, ConfigProblems *p) {
+        _cleanup_free_ char *msg = NULL;
+        const char *reason = NULL;
+        int r = 0;
+
+        if (c->trust_domain && warden_trust_domain_validate(c->trust_domain, &reason) < 0)
+                r = fail(p, "-trustDomain: invalid trust domain \"%s\": %s", c->trust_domain,
+                         strna(reason));
+        if (keep_going(r) >= 0)
+                r = validate_paths(c, p);
+        if (keep_going(r) >= 0) {
+                r = health_http_check_address_option(c->health_address, &msg);
+                r = fail_message(p, r, TAKE_PTR(msg));
+        }
+        if (keep_going(r) >= 0 && (c->ca_key_type < 0 || c->ca_key_type >= _WARDEN_KEY_TYPE_MAX))
+                r = fail(p, "-caKeyType: unknown key type");
+        if (keep_going(r) >= 0)
+                r = validate_ttls(c, p);
+        if (r == -ENOMEM)
                 return r;
-        if (c->ca_ttl < CA_TTL_MIN)
-                return fail(reterr_message, "-caTTL: must be at least %ds", CA_TTL_MIN);
-        return 0;
+        return p->n > 0 ? -EINVAL : 0;
+}
+
+/* The first problem as the one-line message, the rest dropped. */
+static int first_problem(ConfigProblems *p, int r, char **reterr_message) {
+        if (r < 0 && r != -ENOMEM && p->n > 0 && reterr_message)
+                *reterr_message = TAKE_PTR(p->v[0]);
+        config_problems_done(p);
+        return r;
+}
+
+int server_config_validate(const ServerConfig *c, char **reterr_message) {
+        ConfigProblems p = {};
+
+        return first_problem(&p, server_config_check(c, &p), reterr_message);
 }
 
 size_t server_config_restart_changes(const ServerConfig *cur,
@@ -274,28 +387,39 @@ size_t server_config_restart_changes(const ServerConfig *cur,
         return n;
 }
 
-int server_config_parse(int argc, char **argv, ServerConfig *ret, char **reterr_message) {
+int server_config_parse_all(int argc, char **argv, ServerConfig *ret, ConfigProblems *p) {
         _cleanup_(options_freep) Options *o = NULL;
+        _cleanup_free_ char *msg = NULL;
         ServerConfig c = {};
         size_t n_pos;
         char **pos;
         int r;
 
-        r = options_parse(run_options, ELEMENTSOF(run_options), argc, argv, &o, reterr_message);
-        if (r < 0)
+        r = options_parse(run_options, ELEMENTSOF(run_options), argc, argv, &o, &msg);
+        if (r == -ECANCELED || r == -ENOMEM || (r < 0 && !msg))
                 return r;
+        if (r < 0)
+                return fail_message(p, r, TAKE_PTR(msg));
         pos = options_positional(o, &n_pos);
         if (n_pos > 0)
-                return fail(reterr_message, "unexpected argument \"%s\"", pos[0]);
-        r = config_strings(o, &c, reterr_message);
+                return fail(p, "unexpected argument \"%s\"", pos[0]);
+        r = config_strings(o, &c, p);
         if (r >= 0)
-                r = config_values(o, &c, reterr_message);
+                r = config_values(o, &c, p);
         if (r >= 0)
-                r = server_config_validate(&c, reterr_message);
+                r = server_config_check(&c, p);
+        if (r >= 0 && p->n > 0)
+                r = -EINVAL;
         if (r < 0) {
                 server_config_done(&c);
                 return r;
         }
         *ret = c;
         return 0;
+}
+
+int server_config_parse(int argc, char **argv, ServerConfig *ret, char **reterr_message) {
+        ConfigProblems p = {};
+
+        return first_problem(&p, server_config_parse_all(argc, argv, ret, &p), reterr_message);
 }

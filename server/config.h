@@ -18,6 +18,15 @@
 #define SERVER_DEFAULT_BIND_ADDRESS "127.0.0.1"
 #define SERVER_DEFAULT_PORT 8081
 
+/* Every problem of a configuration, one malloc'd line each (`validate` prints them
+ * all; `run` shows the first). */
+typedef struct ConfigProblems {
+        char **v;
+        size_t n;
+} ConfigProblems;
+
+void config_problems_done(ConfigProblems *p);
+
 /* Parses the `run` arguments (argv[0] is the verb and is skipped) into *ret. On
  * success *ret owns its strings (release with server_config_done()). Returns
  *   0           parsed and valid;
@@ -28,9 +37,18 @@
  *   -ENOMEM (no message). */
 int server_config_parse(int argc, char **argv, ServerConfig *ret, char **reterr_message);
 
+/* server_config_parse(), but every problem found is appended to *p (checks that do not
+ * depend on each other all run). Returns 0, -ECANCELED (help printed), -EINVAL (see
+ * *p, at least one problem) or -ENOMEM. */
+int server_config_parse_all(int argc, char **argv, ServerConfig *ret, ConfigProblems *p);
+
+/* server_config_validate() appending every problem to *p: 0 or -EINVAL, -ENOMEM. */
+int server_config_check(const ServerConfig *c, ConfigProblems *p);
+
 /* Checks an already filled config (the rules server_config_parse() applies after
  * reading the flags): trust domain, absolute admin socket path that fits sun_path,
- * IP bind address, positive TTLs within their caps, readable upstream CA files. On
+ * IP bind address, positive TTLs within their caps and not below their floors
+ * (-minX509SVIDTTL, -minJWTSVIDTTL), readable upstream CA files. On
  * failure returns -EINVAL and *reterr_message (malloc'd). */
 int server_config_validate(const ServerConfig *c, char **reterr_message);
 

@@ -462,3 +462,26 @@ int ds_delete_bundle(Datastore *ds, const char *td) {
                 return -EINVAL;
         return DS_OP(ds, delete_bundle, td);
 }
+
+/* ---- server metadata ---- */
+
+static bool meta_key_ok(const char *key) {
+        if (!str_ok(key, DS_META_KEY_MAX) || streq(key, "change_seq"))
+                return false;
+        for (const char *p = key; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                        return false;
+        return true;
+}
+
+int ds_get_meta(Datastore *ds, const char *key, int64_t *ret) {
+        if (!ds || !ret || !meta_key_ok(key))
+                return -EINVAL;
+        return DS_OP(ds, get_meta, key, ret);
+}
+
+int ds_set_meta(Datastore *ds, const char *key, int64_t value) {
+        if (!ds || !meta_key_ok(key))
+                return -EINVAL;
+        return DS_OP(ds, set_meta, key, value);
+}

@@ -164,3 +164,17 @@ int ds_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret
 /* All bundles ordered by trust domain; free with bundle_row_array_free(). */
 int ds_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n);
 int ds_delete_bundle(Datastore *ds, const char *td);
+
+/* ---- Server metadata: small named integers ----
+ * key: 1..DS_META_KEY_MAX bytes of [a-z0-9_], not "change_seq" (-EINVAL). Writing one
+ * does not bump the change sequence. */
+
+#define DS_META_KEY_MAX 64
+/* Unix time at which this datastore's server first created a CA: set once a CA exists,
+ * so that a start that finds <dataDir>/ca missing knows one was lost. */
+#define DS_META_CA_CREATED_AT "ca_created_at"
+
+/* -ENOENT when the key was never set. */
+int ds_get_meta(Datastore *ds, const char *key, int64_t *ret);
+/* Creates or replaces the value of key. */
+int ds_set_meta(Datastore *ds, const char *key, int64_t value);

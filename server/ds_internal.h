@@ -69,6 +69,9 @@ typedef struct DatastoreOps {
         int (*get_bundle)(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len);
         int (*list_bundles)(Datastore *ds, BundleRow ***ret, size_t *ret_n);
         int (*delete_bundle)(Datastore *ds, const char *td);
+
+        int (*get_meta)(Datastore *ds, const char *key, int64_t *ret);
+        int (*set_meta)(Datastore *ds, const char *key, int64_t value);
 } DatastoreOps;
 
 struct Datastore {

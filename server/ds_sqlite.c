@@ -237,6 +237,41 @@ static int sq_change_sequence(Datastore *ds, uint64_t *ret) {
         return 0;
 }
 
+static int sq_get_meta(Datastore *ds, const char *key, int64_t *ret) {
+        DsSqlite *s = ds_sqlite(ds);
+        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sq_stmt(s, STMT_META_GET, "SELECT value FROM meta WHERE key = ?1", &st);
+        if (r < 0 || (r = sq_bind_text(st, 1, key)) < 0)
+                return r;
+        r = sq_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        *ret = sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+static int sq_set_meta(Datastore *ds, const char *key, int64_t value) {
+        DsSqlite *s = ds_sqlite(ds);
+        sqlite3_stmt *st;
+        int r;
+
+        r = sq_stmt(s, STMT_META_SET,
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &st);
+        if (r < 0)
+                return r;
+        if ((r = sq_bind_text(st, 1, key)) < 0 || (r = sq_bind_int64(st, 2, value)) < 0) {
+                sq_resetp(&st);
+                return r;
+        }
+        return sq_run_write(s, st, false);
+}
+
 static int sq_schema_version(Datastore *ds) {
         int r, v;
 
@@ -286,6 +321,8 @@ static const DatastoreOps sqlite_ops = {
         .get_bundle = sq_get_bundle,
         .list_bundles = sq_list_bundles,
         .delete_bundle = sq_delete_bundle,
+        .get_meta = sq_get_meta,
+        .set_meta = sq_set_meta,
 };
 
 /* Creates a missing database file with mode 0600 ourselves (SQLite would use

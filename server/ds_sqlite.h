@@ -56,6 +56,8 @@ typedef enum StmtId {
         STMT_BUNDLE_GET,
         STMT_BUNDLE_LIST,
         STMT_BUNDLE_DELETE,
+        STMT_META_GET,
+        STMT_META_SET,
         _STMT_MAX,
 } StmtId;
 

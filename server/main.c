@@ -25,13 +25,15 @@ static int run_main(int argc, char **argv) {
 
 static const Command commands[] = {
         {"run", run_main, "Run the issuing server"},
+        {"validate", cli_validate_main, "Check a configuration (file and flags) without starting"},
         {"entry", cli_entry_main, "Registration entries: create, show, update, delete, count"},
         {"token", cli_token_main, "Join tokens for node attestation: generate"},
-        {"agent", cli_agent_main, "Attested agents: list, show, evict, ban"},
+        {"agent", cli_agent_main, "Attested agents: list, show, count, evict, ban, purge"},
         {"bundle", cli_bundle_main, "The trust bundle: show"},
         {"x509", cli_x509_main, "X509-SVIDs: mint"},
         {"jwt", cli_jwt_main, "JWT-SVIDs: mint"},
         {"healthcheck", cli_healthcheck_main, "Exit 0 if the server is serving"},
+        {"logger", cli_logger_main, "The running server's log level: get, set, reset"},
 };
 
 static void usage(FILE *f) {
@@ -40,9 +42,33 @@ static void usage(FILE *f) {
                 fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
         fprintf(f, "  %-12s %s\n", "version", "Print the version");
         fprintf(f,
-                "\nEvery command takes -h. CLI commands take -socketPath PATH (default %s)\n"
-                "and -output text|json. Exit status: 0 on success, 1 on any error.\n",
+                "\nEvery command takes -h ('help COMMAND [VERB]' is the same). CLI commands take\n"
+                "-socketPath PATH (default %s) and -output text|json.\n"
+                "Exit status: 0 on success, 1 on any error.\n",
                 "/run/warden/server.sock");
+}
+
+static int run_command(int argc, char **argv) {
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (streq(commands[i].name, argv[0]))
+                        return commands[i].main(argc, argv);
+        fprintf(stderr, "Error: unknown command \"%s\" (run 'warden-server -h' for the commands)\n",
+                argv[0]);
+        return 1;
+}
+
+/* `help COMMAND [VERB]` is `COMMAND [VERB] -h`. */
+static int help_command(int argc, char **argv) {
+        char *help_argv[] = {argv[0], argc > 1 ? argv[1] : (char *) "-h", (char *) "-h", NULL};
+
+        if (argc > 2) {
+                fprintf(stderr,
+                        "Error: unexpected argument \"%s\" (usage: warden-server help "
+                        "COMMAND [VERB])\n",
+                        argv[2]);
+                return 1;
+        }
+        return run_command(argc > 1 ? 3 : 2, help_argv);
 }
 
 int main(int argc, char **argv) {
@@ -51,7 +77,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (streq(argv[1], "-h") || streq(argv[1], "-help") || streq(argv[1], "--help") ||
-            streq(argv[1], "help")) {
+            (streq(argv[1], "help") && argc == 2)) {
                 usage(stdout);
                 return 0;
         }
@@ -64,10 +90,7 @@ int main(int argc, char **argv) {
         log_set_component("cli");
         log_set_max_level(LOG_WARNING);
         (void) log_parse_environment();
-        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                if (streq(commands[i].name, argv[1]))
-                        return commands[i].main(argc - 1, argv + 1);
-        fprintf(stderr, "Error: unknown command \"%s\" (run 'warden-server -h' for the commands)\n",
-                argv[1]);
-        return 1;
+        if (streq(argv[1], "help"))
+                return help_command(argc - 2, argv + 2);
+        return run_command(argc - 1, argv + 1);
 }

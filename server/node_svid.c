@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
+#include "parse.h"
 #include "proto_convert.h"
 #include "rpc_status.h"
 
@@ -151,6 +152,7 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         _cleanup_erase_ char *token = NULL;
         Warden__Node__V1__NewJWTSVIDResponse resp = WARDEN__NODE__V1__NEW_JWTSVIDRESPONSE__INIT;
         int64_t now = time(NULL), expires_at = 0;
+        char t[TIMESTAMP_STRING_MAX];
         const Entry *e;
         int r;
 
@@ -185,7 +187,7 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         resp.token = token;
         resp.expires_at = expires_at;
         resp.issued_at = now;
-        log_debug("Minted a JWT-SVID for %s (entry %s, agent %s), expires %lld", e->spiffe_id,
-                  e->id, rpc_call_peer(c)->spiffe_id, (long long) expires_at);
+        log_debug("Minted a JWT-SVID for %s (entry %s, agent %s), expires %s", e->spiffe_id, e->id,
+                  rpc_call_peer(c)->spiffe_id, format_timestamp(expires_at, t, sizeof(t)));
         return node_reply(c, &resp);
 }

@@ -17,11 +17,10 @@
 #include "admin_api.h"
 #include "cleanup.h"
 #include "daemon.h"
+#include "lockfile.h"
 #include "log.h"
 #include "mkdir.h"
 #include "node_api.h"
-
-#define DATASTORE_FILE "datastore.sqlite3"
 
 int64_t server_x509_ttl(const Server *s, int32_t entry_ttl) {
         int64_t cap = s->cfg.default_x509_ttl;
@@ -98,12 +97,9 @@ static int server_open_datastore(Server *s) {
         _cleanup_free_ char *path = NULL;
         int r;
 
-        r = mkdir_p(s->cfg.data_dir, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create data directory %s: %m",
-                                       s->cfg.data_dir);
-        if (asprintf(&path, "%s/" DATASTORE_FILE, s->cfg.data_dir) < 0)
+        if (asprintf(&path, "%s/" SERVER_DATASTORE_FILE, s->cfg.data_dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
+        s->created_datastore = access(path, F_OK) < 0 && errno == ENOENT;
         r = ds_open_sqlite(path, &s->ds);
         if (r == -ENOTSUP)
                 return log_error_errno(r, "Datastore %s was written by a newer version", path);
@@ -126,11 +122,14 @@ static int server_open_ca(Server *s) {
         };
         int r;
 
+        r = server_datadir_check_ca(s);
+        if (r < 0)
+                return r;
         r = ca_new(&cc, time(NULL), &s->ca);
         if (r < 0)
                 return log_error_errno(r, "Failed to load or create the CA in %s/ca: %m",
                                        s->cfg.data_dir);
-        return 0;
+        return server_datadir_record_ca(s);
 }
 
 /* Fills the node API's TLS settings from the CA's current server identity. */
@@ -150,10 +149,41 @@ int server_tls_config(Server *s, RpcTlsServerConfig *ret) {
         return 0;
 }
 
+static int node_address(const Server *s, char **ret) {
+        bool v6 = strchr(s->cfg.bind_address, ':');
+
+        if (asprintf(ret, v6 ? "[%s]:%u" : "%s:%u", s->cfg.bind_address, (unsigned) s->cfg.port) <
+            0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        return 0;
+}
+
+static int node_listen_error(int r, const char *addr) {
+        if (r == -EADDRINUSE)
+                return log_error_errno(r,
+                                       "Cannot listen on %s: address in use (another server? "
+                                       "pick another -serverPort)",
+                                       addr);
+        return log_error_errno(r, "Failed to listen on %s: %m", addr);
+}
+
+/* Before anything persistent exists: is the node API's port free? (Port 0 always is.) */
+static int server_check_node_port(Server *s) {
+        _cleanup_free_ char *addr = NULL;
+        int r;
+
+        if (s->cfg.port == 0)
+                return 0;
+        r = node_address(s, &addr);
+        if (r < 0)
+                return r;
+        r = rpc_tcp_check_bind(addr);
+        return r < 0 ? node_listen_error(r, addr) : 0;
+}
+
 static int server_setup_node_rpc(Server *s) {
         _cleanup_free_ char *addr = NULL;
         RpcTlsServerConfig tls;
-        bool v6 = strchr(s->cfg.bind_address, ':');
         int r;
 
         r = rpc_server_new(&s->node_rpc);
@@ -167,13 +197,11 @@ static int server_setup_node_rpc(Server *s) {
         r = server_tls_config(s, &tls);
         if (r < 0)
                 return log_error_errno(r, "Failed to get the server's TLS identity: %m");
-        if (asprintf(&addr, v6 ? "[%s]:%u" : "%s:%u", s->cfg.bind_address, (unsigned) s->cfg.port) <
-            0)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        r = rpc_server_listen_tls(s->node_rpc, addr, &tls, &s->node_port);
+        r = node_address(s, &addr);
         if (r < 0)
-                return log_error_errno(r, "Failed to listen on %s: %m", addr);
-        return 0;
+                return r;
+        r = rpc_server_listen_tls(s->node_rpc, addr, &tls, &s->node_port);
+        return r < 0 ? node_listen_error(r, addr) : 0;
 }
 
 static int server_setup_admin_rpc(Server *s) {
@@ -272,24 +300,38 @@ int server_new(ServerConfig *cfg, Server **ret) {
                 return log_error_errno(-ENOMEM, "Out of memory");
         s->cfg = *cfg;
         *cfg = (ServerConfig){};
+        s->lock_fd = -EBADF;
         s->own_uid = getuid();
         s->started_at = time(NULL);
+        s->launch_log_level = log_get_max_level();
         r = sd_event_default(&s->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
+        /* Everything that can fail without leaving anything behind comes first: the data
+         * dir's owner, mode and lock, the admin socket, the health port, the node port. */
         r = server_setup_metrics(s);
+        if (r >= 0)
+                r = server_datadir_open(s);
+        if (r >= 0)
+                r = server_setup_admin_rpc(s);
+        if (r >= 0)
+                r = server_start_health(s);
+        if (r >= 0)
+                r = server_check_node_port(s);
+        if (r < 0)
+                return r;
+        /* Then the persistent state, removed again if the start fails after all. */
+        r = server_datadir_create(s);
         if (r >= 0)
                 r = server_open_datastore(s);
         if (r >= 0)
                 r = server_open_ca(s);
         if (r >= 0)
                 r = server_setup_node_rpc(s);
-        if (r >= 0)
-                r = server_setup_admin_rpc(s);
-        if (r >= 0)
-                r = server_start_health(s);
-        if (r < 0)
+        if (r < 0) {
+                server_datadir_undo(s);
                 return r;
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -317,6 +359,8 @@ Server *server_free(Server *s) {
         daemon_remove_signals(s->signals);
         s->ca = ca_free(s->ca);
         s->ds = ds_close(s->ds);
+        s->lock_fd = lockfile_release(s->lock_fd);
+        free(s->created_dir);
         sd_event_unref(s->event);
         server_config_done(&s->cfg);
         /* Last: the node API, the datastore and the signing paths update it. */

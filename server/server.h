@@ -31,6 +31,7 @@
 typedef struct NodeApi NodeApi;
 
 #define WARDEN_SERVER_VERSION "0.1.0"
+#define SERVER_DATASTORE_FILE "datastore.sqlite3"
 
 typedef struct ServerConfig {
         char *trust_domain;
@@ -49,6 +50,9 @@ typedef struct ServerConfig {
         uid_t *admin_uids;
         size_t n_admin_uids;
         char *health_address; /* -healthAddress; NULL = no HTTP endpoints */
+        int64_t min_x509_ttl; /* 30s: floor of entry and default X509-SVID TTLs */
+        int64_t min_jwt_ttl;  /* 10s */
+        bool force_new_ca;    /* -forceNewCA: a new CA although the datastore records one */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */
@@ -84,6 +88,12 @@ typedef struct Server {
         ServerMetrics metrics; /* all NULL without a registry: updates are no-ops */
         HealthHttp *health;
         int ready; /* ServerReadyState, atomic (__atomic_* builtins) */
+        /* The data dir (server_datadir.c): its lock, and what this start created, removed
+         * again when the start fails. */
+        int lock_fd;
+        char *created_dir; /* topmost directory created for -dataDir, or NULL */
+        bool created_datastore, created_ca;
+        int launch_log_level; /* the level from the configuration: `logger reset` */
 } Server;
 
 /* Frees the strings of c and zeroes it (config.c). */
@@ -91,11 +101,15 @@ void server_config_done(ServerConfig *c);
 
 /* Creates the server state from cfg, which it takes over (*cfg is zeroed on success):
  * blocks SIGTERM/SIGINT/SIGHUP (before any gRPC thread exists), creates the metrics
- * registry, creates dataDir (0700), opens <dataDir>/datastore.sqlite3 (timed in the
- * datastore_seconds metric), loads or creates the CA, sets up both RPC servers (node
- * API on bindAddress:serverPort with TLS, admin API on socketPath, mode 0770, its
- * directory created 0755 if missing) and, with -healthAddress, starts the HTTP
- * endpoints (/ready answers 503 until server_run() is serving). Logs what failed. */
+ * registry; then, before creating anything persistent, checks an existing dataDir
+ * (owner, mode) and locks it, listens on the admin socket (socketPath, mode 0770, its
+ * directory created 0755 if missing), starts the HTTP endpoints with -healthAddress
+ * (/ready answers 503 until server_run() is serving) and checks that serverPort is
+ * free; then creates a missing dataDir (0700) and locks it, opens
+ * <dataDir>/datastore.sqlite3 (timed in the datastore_seconds metric), loads or creates
+ * the CA (never a new one over a datastore that records one, unless -forceNewCA) and
+ * listens on bindAddress:serverPort with TLS (no shared port). When a step fails,
+ * what this start created is removed again. Logs what failed. */
 int server_new(ServerConfig *cfg, Server **ret);
 
 /* Starts both RPC servers, hooks them, the CA rotation timer, the hourly join-token
@@ -107,8 +121,9 @@ int server_new(ServerConfig *cfg, Server **ret);
 int server_run(Server *s);
 
 /* SIGHUP (server_reload.c): parses s->argv again (flags and the -config file) and
- * applies what is safe at run time: logLevel (WARDEN_LOG_LEVEL still wins), the default
- * TTLs, adminUIDs and x509popCA (the file is read again). Other options that differ
+ * applies what is safe at run time: logLevel (WARDEN_LOG_LEVEL still wins; it becomes
+ * the level `logger reset` goes back to), the default and minimum TTLs, adminUIDs and
+ * x509popCA (the file is read again). Other options that differ
  * are logged at warning as "requires restart, ignoring". A config that does not parse
  * or validate, or an x509popCA file that cannot be read, is logged and the running
  * configuration is kept (all of it, or the old CA roots). Returns 0 when the new
@@ -119,6 +134,37 @@ int server_reload(Server *s);
  * appended when note is not NULL), prefixed by the sd_notify assignments in extra
  * ("READY=1\n", may be NULL). A no-op without $NOTIFY_SOCKET. */
 void server_notify_status(Server *s, const char *extra, const char *note);
+
+/* ---- server_datadir.c: the data directory at start ---- */
+
+#define SERVER_LOCK_FILE "server.lock"
+
+/* 0 when dir does not exist (*ret_exists false) or is a directory owned by uid and not
+ * writable by group or others, and so is its ca/ subdirectory if there is one. Else
+ * -ENOTDIR, -EPERM (owner, mode) or -errno of stat() with *reterr_message (malloc'd, one
+ * line naming the path and what to do). */
+int server_datadir_check(const char *dir, uid_t uid, bool *ret_exists, char **reterr_message);
+
+/* First step of a start, before any socket or port: checks the data dir and, when it
+ * exists, locks it (-EBUSY: another server holds it; logged with its pid). */
+int server_datadir_open(Server *s);
+
+/* After every socket and port was set up: creates the data dir if it was missing (0700,
+ * remembering what was created) and locks it. */
+int server_datadir_create(Server *s);
+
+/* Before the CA is loaded: when <dataDir>/ca is missing but the datastore records a CA
+ * (DS_META_CA_CREATED_AT, or any entry or agent), refuses (-EEXIST, logged) unless
+ * -forceNewCA. Remembers whether this start creates the CA. */
+int server_datadir_check_ca(Server *s);
+
+/* After the CA was loaded or created: records DS_META_CA_CREATED_AT if missing. */
+int server_datadir_record_ca(Server *s);
+
+/* A start failed: closes the datastore and the CA and removes what this start created
+ * (the data dir and its missing parents; else a new datastore file, a new ca/). The
+ * lock is kept until server_free(). */
+void server_datadir_undo(Server *s);
 
 /* Readiness for /ready: SERVER_READY once serving, until shutdown starts. */
 void server_set_ready(Server *s, ServerReadyState state);

@@ -34,23 +34,6 @@ void server_notify_status(Server *s, const char *extra, const char *note) {
                           note ? "; " : "", strempty(note));
 }
 
-static const char *level_name(int level) {
-        switch (level) {
-        case LOG_EMERG:
-        case LOG_ALERT:
-        case LOG_CRIT:
-        case LOG_ERR:
-                return "error";
-        case LOG_WARNING:
-                return "warning";
-        case LOG_NOTICE:
-        case LOG_INFO:
-                return "info";
-        default:
-                return "debug";
-        }
-}
-
 static void warn_restart_only(const ServerConfig *cur, const ServerConfig *next) {
         const char *names[16];
         size_t n = server_config_restart_changes(cur, next, names, ELEMENTSOF(names));
@@ -98,15 +81,20 @@ static void apply_admin_uids(Server *s, ServerConfig *next) {
 
 static void apply_safe(Server *s, ServerConfig *next) {
         if (next->log_level != s->cfg.log_level)
-                log_info("Reload: -logLevel %s", level_name(next->log_level));
+                log_info("Reload: -logLevel %s", log_level_to_string(next->log_level));
         s->cfg.log_level = next->log_level;
         log_set_max_level(next->log_level);
         (void) log_parse_environment(); /* WARDEN_LOG_LEVEL still wins */
+        s->launch_log_level = log_get_max_level();
 
         log_ttl_change("defaultX509SVIDTTL", s->cfg.default_x509_ttl, next->default_x509_ttl);
         log_ttl_change("defaultJWTSVIDTTL", s->cfg.default_jwt_ttl, next->default_jwt_ttl);
         s->cfg.default_x509_ttl = next->default_x509_ttl;
         s->cfg.default_jwt_ttl = next->default_jwt_ttl;
+        log_ttl_change("minX509SVIDTTL", s->cfg.min_x509_ttl, next->min_x509_ttl);
+        log_ttl_change("minJWTSVIDTTL", s->cfg.min_jwt_ttl, next->min_jwt_ttl);
+        s->cfg.min_x509_ttl = next->min_x509_ttl;
+        s->cfg.min_jwt_ttl = next->min_jwt_ttl;
         if (s->cfg.default_x509_ttl > s->cfg.ca_ttl)
                 log_warning("-defaultX509SVIDTTL is longer than -caTTL: SVIDs will be cut "
                             "short at their CA's expiry");

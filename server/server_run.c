@@ -167,6 +167,11 @@ int server_main(int argc, char **argv) {
         ServerConfig cfg = {};
         int r;
 
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+                if (streq(argv[i], "-h") || streq(argv[i], "-help") || streq(argv[i], "--help")) {
+                        printf("Usage: warden-server run [-config FILE] [flags]\n\n");
+                        break;
+                }
         r = server_config_parse(argc, argv, &cfg, &msg);
         if (r == -ECANCELED)
                 return 0;

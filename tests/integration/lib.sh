@@ -203,3 +203,15 @@ acli() {
 agent_id() {
   grep -o 'spiffe://[^ ]*/warden/agent/[^ )]*' "$1" | head -n 1
 }
+
+# store_bundle DATADIR TD: stores a federation bundle (trust domain only, no authorities)
+# for TD in the datastore of the server whose -dataDir is DATADIR (running or not), as
+# the federation verbs will: entries may then federate with TD.
+store_bundle() {
+  "$PY" -c 'import sqlite3,sys,time
+td = sys.argv[2].encode()
+c = sqlite3.connect(sys.argv[1], timeout=10)
+c.execute("INSERT OR REPLACE INTO bundles (trust_domain, data, updated_at) VALUES (?, ?, ?)",
+          (sys.argv[2], b"\x0a" + bytes([len(td)]) + td, int(time.time())))
+c.commit()' "$1/datastore.sqlite3" "$2"
+}

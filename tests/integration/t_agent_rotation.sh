@@ -7,7 +7,7 @@
 TDID=spiffe://example.org
 
 step "server with 20 s SVIDs, agent, one entry"
-start_server srv -defaultX509SVIDTTL 20s
+start_server srv -defaultX509SVIDTTL 20s -minX509SVIDTTL 20s
 wcli bundle show >"$T/roots.pem"
 TOK=$(wcli token generate | sed -n 's/^Token: //p')
 start_agent a1 -joinToken "$TOK" -trustBundle "$T/roots.pem"

@@ -55,7 +55,9 @@ rc=0
 "$SERVER_BIN" run -trustDomain a.b -dataDir "$T/busy.data" -socketPath "$T/busy.sock" \
   -serverPort "$(cat "$T/busy.port")" >"$T/busy.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "server on a busy port: exit $rc"
-grep -q "Failed to listen on 127.0.0.1:$(cat "$T/busy.port")" "$T/busy.log" || fail "busy port not named"
+grep -q "Cannot listen on 127.0.0.1:$(cat "$T/busy.port"): address in use" "$T/busy.log" ||
+  fail "busy port not named"
+[ ! -e "$T/busy.data" ] || fail "a failed start left $T/busy.data behind"
 
 step "CLI input errors leave the datastore unchanged"
 start_server srv
@@ -72,7 +74,18 @@ bad "invalid -selector \"unix:uid:01\": " c -spiffeID spiffe://example.org/x -se
 bad "invalid -selector \"UNIX:uid:1\": " c -spiffeID spiffe://example.org/x -selector UNIX:uid:1
 bad "-x509SVIDTTL: not a duration" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -x509SVIDTTL soon
 bad "-jwtSVIDTTL: must be between 0s and" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -jwtSVIDTTL 400d
-bad "-entryExpiry: not an integer" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -entryExpiry tomorrow
+bad "-entryExpiry: expected a time as 2026-01-01T00:00:00Z or Unix seconds, got \"tomorrow\"" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -entryExpiry tomorrow
+bad "-entryExpiry: expected a time" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -entryExpiry 2030-02-30T00:00:00Z
+bad "invalid entry: expires_at 2020-01-01T00:00:00Z is in the past (now " c -spiffeID spiffe://example.org/x -selector unix:uid:2 -entryExpiry 2020-01-01T00:00:00Z
+bad "invalid entry: expires_at 1970-01-01T00:00:01Z is in the past" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -entryExpiry 1
+bad "invalid entry: x509_svid_ttl 29s is shorter than the server's minimum 30s (-minX509SVIDTTL)" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -x509SVIDTTL 29s
+bad "invalid entry: jwt_svid_ttl 9s is shorter than the server's minimum 10s (-minJWTSVIDTTL)" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -jwtSVIDTTL 9s
+bad "invalid entry: federates_with \"other.org\": this server has no bundle for that trust domain" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -federatesWith other.org
+bad "invalid entry: selector \"uid:1000\": no attestor produces type \"uid\" (did you mean \"unix:uid:1000\"?); workload entries take unix:uid, unix:user, unix:gid, unix:group, unix:supplementary_gid, unix:supplementary_group, unix:path, unix:sha256, systemd:id, systemd:fragment_path (-allowUnknownSelectorType stores it anyway)" c -spiffeID spiffe://example.org/x -selector uid:1000
+bad "invalid entry: selector \"k8s:ns:default\": no attestor produces type \"k8s\"; workload entries take unix:uid" c -spiffeID spiffe://example.org/x -selector k8s:ns:default
+bad "invalid entry: selector \"warden:agent_id:$P\" matches agents, not workloads: use it on a node alias (-node)" c -spiffeID spiffe://example.org/x -selector "warden:agent_id:$P"
+bad "invalid entry: selector \"unix:uid:2\" is a workload selector, but node aliases match agents, by warden:agent_id, x509pop:subject:cn, x509pop:ca:fingerprint, x509pop:san:dns" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -node
+bad "invalid entry: selector \"x509pop:serial:1\": no attestor produces this key of type \"x509pop\"; node aliases take warden:agent_id" c -spiffeID spiffe://example.org/x -selector x509pop:serial:1 -node
 bad "invalid -dns \"-bad-.example\"" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -dns -bad-.example
 bad "invalid -federatesWith \"Other.Org\"" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -federatesWith Other.Org
 bad "invalid entry: federates_with names the server's own trust domain" c -spiffeID spiffe://example.org/x -selector unix:uid:2 -federatesWith example.org
@@ -92,7 +105,15 @@ bad "-entryID cannot be combined with other filters" wcli entry show -entryID x 
 bad "no entry with ID 0123abcd" wcli entry update -entryID 0123abcd -hint x
 bad "-entryID is required" wcli entry update -hint x
 bad "no entry with ID 0123abcd" wcli entry delete -entryID 0123abcd
-bad "-entryID is required" wcli entry delete
+bad "-entryID is required (or -file FILE)" wcli entry delete
+bad "-entryID and -file cannot be combined" wcli entry delete -entryID x -file "$T/x.json"
+bad "cannot read -file $T/x.json" wcli entry delete -file "$T/x.json"
+bad "-matchSelectorsOn: expected exact, subset, superset or any, got \"all\"" wcli entry show -selector unix:uid:1 -matchSelectorsOn all
+bad "-banned: expected true or false" wcli agent list -banned yes
+bad "-expiresBefore: expected a time" wcli agent count -expiresBefore soon
+bad "-expiredFor: not a duration" wcli agent purge -expiredFor 1w
+bad "-level is required" wcli logger set
+bad "-level: unknown level \"loud\"" wcli logger set -level loud
 bad "invalid -spiffeID \"nope\"" wcli token generate -spiffeID nope
 bad "alias SPIFFE ID is not in the server's trust domain (example.org)" wcli token generate -spiffeID spiffe://other.org/n
 bad "-ttl: not a duration" wcli token generate -ttl 1x
@@ -161,20 +182,33 @@ res = a.BatchCreateEntryResponse.FromString(
 assert [r.status for r in res.results] == [10, 3], res
 assert "too many selectors" in res.results[1].message, res
 expect("UpdateEntry", a.UpdateEntryRequest(), C.INVALID_ARGUMENT, "missing entry ID")
-# The governance fields are the server's: set by a client on create or update, refused.
+# The governance fields are the server's: set by a client on create or update, ignored (so
+# that `entry show -output json` reads back), never stored.
+stored = t.Entry.FromString(raw("GetEntry", a.GetEntryRequest(id=web_id)))
 for field in ("state", "created_by", "approved_by"):
-    web = t.Entry(id=web_id, spiffe_id="spiffe://example.org/web", parent_id=parent,
-                  selectors=[t.Selector(type="unix", value="uid:1")], hint="changed")
-    setattr(web, field, "active" if field == "state" else "uid:0")
-    expect("UpdateEntry", a.UpdateEntryRequest(entry=web), C.INVALID_ARGUMENT,
-           "invalid entry: %s is set by the server" % field)
+    web = t.Entry()
+    web.CopyFrom(stored)
+    setattr(web, field, "revoked" if field == "state" else "uid:4242")
+    got = t.Entry.FromString(raw("UpdateEntry", a.UpdateEntryRequest(entry=web)))
+    assert got == stored, (field, got)  # nothing else changed: no new revision either
     new = t.Entry(spiffe_id="spiffe://example.org/gov", parent_id=parent,
                   selectors=[t.Selector(type="unix", value="uid:9")])
-    setattr(new, field, "revoked" if field == "state" else "uid:0")
+    setattr(new, field, "revoked" if field == "state" else "uid:4242")
     res = a.BatchCreateEntryResponse.FromString(
         raw("BatchCreateEntry", a.BatchCreateEntryRequest(entries=[new])))
-    assert [r.status for r in res.results] == [3], res
-    assert res.results[0].message == "invalid entry: %s is set by the server" % field, res
+    assert [r.status for r in res.results] == [0], res
+    e = res.results[0].entry
+    assert (e.state, e.created_by, e.approved_by) == ("active", "uid:0", ""), res
+    raw("DeleteEntry", a.DeleteEntryRequest(id=e.id))
+expect("ListEntries", a.ListEntriesRequest(match_selectors_on="all"), C.INVALID_ARGUMENT,
+       "unknown selector match \"all\"")
+expect("ListEntries", a.ListEntriesRequest(by_federates_with=["Bad.Org"]), C.INVALID_ARGUMENT,
+       "invalid federates_with filter")
+expect("ListAgents", a.ListAgentsRequest(by_banned="maybe"), C.INVALID_ARGUMENT,
+       "banned filter must be true or false")
+expect("PurgeAgents", a.PurgeAgentsRequest(expired_for=-1), C.INVALID_ARGUMENT,
+       "expired_for out of range")
+expect("SetLogger", a.SetLoggerRequest(level="loud"), C.INVALID_ARGUMENT, "unknown log level")
 expect("ListEntries", a.ListEntriesRequest(by_spiffe_id="nope"), C.INVALID_ARGUMENT,
        "invalid SPIFFE ID filter")
 expect("ListEntries", a.ListEntriesRequest(by_selectors=[t.Selector(type="unix", value="uid:x")]),

@@ -130,8 +130,8 @@ wait_for grep -q "READY=1|STATUS=Serving trust domain example.org: 0 entries, 0 
   "$T/notify.out" || fail "no STATUS= after the reload"
 LEFT=$(x509_left)
 [ "$LEFT" -le 60 ] && [ "$LEFT" -gt 40 ] || fail "X509-SVID lives ${LEFT}s after the reload, cap is 1m"
-EXP=$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 1h -output json |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["expires_at"])')
+EXP=$(date -d "$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 1h -output json |
+  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["expires_at"])')" +%s)
 LEFT=$((EXP - $(date +%s)))
 [ "$LEFT" -le 90 ] && [ "$LEFT" -gt 80 ] || fail "JWT-SVID lives ${LEFT}s after the reload, cap is 90s"
 grep -q "DEBUG server: admin: MintJWTSVID from uid 0" "$SERVER_LOG" || fail "logLevel debug not applied"

@@ -67,10 +67,10 @@ wcli x509 mint -spiffeID spiffe://example.org/w -ttl 1h -write "$T/m" >/dev/null
 END=$(date -d "$(openssl x509 -in "$T/m/svid.pem" -noout -enddate | cut -d= -f2)" +%s)
 LEFT=$((END - $(date +%s)))
 [ $LEFT -le 120 ] && [ $LEFT -gt 100 ] || fail "X509-SVID lives ${LEFT}s, cap is 2m"
-EXP=$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 1h -output json | json 'd["expires_at"]')
+EXP=$(date -d "$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 1h -output json | json 'd["expires_at"]')" +%s)
 LEFT=$((EXP - $(date +%s)))
 [ $LEFT -le 90 ] && [ $LEFT -gt 80 ] || fail "JWT-SVID lives ${LEFT}s, cap is 90s"
-EXP=$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 30 -output json | json 'd["expires_at"]')
+EXP=$(date -d "$(wcli jwt mint -spiffeID spiffe://example.org/w -audience a -ttl 30 -output json | json 'd["expires_at"]')" +%s)
 LEFT=$((EXP - $(date +%s)))
 [ $LEFT -le 30 ] && [ $LEFT -gt 20 ] || fail "JWT-SVID lives ${LEFT}s, asked for 30s"
 stop_server

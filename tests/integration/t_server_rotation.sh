@@ -26,7 +26,7 @@ EOF
 PIDS+=($!)
 wait_socket "$T/notify.sock"
 export NOTIFY_SOCKET="$T/notify.sock"
-start_server rot -caTTL 30s -defaultX509SVIDTTL 10s
+start_server rot -caTTL 30s -defaultX509SVIDTTL 10s -minX509SVIDTTL 5s
 unset NOTIFY_SOCKET
 [ "$(roots)" = 1 ] || fail "a fresh server has $(roots) roots"
 SERIAL0=$(served_serial)

@@ -300,6 +300,28 @@ static void test_sqlite_to_errno(void **state) {
         assert_int_equal(sqlite_to_errno(SQLITE_ERROR), -EIO);
 }
 
+/* Named integers in the meta table: survive a reopen, never touch the change sequence. */
+static void test_meta(void **state) {
+        DsFixture *f = *state;
+        uint64_t seq = test_ds_seq(f->ds);
+        int64_t v = -1;
+
+        assert_errno(ds_get_meta(f->ds, DS_META_CA_CREATED_AT, &v), ENOENT);
+        assert_int_equal(v, -1);
+        assert_ok(ds_set_meta(f->ds, DS_META_CA_CREATED_AT, 1700000000));
+        assert_ok(ds_set_meta(f->ds, DS_META_CA_CREATED_AT, 1700000001));
+        test_ds_reopen(f);
+        assert_ok(ds_get_meta(f->ds, DS_META_CA_CREATED_AT, &v));
+        assert_int_equal(v, 1700000001);
+        assert_int_equal(test_ds_seq(f->ds), seq);
+        assert_errno(ds_set_meta(f->ds, "change_seq", 5), EINVAL);
+        assert_errno(ds_get_meta(f->ds, "change_seq", &v), EINVAL);
+        assert_errno(ds_set_meta(f->ds, "Bad-Key", 5), EINVAL);
+        assert_errno(ds_set_meta(f->ds, "", 5), EINVAL);
+        assert_errno(ds_get_meta(f->ds, NULL, &v), EINVAL);
+        assert_int_equal(test_ds_seq(f->ds), seq);
+}
+
 int test_ds_files_run(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_mode_and_settings, test_ds_setup,
@@ -314,6 +336,7 @@ int test_ds_files_run(void) {
                 cmocka_unit_test_setup_teardown(test_locked_database, test_ds_setup,
                                                 test_ds_teardown),
                 cmocka_unit_test(test_sqlite_to_errno),
+                cmocka_unit_test_setup_teardown(test_meta, test_ds_setup, test_ds_teardown),
         };
         return cmocka_run_group_tests_name("ds_files", tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "health_http.h"
+#include "log.h"
 #include "metrics.h"
 #include "testlib.h"
 
@@ -256,6 +257,7 @@ static void test_endpoints(void **state) {
         response_done(&r);
 
         expect(port, "/", 404, "not found\n");
+        expect(port, "/logger", 404, NULL); /* not asked for */
         expect(port, "/live/", 404, NULL);
         expect(port, "/metrics/x", 404, NULL);
         expect(port, "/LIVE", 404, NULL);
@@ -274,6 +276,68 @@ static void test_endpoints(void **state) {
         assert_ok(http_str(AF_INET, port, post, &r));
         assert_int_equal(r.status, 405);
         response_done(&r);
+}
+
+/* GET/PUT /logger through health_http_request(). */
+static unsigned logger_call(HealthHttp *h, const char *method, const char *path, char **body) {
+        char addr[64];
+        unsigned status = 0;
+
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned) health_http_port(h));
+        assert_ok(health_http_request(addr, method, path, 5000, &status, body, NULL));
+        return status;
+}
+
+static void test_logger(void **state) {
+        _cleanup_(health_http_stopp) HealthHttp *h = NULL;
+        int saved = log_get_max_level();
+        const char *reason = NULL;
+        char *body = NULL, addr[64];
+        unsigned status = 0;
+        (void) state;
+
+        log_set_max_level(LOG_INFO);
+        assert_ok(health_http_start(&(HealthHttpConfig){.address = "127.0.0.1:0", .logger = true},
+                                    &h, NULL));
+        assert_int_equal(logger_call(h, "GET", "/logger", &body), 200);
+        assert_string_equal(body, "{\"current_level\": \"info\", \"launch_level\": \"info\"}\n");
+        free(body);
+        assert_int_equal(logger_call(h, "PUT", "/logger?level=debug", &body), 200);
+        assert_string_equal(body, "{\"current_level\": \"debug\", \"launch_level\": \"info\"}\n");
+        free(body);
+        assert_int_equal(log_get_max_level(), LOG_DEBUG);
+        assert_int_equal(logger_call(h, "PUT", "/logger?level=loud", &body), 400);
+        free(body);
+        assert_int_equal(logger_call(h, "PUT", "/logger", &body), 400);
+        free(body);
+        assert_int_equal(log_get_max_level(), LOG_DEBUG);
+        assert_int_equal(logger_call(h, "PUT", "/logger?level=", &body), 200); /* reset */
+        free(body);
+        assert_int_equal(log_get_max_level(), LOG_INFO);
+        health_http_set_launch_log_level(h, LOG_ERR);
+        assert_int_equal(logger_call(h, "PUT", "/logger?level=", &body), 200);
+        assert_string_equal(body, "{\"current_level\": \"error\", \"launch_level\": \"error\"}\n");
+        free(body);
+        assert_int_equal(logger_call(h, "DELETE", "/logger", &body), 405);
+        free(body);
+
+        /* The client: a closed port, a non-loopback address, a bad path. */
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned) health_http_port(h));
+        h = health_http_stop(h);
+        assert_errno(health_http_request(addr, "GET", "/logger", 2000, &status, &body, NULL),
+                     ECONNREFUSED);
+        assert_errno(health_http_request("10.1.2.3:80", "GET", "/", 2000, &status, &body, &reason),
+                     EPERM);
+        assert_non_null(reason);
+        assert_errno(health_http_request(addr, "GET", "/a b", 2000, &status, &body, NULL), EINVAL);
+
+        /* Never on an open address. */
+        assert_ok(health_http_start(&(HealthHttpConfig){.address = "0.0.0.0:0",
+                                                        .allow_non_loopback = true,
+                                                        .logger = true},
+                                    &h, NULL));
+        expect(health_http_port(h), "/logger", 404, NULL);
+        log_set_max_level(saved);
 }
 
 static void test_defaults(void **state) {
@@ -391,7 +455,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_address), cmocka_unit_test(test_endpoints),
                 cmocka_unit_test(test_defaults),      cmocka_unit_test(test_limits),
-                cmocka_unit_test(test_start_stop),
+                cmocka_unit_test(test_start_stop),    cmocka_unit_test(test_logger),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,11 @@ static void test_level_from_string(void **state) {
         assert_errno(log_level_from_string("loud"), EINVAL);
         assert_errno(log_level_from_string(""), EINVAL);
         assert_errno(log_level_from_string(NULL), EINVAL);
+        /* Names read back as the same level. */
+        for (int l = LOG_ERR; l <= LOG_DEBUG; l++)
+                assert_int_equal(log_level_from_string(log_level_to_string(l)), l);
+        assert_string_equal(log_level_to_string(LOG_CRIT), "error");
+        assert_string_equal(log_level_to_string(LOG_WARNING), "warning");
 }
 
 static void test_errno_returned_and_filtered(void **state) {

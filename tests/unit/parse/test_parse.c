@@ -203,6 +203,47 @@ static void test_format_duration(void **state) {
         assert_int_equal(strlen(small), 3);
 }
 
+static void test_timestamp(void **state) {
+        char buf[TIMESTAMP_STRING_MAX];
+        int64_t t = -1;
+
+        assert_string_equal(format_timestamp(0, buf, sizeof(buf)), "1970-01-01T00:00:00Z");
+        assert_string_equal(format_timestamp(4102444800, buf, sizeof(buf)), "2100-01-01T00:00:00Z");
+        assert_ok(parse_timestamp("4102444800", &t));
+        assert_int_equal(t, 4102444800);
+        assert_ok(parse_timestamp("2100-01-01T00:00:00Z", &t));
+        assert_int_equal(t, 4102444800);
+        assert_ok(parse_timestamp("2100-01-01t01:30:00.123456+01:30", &t));
+        assert_int_equal(t, 4102444800);
+        assert_ok(parse_timestamp("2099-12-31 23:00:00-01:00", &t));
+        assert_int_equal(t, 4102444800);
+        assert_ok(parse_timestamp("2024-02-29T00:00:00z", &t));
+        assert_int_equal(t, 1709164800);
+        assert_ok(parse_timestamp("0", &t));
+        assert_int_equal(t, 0);
+        /* Round trip. */
+        assert_ok(parse_timestamp(format_timestamp(1767225599, buf, sizeof(buf)), &t));
+        assert_int_equal(t, 1767225599);
+
+        t = 7;
+        assert_errno(parse_timestamp("", &t), EINVAL);
+        assert_errno(parse_timestamp(NULL, &t), EINVAL);
+        assert_errno(parse_timestamp("-5", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-02-29T00:00:00Z", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-13-01T00:00:00Z", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01T24:00:00Z", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01T00:00:00", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01T00:00:00.Z", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01T00:00:00+0100", &t), EINVAL);
+        assert_errno(parse_timestamp("2023-01-01T00:00:00Zjunk", &t), EINVAL);
+        assert_errno(parse_timestamp("1h", &t), EINVAL);
+        assert_errno(parse_timestamp("1969-12-31T23:59:59Z", &t), ERANGE);
+        assert_errno(parse_timestamp("253402300800", &t), ERANGE);
+        assert_errno(parse_timestamp("99999999999999999999", &t), ERANGE);
+        assert_int_equal(t, 7);
+}
+
 static void test_uid_gid(void **state) {
         uid_t uid = 77;
         gid_t gid = 77;
@@ -244,7 +285,7 @@ int main(void) {
                 cmocka_unit_test(test_uint),     cmocka_unit_test(test_int64),
                 cmocka_unit_test(test_port),     cmocka_unit_test(test_bool),
                 cmocka_unit_test(test_duration), cmocka_unit_test(test_format_duration),
-                cmocka_unit_test(test_uid_gid),
+                cmocka_unit_test(test_uid_gid),  cmocka_unit_test(test_timestamp),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

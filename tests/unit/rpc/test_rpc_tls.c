@@ -303,6 +303,34 @@ static void test_serial_cache(void **state) {
         rpc_serial_cache_free(c);
 }
 
+/* gRPC would set SO_REUSEPORT: a second listener on the same port must fail instead of
+ * sharing the connections with the first. */
+static void test_port_not_shared(void **state) {
+        RpcTlsServerConfig cfg = {pki.ca->pem, pki.server_cert, pki.server_key,
+                                  RPC_CLIENT_CERT_OPTIONAL};
+        RpcServer *a = NULL, *b = NULL;
+        char addr[64];
+        int port = 0, port2 = 0;
+
+        assert_ok(rpc_server_new(&a));
+        assert_ok(rpc_server_listen_tls(a, "127.0.0.1:0", &cfg, &port));
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+        assert_errno(rpc_tcp_check_bind(addr), EADDRINUSE);
+        assert_ok(rpc_server_new(&b));
+        assert_errno(rpc_server_listen_tls(b, addr, &cfg, &port2), EADDRINUSE);
+        assert_int_equal(port2, 0);
+        rpc_server_free(b);
+        rpc_server_free(a);
+        /* Free again once the listener is gone. */
+        assert_ok(rpc_tcp_check_bind(addr));
+        assert_ok(rpc_tcp_check_bind("127.0.0.1:0"));
+        assert_ok(rpc_tcp_check_bind("[::1]:0"));
+        assert_errno(rpc_tcp_check_bind("localhost:1"), EINVAL);
+        assert_errno(rpc_tcp_check_bind("127.0.0.1"), EINVAL);
+        assert_errno(rpc_tcp_check_bind("127.0.0.1:70000"), EINVAL);
+        assert_errno(rpc_tcp_check_bind("[::1:1"), EINVAL);
+}
+
 static void test_bad_configs(void **state) {
         RpcServer *s = NULL;
         RpcChannel *ch = NULL;
@@ -364,7 +392,7 @@ int main(void) {
                 cmocka_unit_test(test_mtls_identity),        cmocka_unit_test(test_mtls_refusals),
                 cmocka_unit_test(test_optional_client_cert), cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_bad_configs),          cmocka_unit_test(test_cert_serial),
-                cmocka_unit_test(test_serial_cache),
+                cmocka_unit_test(test_serial_cache),         cmocka_unit_test(test_port_not_shared),
         };
         return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }

@@ -13,8 +13,10 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "cli_entry.h"
 #include "ds.h"
 #include "proto_convert.h"
+#include "strv.h"
 #include "testlib.h"
 
 static char *tmpdir;
@@ -65,9 +67,11 @@ static void test_parse_entries(void **state) {
                 "  \"created_by\": \"someone\", \"created_at\": 5, \"id\": \"myid\","
                 "  \"state\": \"pending_approval\", \"approved_by\": \"uid:7\"},"
                 " {\"spiffe_id\": \"spiffe://example.org/b\", \"parent_id\": \"" AGENT "\","
-                "  \"selectors\": [\"unix:uid:3\"], \"node\": true, \"hint\": \"\"}]}",
+                "  \"selectors\": [\"unix:uid:3\"], \"node\": true, \"hint\": \"\","
+                "  \"expires_at\": \"2100-01-01T01:00:00+01:00\", \"created_at\": null},"
+                " {\"spiffe_id\": \"spiffe://example.org/c\", \"expires_at\": null}]}",
                 &v, &n));
-        assert_int_equal(n, 2);
+        assert_int_equal(n, 3);
         assert_string_equal(v[0]->spiffe_id, "spiffe://example.org/a");
         assert_string_equal(v[0]->id, "myid");
         assert_int_equal(v[0]->n_selectors, 2);
@@ -79,15 +83,17 @@ static void test_parse_entries(void **state) {
         assert_int_equal(v[0]->expires_at, 4102444800);
         assert_int_equal(v[0]->n_dns_names, 1);
         assert_string_equal(v[0]->federates_with[0], "other.org");
-        /* revision and created_at are not taken from the file; the governance fields are
-         * passed on for the server to refuse, not silently dropped. */
+        /* The server's record (revision, created_at, state, created_by, approved_by) is
+         * not taken from the file: `entry show -output json` prints it. */
         assert_int_equal(v[0]->revision, 0);
         assert_int_equal(v[0]->created_at, 0);
-        assert_string_equal(v[0]->created_by, "someone");
-        assert_string_equal(v[0]->state, "pending_approval");
-        assert_string_equal(v[0]->approved_by, "uid:7");
+        assert_string_equal(v[0]->created_by, "");
+        assert_string_equal(v[0]->state, "");
+        assert_string_equal(v[0]->approved_by, "");
         assert_true(v[1]->node);
         assert_string_equal(v[1]->hint, "");
+        assert_int_equal(v[1]->expires_at, 4102444800);
+        assert_int_equal(v[2]->expires_at, 0);
         cli_entries_free(v, n);
 }
 
@@ -123,6 +129,11 @@ static void test_bad_input(void **state) {
                 "[{\"jwt_svid_ttl\": 31622401}]",
                 "[{\"jwt_svid_ttl\": 1.5}]",
                 "[{\"expires_at\": -1}]",
+                "[{\"expires_at\": \"tomorrow\"}]",
+                "[{\"expires_at\": \"2023-02-29T00:00:00Z\"}]",
+                "[{\"expires_at\": 1.5}]",
+                "[{\"expires_at\": true}]",
+                "[{\"expires_at\": 253402300800}]",
                 "[{\"admin\": \"yes\"}]",
                 "[{\"dns_names\": [1]}]",
                 "[{\"dns_names\": \"a\"}]",
@@ -182,9 +193,8 @@ static void test_file_caps(void **state) {
         assert_null(v);
 }
 
-/* `entry show -output json` output can be fed back to `entry create -data` (the server
- * refuses state, created_by and approved_by when set, so they are empty here as in an
- * export with those keys removed). */
+/* `entry show -output json` output can be fed back to `entry create -data`, the
+ * server's record (revision, created_at, state, ...) left out. */
 static void test_round_trip(void **state) {
         Warden__Types__V1__Entry **v = NULL, **w = NULL;
         _cleanup_free_ char *s = NULL, *wrapped = NULL;
@@ -196,9 +206,19 @@ static void test_round_trip(void **state) {
                         " \"dns_names\": [\"a.example\", \"b.example\"], \"x509_svid_ttl\": 90,"
                         " \"downstream\": true, \"scopes\": [\"read\"], \"env\": \"dev\"}]",
                         &v, &n));
+        v[0]->expires_at = 4102444800;
+        v[0]->created_at = 1767225600;
+        v[0]->revision = 3;
+        free(v[0]->state);
+        v[0]->state = strdup("active");
         j = cli_entry_to_json(v[0]);
         assert_non_null(j);
         assert_int_equal(json_object_size(j), 21);
+        /* Times in RFC 3339 UTC, as everywhere. */
+        assert_string_equal(json_string_value(json_object_get(j, "expires_at")),
+                            "2100-01-01T00:00:00Z");
+        assert_string_equal(json_string_value(json_object_get(j, "created_at")),
+                            "2026-01-01T00:00:00Z");
         s = json_dumps(j, 0);
         json_decref(j);
         assert_true(asprintf(&wrapped, "{\"entries\": [%s]}", s) > 0);
@@ -213,8 +233,52 @@ static void test_round_trip(void **state) {
         assert_true(w[0]->downstream);
         assert_string_equal(w[0]->scopes[0], "read");
         assert_string_equal(w[0]->env, "dev");
+        assert_int_equal(w[0]->expires_at, 4102444800);
+        assert_int_equal(w[0]->revision, 0);
+        assert_string_equal(w[0]->state, "");
         cli_entries_free(v, n);
         cli_entries_free(w, m);
+}
+
+static int ids(const char *content, char ***v, size_t *n) {
+        _cleanup_free_ char *path = write_file(content, strlen(content));
+
+        return cli_entry_ids_from_file(path, v, n);
+}
+
+/* `entry delete -file`: {"ids": [...]}, `entry show -output json` output, bare arrays. */
+static void test_ids_file(void **state) {
+        static const char *const good[] = {
+                "{\"ids\": [\"a1\", \"b_2\"]}",
+                "{\"entries\": [{\"id\": \"a1\", \"spiffe_id\": \"x\"}, {\"id\": \"b_2\"}]}",
+                "[\"a1\", {\"id\": \"b_2\"}]",
+        };
+        static const char *const bad[] = {
+                "{\"ids\": []}",
+                "{\"ids\": [\"a\"], \"x\": 1}",
+                "{\"x\": [\"a\"]}",
+                "[1]",
+                "[{\"spiffe_id\": \"a\"}]",
+                "[\"../etc\"]",
+                "[\"\"]",
+                "{",
+                "\"a\"",
+        };
+        char **v = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                assert_ok(ids(good[i], &v, &n));
+                assert_int_equal(n, 2);
+                assert_string_equal(v[0], "a1");
+                assert_string_equal(v[1], "b_2");
+                strv_free(v, n);
+                v = NULL;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (ids(bad[i], &v, &n) >= 0)
+                        fail_msg("accepted: %s", bad[i]);
+        assert_null(v);
 }
 
 int main(void) {
@@ -225,6 +289,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_batch_cap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_file_caps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ids_file, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,8 +65,63 @@ static void test_defaults(void **state) {
         assert_null(c.x509pop_ca);
         assert_int_equal(c.n_admin_uids, 0);
         assert_null(c.health_address);
+        assert_int_equal(c.min_x509_ttl, 30);
+        assert_int_equal(c.min_jwt_ttl, 10);
+        assert_false(c.force_new_ca);
         server_config_done(&c);
         assert_null(c.trust_domain);
+}
+
+static void test_min_ttls(void **state) {
+        _cleanup_free_ char *msg = NULL;
+        ServerConfig c = {};
+
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-defaultX509SVIDTTL", "10s",
+                        "-minX509SVIDTTL", "5s", "-minJWTSVIDTTL", "1m", "-forceNewCA"));
+        assert_int_equal(c.min_x509_ttl, 5);
+        assert_int_equal(c.min_jwt_ttl, 60);
+        assert_true(c.force_new_ca);
+        server_config_done(&c);
+}
+
+/* server_config_parse_all(): every independent problem, in order. */
+static void test_all_problems(void **state) {
+        ConfigProblems p = {};
+        ServerConfig c = {};
+        char *argv[] = {"run",
+                        "-logLevel",
+                        "loud",
+                        "-caKeyType",
+                        "dsa",
+                        "-bindAddress",
+                        "host",
+                        "-defaultJWTSVIDTTL",
+                        "5s",
+                        "-socketPath",
+                        "rel.sock",
+                        "-x509popCA",
+                        "/nonexistent/ca.pem",
+                        NULL};
+
+        assert_errno(server_config_parse_all((int) ELEMENTSOF(argv) - 1, argv, &c, &p), EINVAL);
+        assert_null(c.data_dir);
+        assert_int_equal(p.n, 7);
+        assert_string_equal(p.v[0], "-trustDomain is required");
+        assert_non_null(strstr(p.v[1], "-logLevel: unknown level \"loud\""));
+        assert_non_null(strstr(p.v[2], "-caKeyType: unknown key type \"dsa\""));
+        assert_non_null(strstr(p.v[3], "-socketPath: must be an absolute path"));
+        assert_non_null(strstr(p.v[4], "-bindAddress: not an IP address: \"host\""));
+        assert_non_null(strstr(p.v[5], "-x509popCA: cannot read /nonexistent/ca.pem"));
+        assert_string_equal(p.v[6], "-defaultJWTSVIDTTL: 5s is shorter than -minJWTSVIDTTL 10s");
+        config_problems_done(&p);
+        assert_int_equal(p.n, 0);
+
+        /* A syntax error stops at once: one problem. */
+        char *bad[] = {"run", "-nosuchflag", "x", "-logLevel", "loud", NULL};
+        assert_errno(server_config_parse_all(5, bad, &c, &p), EINVAL);
+        assert_int_equal(p.n, 1);
+        assert_non_null(strstr(p.v[0], "unknown flag: -nosuchflag"));
+        config_problems_done(&p);
 }
 
 static void test_health_address(void **state) {
@@ -177,7 +232,8 @@ static void expect_error(int argc, char **argv, const char *want) {
         r = server_config_parse(argc, argv, &c, &msg);
         if (r >= 0)
                 fail_msg("parse succeeded, expected an error containing '%s'", want);
-        assert_non_null(msg);
+        if (!msg)
+                fail_msg("no message, expected one containing '%s' (r=%d)", want, r);
         if (!strstr(msg, want))
                 fail_msg("message '%s' does not contain '%s'", msg, want);
         assert_null(c.trust_domain);
@@ -201,6 +257,11 @@ static void test_bad_flags(void **state) {
                      "-defaultX509SVIDTTL", "0");
         EXPECT_ERROR("-defaultJWTSVIDTTL: 400d is longer than the maximum", "-trustDomain", "a.b",
                      "-defaultJWTSVIDTTL", "400d");
+        EXPECT_ERROR("-defaultX509SVIDTTL: 10s is shorter than -minX509SVIDTTL 30s", "-trustDomain",
+                     "a.b", "-defaultX509SVIDTTL", "10s");
+        EXPECT_ERROR("-minJWTSVIDTTL: must be longer than 0s", "-trustDomain", "a.b",
+                     "-minJWTSVIDTTL", "0");
+        EXPECT_ERROR("-forceNewCA: not a boolean", "-trustDomain", "a.b", "-forceNewCA=maybe");
         EXPECT_ERROR("-bindAddress: not an IP address: \"localhost\"", "-trustDomain", "a.b",
                      "-bindAddress", "localhost");
         EXPECT_ERROR("-socketPath: must be an absolute path", "-trustDomain", "a.b", "-socketPath",
@@ -283,6 +344,8 @@ static void test_uid_cap(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_min_ttls),
+                cmocka_unit_test(test_all_problems),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test_setup_teardown(test_all_flags, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
