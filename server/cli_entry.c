@@ -270,6 +270,36 @@ static int check_batch(Warden__Admin__V1__BatchCreateEntryResponse *resp,
         return 0;
 }
 
+static bool has_prefix(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* unix:path and unix:sha256 name a file, not the code running in it (LD_PRELOAD, ptrace
+ * by the same user): an entry should pair them with the user allowed to run it. */
+static void warn_unpaired(Warden__Types__V1__Entry *const *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                bool file = false, user = false;
+
+                for (size_t j = 0; j < v[i]->n_selectors; j++) {
+                        const Warden__Types__V1__Selector *s = v[i]->selectors[j];
+
+                        if (!streq(s->type, "unix"))
+                                continue;
+                        file = file || has_prefix(s->value, "path:") ||
+                               has_prefix(s->value, "sha256:");
+                        user = user || has_prefix(s->value, "uid:") ||
+                               has_prefix(s->value, "user:");
+                }
+                if (file && !user && !v[i]->node)
+                        fprintf(stderr,
+                                "Warning: %s selects by unix:path or unix:sha256 without "
+                                "unix:uid or unix:user: these name a file, not the code running "
+                                "in it; any user who can run that file gets this identity. Pair "
+                                "them with unix:uid:N or unix:user:NAME.\n",
+                                v[i]->spiffe_id);
+        }
+}
+
 static const Option create_options[] = {
         CLI_COMMON_OPTIONS,
         ENTRY_FIELD_OPTIONS,
@@ -311,6 +341,8 @@ static int entry_create(int argc, char **argv) {
         }
         if (r >= 0)
                 r = check_batch(resp, v, n);
+        if (r >= 0)
+                warn_unpaired(v, n);
         if (r >= 0)
                 r = print_created(&cli, resp);
         cli_entries_free(v, n);

@@ -48,6 +48,19 @@ expect_ok "node alias" wcli entry create -spiffeID spiffe://example.org/node/rac
 assert_contains "$OUT" "Parent ID        : spiffe://example.org/warden/server"
 assert_contains "$OUT" "Node alias       : true"
 [ "$(count)" = 3 ] || fail "count after create: $(count)"
+
+step "unix:path without a uid or user: created, with a warning"
+OUT=$(wcli entry create -spiffeID spiffe://example.org/tool -parentID "$AGENT" \
+  -selector unix:path:/usr/bin/tool 2>&1 >/dev/null)
+assert_contains "$OUT" "Warning: spiffe://example.org/tool selects by unix:path or unix:sha256 without unix:uid or unix:user"
+TOOL=$(wcli entry show -spiffeID spiffe://example.org/tool -output json | json 'd["entries"][0]["id"]')
+OUT=$(wcli entry create -spiffeID spiffe://example.org/tool2 -parentID "$AGENT" \
+  -selector unix:path:/usr/bin/tool -selector unix:uid:1000 2>&1 >/dev/null)
+[ -z "$OUT" ] || fail "warning for a paired selector: $OUT"
+TOOL2=$(wcli entry show -spiffeID spiffe://example.org/tool2 -output json | json 'd["entries"][0]["id"]')
+wcli entry delete -entryID "$TOOL" >/dev/null
+wcli entry delete -entryID "$TOOL2" >/dev/null
+[ "$(count)" = 3 ] || fail "count after the path entries: $(count)"
 expect_ok "count text" wcli entry count
 assert_contains "$OUT" "3 registration entries"
 
