@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The workload attestor's /proc parsers (agent/wl_proc.c): stat (its comm field is chosen by
- * the workload), the status Groups: line, pidfd fdinfo. Never crash or read out of bounds;
- * results stay in range. The first input byte picks the parser.
+/* The workload attestor's /proc parsers (agent/wl_proc.c, agent/wl_holder.c): stat (its comm
+ * field is chosen by the workload), the status Groups: line, pidfd fdinfo, the flags of a
+ * workload's fd (the holder proof). Never crash or read out of bounds; results stay in
+ * range. The first input byte picks the parser.
  *
  * The fuzz build links only warden-common, so the agent's parser file is compiled in here. */
 #define _GNU_SOURCE
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../agent/wl_holder.c"
 #include "../../agent/wl_proc.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gid_t gids[16];
         uint64_t start;
         int64_t pid;
+        unsigned long flags;
         size_t n = SIZE_MAX;
         char state = 0, *buf;
         int r;
@@ -28,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!buf)
                 return 0;
         memcpy(buf, data + 1, size - 1);
-        switch (data[0] % 3) {
+        switch (data[0] % 4) {
         case 0:
                 r = wl_proc_parse_stat(buf, size - 1, &state, &start);
                 if (r != 0 && r != -EBADMSG)
@@ -41,6 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (r != 0 && r != -EBADMSG && r != -E2BIG)
                         abort();
                 if (r == 0 && n > 16)
+                        abort();
+                break;
+        case 3:
+                r = wl_holder_parse_fdinfo_flags(buf, size - 1, &flags);
+                if (r != 0 && r != -EBADMSG)
                         abort();
                 break;
         default:

@@ -241,27 +241,59 @@ static void test_error_strings(void **state) {
         assert_string_equal(warden_jwt_error_to_string(_WARDEN_JWT_ERR_MAX), "unknown error");
 }
 
+/* The audience rule shared by agent and server, and the UTF-8 check under it. */
+static void test_audience_rule(void **state) {
+        static const struct {
+                const char *s;
+                size_t len;
+                bool ok;
+        } utf8[] = {
+                {"plain", 5, true},
+                {"caf\xc3\xa9", 5, true},       /* U+00E9 */
+                {"\xe2\x82\xac", 3, true},      /* U+20AC */
+                {"\xf0\x9f\x98\x80", 4, true},  /* U+1F600 */
+                {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF */
+                {"a\0b", 3, false},             /* NUL */
+                {"\xff", 1, false},             /* never valid */
+                {"\xc3", 1, false},             /* truncated */
+                {"\xc0\xaf", 2, false},         /* overlong "/" */
+                {"\xe0\x80\xaf", 3, false},     /* overlong */
+                {"\xed\xa0\x80", 3, false},     /* surrogate U+D800 */
+                {"\xf4\x90\x80\x80", 4, false}, /* past U+10FFFF */
+                {"\xe2\x28\xa1", 3, false},     /* bad continuation */
+        };
+        char big[WARDEN_JWT_AUDIENCE_MAX + 2];
+        const char *why = NULL;
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+                assert_int_equal(warden_utf8_valid(utf8[i].s, utf8[i].len), utf8[i].ok);
+                assert_int_equal(warden_jwt_audience_check(utf8[i].s, utf8[i].len, NULL) == 0,
+                                 utf8[i].ok);
+        }
+        memset(big, 'a', sizeof(big));
+        assert_ok(warden_jwt_audience_check(big, WARDEN_JWT_AUDIENCE_MAX, &why));
+        assert_errno(warden_jwt_audience_check(big, WARDEN_JWT_AUDIENCE_MAX + 1, &why), EINVAL);
+        assert_string_equal(why, "audience too long");
+        assert_errno(warden_jwt_audience_check("", 0, &why), EINVAL);
+        assert_string_equal(why, "audience must not be empty");
+        assert_errno(warden_jwt_audience_check(NULL, 0, &why), EINVAL);
+        assert_errno(warden_jwt_audience_check("a\0b", 3, &why), EINVAL);
+        assert_string_equal(why, "audience must be UTF-8 without NUL");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_roundtrip),
-                cmocka_unit_test(test_token_shape),
-                cmocka_unit_test(test_multiple_audiences),
-                cmocka_unit_test(test_extra_claims),
-                cmocka_unit_test(test_mint_errors),
-                cmocka_unit_test(test_parse_unverified),
-                cmocka_unit_test(test_error_strings),
-                cmocka_unit_test(test_tamper_signature),
-                cmocka_unit_test(test_tamper_payload),
-                cmocka_unit_test(test_alg_none),
-                cmocka_unit_test(test_alg_hs256),
-                cmocka_unit_test(test_alg_key_mismatch),
-                cmocka_unit_test(test_header_rules),
-                cmocka_unit_test(test_unknown_kid),
-                cmocka_unit_test(test_times),
-                cmocka_unit_test(test_audience),
-                cmocka_unit_test(test_exp_rules),
-                cmocka_unit_test(test_sub_rules),
-                cmocka_unit_test(test_structure),
+                cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_audience_rule),
+                cmocka_unit_test(test_token_shape),      cmocka_unit_test(test_multiple_audiences),
+                cmocka_unit_test(test_extra_claims),     cmocka_unit_test(test_mint_errors),
+                cmocka_unit_test(test_parse_unverified), cmocka_unit_test(test_error_strings),
+                cmocka_unit_test(test_tamper_signature), cmocka_unit_test(test_tamper_payload),
+                cmocka_unit_test(test_alg_none),         cmocka_unit_test(test_alg_hs256),
+                cmocka_unit_test(test_alg_key_mismatch), cmocka_unit_test(test_header_rules),
+                cmocka_unit_test(test_unknown_kid),      cmocka_unit_test(test_times),
+                cmocka_unit_test(test_audience),         cmocka_unit_test(test_exp_rules),
+                cmocka_unit_test(test_sub_rules),        cmocka_unit_test(test_structure),
         };
         return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -116,6 +116,46 @@ static void test_config(void **state) {
         test_rmdir_free(TAKE_PTR(dir));
 }
 
+/* The Workload API limits and JWT time rules. */
+static void test_config_limits(void **state) {
+        AgentConfig c = {};
+        char *msg = NULL;
+
+        (void) state;
+        assert_ok(parse(&c, &msg, "-trustDomain", "example.org", NULL));
+        assert_int_equal(c.max_connections, 1024);
+        assert_int_equal(c.max_connections_per_uid, 64);
+        assert_int_equal(c.max_calls_per_uid, 256);
+        assert_int_equal(c.idle_timeout_sec, 60);
+        assert_int_equal(c.jwt_mint_rate, 10);
+        assert_int_equal(c.jwt_clock_skew_sec, 60);
+        assert_int_equal(c.jwt_expiry_leeway_sec, 0);
+        agent_config_done(&c);
+        assert_ok(parse(&c, &msg, "-trustDomain", "example.org", "-maxConnections", "10",
+                        "-maxConnectionsPerUID", "10", "-maxCallsPerUID", "3",
+                        "-connectionIdleTimeout", "0", "-jwtMintRatePerUID", "0", "-jwtClockSkew",
+                        "5s", "-jwtExpiryLeeway", "1m", NULL));
+        assert_int_equal(c.max_connections, 10);
+        assert_int_equal(c.max_connections_per_uid, 10);
+        assert_int_equal(c.max_calls_per_uid, 3);
+        assert_int_equal(c.idle_timeout_sec, 0);
+        assert_int_equal(c.jwt_mint_rate, 0);
+        assert_int_equal(c.jwt_clock_skew_sec, 5);
+        assert_int_equal(c.jwt_expiry_leeway_sec, 60);
+        agent_config_done(&c);
+        expect_error("-maxConnections: must be 1..65536, got 0", "-trustDomain", "example.org",
+                     "-maxConnections", "0", NULL);
+        expect_error("-maxConnectionsPerUID: must be 1..10, got 11", "-trustDomain", "example.org",
+                     "-maxConnections", "10", "-maxConnectionsPerUID", "11", NULL);
+        expect_error("-maxCallsPerUID: must be 1..65536, got 70000", "-trustDomain", "example.org",
+                     "-maxCallsPerUID", "70000", NULL);
+        expect_error("-jwtMintRatePerUID: must be 0..100000, got -1", "-trustDomain", "example.org",
+                     "-jwtMintRatePerUID", "-1", NULL);
+        expect_error("-jwtExpiryLeeway: must be 0..3600, got 7200", "-trustDomain", "example.org",
+                     "-jwtExpiryLeeway", "2h", NULL);
+        expect_error("-jwtClockSkew", "-trustDomain", "example.org", "-jwtClockSkew", "soon", NULL);
+}
+
 /* -healthAddress, parsing for a reload, and the options that need a restart. */
 static void test_config_reload(void **state) {
         _cleanup_free_ char *dir = test_tmpdir(), *tok = NULL;
@@ -375,9 +415,9 @@ static void test_taskq(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_config),         cmocka_unit_test(test_config_reload),
-                cmocka_unit_test(test_identity_files), cmocka_unit_test(test_x509pop_payload),
-                cmocka_unit_test(test_taskq),
+                cmocka_unit_test(test_config),          cmocka_unit_test(test_config_limits),
+                cmocka_unit_test(test_config_reload),   cmocka_unit_test(test_identity_files),
+                cmocka_unit_test(test_x509pop_payload), cmocka_unit_test(test_taskq),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,8 @@ void test_jwt_fetch_cached(void **state);
 void test_jwt_fetch_fallback(void **state);
 void test_jwt_fetch_coalesced(void **state);
 void test_jwt_fetch_bad_args(void **state);
+void test_jwt_cache_partition(void **state);
+void test_jwt_fetch_rate(void **state);
 void test_manager_metrics(void **state);
 void test_manager_key_type(void **state);
 
@@ -341,6 +343,8 @@ int main(void) {
                 cmocka_unit_test(test_jwt_fetch_fallback),
                 cmocka_unit_test(test_jwt_fetch_coalesced),
                 cmocka_unit_test(test_jwt_fetch_bad_args),
+                cmocka_unit_test(test_jwt_cache_partition),
+                cmocka_unit_test(test_jwt_fetch_rate),
                 cmocka_unit_test(test_manager_metrics),
                 cmocka_unit_test(test_manager_key_type),
         };

@@ -20,6 +20,8 @@ void test_jwt_fetch_cached(void **state);
 void test_jwt_fetch_fallback(void **state);
 void test_jwt_fetch_coalesced(void **state);
 void test_jwt_fetch_bad_args(void **state);
+void test_jwt_cache_partition(void **state);
+void test_jwt_fetch_rate(void **state);
 
 void test_jwt_cache_key(void **state) {
         const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *a_bc[] = {"a", "bc"},
@@ -275,6 +277,90 @@ void test_jwt_fetch_bad_args(void **state) {
         assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, many, WARDEN_JWT_AUDIENCES_MAX, on_jwt,
                                          &res));
         wait_calls(&res, 1);
+        assert_int_equal(res.r, 0);
+        free(res.token);
+        agent_snapshot_unref((AgentSnapshot *) s);
+        fx_done(&fx);
+}
+
+/* The cache is partitioned by uid: a uid storing many tokens evicts its own. */
+void test_jwt_cache_partition(void **state) {
+        const char *root_aud[] = {"root"};
+        uint8_t root_key[32], k[32];
+        JwtCache *c = NULL;
+        char *tok = NULL;
+
+        (void) state;
+        assert_ok(jwt_cache_new(4, 0, 0, &c));
+        assert_ok(jwt_cache_key(0, "spiffe://x/root", root_aud, 1, root_key));
+        /* the same SPIFFE ID and audiences for another uid is another key */
+        assert_ok(jwt_cache_key(1, "spiffe://x/root", root_aud, 1, k));
+        assert_memory_not_equal(root_key, k, 32);
+        assert_ok(jwt_cache_store(c, 0, root_key, "root-token", 1000, 1100));
+        for (int i = 0; i < 50; i++) {
+                char aud[16];
+                const char *auds[] = {aud};
+
+                snprintf(aud, sizeof(aud), "flood%d", i);
+                assert_ok(jwt_cache_key(65534, "spiffe://x/nobody", auds, 1, k));
+                assert_ok(jwt_cache_store(c, 65534, k, "nobody-token", 1000, 1100));
+                assert_true(jwt_cache_size(c) <= 4);
+        }
+        assert_int_equal(jwt_cache_size(c), 4);
+        assert_int_equal(jwt_cache_lookup(c, root_key, 1010, true, &tok), 1);
+        assert_string_equal(tok, "root-token");
+        free(tok);
+        /* the flooding uid kept its most recent tokens */
+        assert_int_equal(jwt_cache_lookup(c, k, 1010, true, &tok), 1);
+        free(tok);
+        jwt_cache_free(c);
+        assert_errno(jwt_cache_new(0, 0, 0, &c), EINVAL);
+        assert_errno(jwt_cache_new(4, 1, 0.5, &c), EINVAL);
+        assert_errno(jwt_cache_new(4, -1, 1, &c), EINVAL);
+}
+
+/* Mints that miss the cache are limited per uid (default 10/s, bursts of 50); the
+ * limit is per uid, cached tokens are never limited. */
+void test_jwt_fetch_rate(void **state) {
+        Result res = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        const char *first[] = {"aud0"};
+        const AgentSnapshot *s;
+        const CachedSvid *c;
+        Fixture fx;
+        int calls = 0;
+
+        (void) state;
+        fx_init(&fx, 0);
+        setup_entry(&fx, &s, &c);
+        /* the whole burst at once (waiting between mints would let the budget refill) */
+        for (int i = 0; i < (int) MANAGER_JWT_MINT_BURST_DEFAULT; i++) {
+                char aud[16];
+                const char *auds[] = {aud};
+
+                snprintf(aud, sizeof(aud), "aud%d", i);
+                assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, auds, 1, on_jwt, &res));
+        }
+        /* the burst is spent: a new audience is refused without calling back ... */
+        assert_errno(manager_fetch_jwt_svid(fx.m, 1000, c, (const char *[]){"one-more"}, 1, on_jwt,
+                                            &res),
+                     EDQUOT);
+        calls = (int) MANAGER_JWT_MINT_BURST_DEFAULT;
+        wait_calls(&res, calls);
+        assert_int_equal(res.r, 0);
+        /* ... a cached one is still served, at once ... */
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, first, 1, on_jwt, &res));
+        assert_int_equal(result_calls(&res), ++calls);
+        assert_int_equal(res.r, 0);
+        /* ... and another uid has its own budget. */
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1001, c, (const char *[]){"one-more"}, 1, on_jwt,
+                                         &res));
+        wait_calls(&res, ++calls);
+        assert_int_equal(res.r, 0);
+        /* the budget refills at the rate: one more after 1/rate seconds */
+        usleep((useconds_t) (1e6 / MANAGER_JWT_MINT_RATE_DEFAULT) + 20000);
+        assert_ok(manager_fetch_jwt_svid(fx.m, 1000, c, (const char *[]){"one-more"}, 1, on_jwt,
+                                         &res));
+        wait_calls(&res, ++calls);
         assert_int_equal(res.r, 0);
         free(res.token);
         agent_snapshot_unref((AgentSnapshot *) s);

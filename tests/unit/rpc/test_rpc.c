@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,10 +514,49 @@ static void test_peercred(void **state) {
         close(pidfd);
 }
 
+/* sock_diag: the inode of the other end, as the peer's /proc/<pid>/fd shows it. */
+static void test_peer_inode(void **state) {
+        struct stat st;
+        uint64_t ino = 0;
+        int sp[2], pidfd;
+        pid_t pid;
+
+        (void) state;
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(fstat(sp[1], &st), 0);
+        assert_ok(peercred_peer_inode(sp[0], &ino));
+        assert_int_equal(ino, st.st_ino);
+        assert_int_equal(fstat(sp[0], &st), 0);
+        assert_ok(peercred_peer_inode(sp[1], &ino));
+        assert_int_equal(ino, st.st_ino);
+        /* The other end closed: no peer any more. */
+        close(sp[1]);
+        assert_errno(peercred_peer_inode(sp[0], &ino), ENOTCONN);
+        close(sp[0]);
+        assert_errno(peercred_peer_inode(sp[0], &ino), EBADF);
+        assert_errno(peercred_peer_inode(STDIN_FILENO, &ino), ENOTSOCK);
+        assert_errno(peercred_peer_inode(-1, &ino), EINVAL);
+
+        /* peercred_pidfd_running(): one poll, a zombie counts as exited. */
+        char *argv[] = {"/bin/sleep", "30", NULL};
+        assert_int_equal(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ), 0);
+        pidfd = missing_pidfd_open(pid, 0);
+        assert_true(pidfd >= 0);
+        assert_ok(peercred_pidfd_running(pidfd));
+        kill(pid, SIGKILL);
+        for (int i = 0; i < 500 && peercred_pidfd_running(pidfd) == 0; i++)
+                usleep(1000);
+        assert_errno(peercred_pidfd_running(pidfd), ESRCH); /* not reaped yet: a zombie */
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        close(pidfd);
+        assert_errno(peercred_pidfd_running(-1), EBADF);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_mapping),
                 cmocka_unit_test(test_peercred),
+                cmocka_unit_test(test_peer_inode),
                 cmocka_unit_test(test_unary_peer),
                 cmocka_unit_test(test_unary_other_uid),
                 cmocka_unit_test(test_required_metadata),
