@@ -411,18 +411,25 @@ int agent_run(Agent *a) {
 }
 
 Agent *agent_free(Agent *a) {
+        RpcPoller *poller = NULL;
+
         if (!a)
                 return NULL;
         /* The HTTP thread reads the registry and a->ready: stop it before anything.
          * Then the link (no more events; its calls still progress on the Workload
          * API's CQ thread), the Workload API (no more calls into the manager), the
-         * manager (its worker answers pending JWT callbacks). */
+         * manager (its worker answers pending JWT callbacks). A poller takes over from
+         * the Workload API's CQ thread meanwhile, for calls of the worker in flight. */
         a->health = health_http_stop(a->health);
         a->link = link_free(a->link);
-        rpc_client_set_polled_elsewhere(false);
+        if (a->wapi && rpc_poller_start(&poller) < 0)
+                log_debug(
+                        "No poller for the shutdown: calls in flight may wait for their deadline");
         if (a->wapi)
                 workload_api_stop(a->wapi);
         a->manager = manager_free(a->manager);
+        poller = rpc_poller_stop(poller);
+        rpc_client_set_polled_elsewhere(false);
         a->wapi = workload_api_free(a->wapi);
         a->attestor = attestor_free(a->attestor);
         server_conn_done(&a->worker_conn);

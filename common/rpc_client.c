@@ -145,6 +145,55 @@ void rpc_client_set_polled_elsewhere(bool on) {
         __atomic_store_n(&polled_elsewhere, on, __ATOMIC_RELEASE);
 }
 
+struct RpcPoller {
+        grpc_completion_queue *cq; /* never used for an operation: only to poll */
+        pthread_t thread;
+        bool stop; /* atomic */
+};
+
+static void *poller_main(void *p) {
+        RpcPoller *poller = p;
+
+        while (!__atomic_load_n(&poller->stop, __ATOMIC_ACQUIRE))
+                (void) grpc_completion_queue_next(poller->cq, rpc_deadline_ms(50), NULL);
+        return NULL;
+}
+
+int rpc_poller_start(RpcPoller **ret) {
+        RpcPoller *p = calloc(1, sizeof(*p));
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        rpc_grpc_ref();
+        p->cq = grpc_completion_queue_create_for_next(NULL);
+        r = p->cq ? rpc_thread_create(&p->thread, "rpc-poller", poller_main, p) : -ENOMEM;
+        if (r < 0) {
+                if (p->cq)
+                        grpc_completion_queue_destroy(p->cq);
+                free(p);
+                rpc_grpc_unref();
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+RpcPoller *rpc_poller_stop(RpcPoller *p) {
+        if (!p)
+                return NULL;
+        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+        pthread_join(p->thread, NULL);
+        grpc_completion_queue_shutdown(p->cq);
+        while (grpc_completion_queue_next(p->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+                ;
+        grpc_completion_queue_destroy(p->cq);
+        free(p);
+        rpc_grpc_unref();
+        return NULL;
+}
+
 /* Callback CQs: a completion (any thread, inline) marks its tag done. */
 static void tag_done(grpc_completion_queue_functor *f, int ok) {
         ClientTag *t = (ClientTag *) f;

@@ -40,6 +40,14 @@ typedef struct RpcTlsClientConfig {
  * gRPC's backup poller (every 5 s) or end at their deadline. */
 void rpc_client_set_polled_elsewhere(bool on);
 
+/* A thread that polls gRPC for the process while no server does: started before the
+ * polling server stops (the agent's shutdown), it lets calls already waiting on their
+ * completion (rpc_client_set_polled_elsewhere()) finish promptly. */
+typedef struct RpcPoller RpcPoller;
+int rpc_poller_start(RpcPoller **ret);
+/* Stops and joins the thread. NULL-safe; returns NULL. */
+RpcPoller *rpc_poller_stop(RpcPoller *p);
+
 /* Connects to the Unix socket at path with a plain connect() and closes it again, so a
  * CLI can name why a socket is unreachable (-ENOENT, -ECONNREFUSED, -EACCES,
  * -ENAMETOOLONG) instead of gRPC's generic UNAVAILABLE after its deadline. */
