@@ -10,6 +10,9 @@
 
 TDID=spiffe://example.org
 PYC="$WARDEN_SOURCE_DIR/tests/integration/py/workload_client.py"
+# The client generates its message classes from proto/ next to it: other uids run the
+# copies (as_uid), so the .proto goes along.
+uid_copy "$WARDEN_SOURCE_DIR/proto/spiffe/workload/workload.proto" >/dev/null
 
 # as_agent_cli UID ARGS...: the agent's `api` CLI as another uid.
 as_agent_cli() {

@@ -10,6 +10,9 @@
 
 BIN="$WARDEN_BUILD_DIR/tests/unit/workload_api"
 PYC="$WARDEN_SOURCE_DIR/tests/integration/py/workload_client.py"
+# The client generates its message classes from proto/ next to it: other uids run the
+# copies (as_uid), so the .proto goes along.
+uid_copy "$WARDEN_SOURCE_DIR/proto/spiffe/workload/workload.proto" >/dev/null
 SOCK="$T/wl/api.sock"
 ID=spiffe://example.org/workload
 
