@@ -22,7 +22,6 @@
 #include "attest_node.h"
 #include "daemon.h"
 #include "log.h"
-#include "mkdir.h"
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
 
@@ -302,29 +301,17 @@ static int setup_workload_api(Agent *a) {
         return 0;
 }
 
-int agent_new(AgentConfig *cfg, Agent **ret) {
-        _cleanup_(agent_freep) Agent *a = NULL;
+/* agent_new() after the allocation. What can fail without touching the disk comes first;
+ * on failure the caller takes back what this start created (agent_release_start()). */
+static int agent_setup(Agent *a) {
         int r;
 
-        r = daemon_block_signals();
-        if (r < 0)
-                return log_error_errno(r, "Failed to block signals: %m");
-        a = calloc(1, sizeof(Agent));
-        if (!a)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        a->listen_fd = -EBADF;
-        a->cfg = *cfg;
-        *cfg = (AgentConfig){};
         r = sd_event_default(&a->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
         r = agent_setup_metrics(a);
         if (r < 0)
                 return r;
-        r = mkdir_p(a->cfg.data_dir, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create data directory %s: %m",
-                                       a->cfg.data_dir);
         if (a->cfg.trust_bundle) {
                 r = node_bundle_from_pem_file(a->cfg.trust_bundle, a->cfg.trust_domain,
                                               &a->bootstrap);
@@ -332,6 +319,14 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                         return log_error_errno(r, "Failed to read -trustBundle %s: %m",
                                                a->cfg.trust_bundle);
         }
+        /* The lock before anything else that can fail: a second agent on this data dir
+         * (with the same -healthAddress, say) must hear about the first one. */
+        r = agent_take_data_dir(a);
+        if (r < 0)
+                return r;
+        r = agent_start_health(a);
+        if (r < 0)
+                return r;
         if (!a->bootstrap) {
                 /* No -trustBundle: the bundle kept from the last run, if any. */
                 r = node_bundle_load(a->cfg.data_dir, a->cfg.trust_domain, NULL, &a->bootstrap,
@@ -348,10 +343,27 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                 r = setup_manager(a);
         if (r >= 0)
                 r = setup_workload_api(a);
-        if (r >= 0)
-                r = agent_start_health(a);
+        return r;
+}
+
+int agent_new(AgentConfig *cfg, Agent **ret) {
+        _cleanup_(agent_freep) Agent *a = NULL;
+        int r;
+
+        r = daemon_block_signals();
         if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
+        a = calloc(1, sizeof(Agent));
+        if (!a)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        a->listen_fd = a->lock_fd = -EBADF;
+        a->cfg = *cfg;
+        *cfg = (AgentConfig){};
+        r = agent_setup(a);
+        if (r < 0) {
+                a->undo_start = true;
                 return r;
+        }
         *ret = TAKE_PTR(a);
         return 0;
 }
@@ -371,6 +383,11 @@ int agent_run(Agent *a) {
         r = manager_start(a->manager);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the manager: %m");
+        if (a->listen_fd < 0) {
+                r = agent_make_socket_dir(a);
+                if (r < 0)
+                        return r;
+        }
         r = workload_api_start(a->wapi, a->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the Workload API on %s: %m",
@@ -406,6 +423,8 @@ Agent *agent_free(Agent *a) {
         a->link = link_free(a->link);
         a->manager = manager_free(a->manager);
         a->wapi = workload_api_free(a->wapi);
+        /* No thread writes to dataDir any more, the socket is gone. */
+        agent_release_start(a, a->undo_start);
         a->attestor = attestor_free(a->attestor);
         server_conn_done(&a->worker_conn);
         a->creds = server_creds_free(a->creds);
@@ -444,6 +463,8 @@ int agent_main(int argc, char **argv) {
         a->argc = argc;
         a->argv = argv;
         r = agent_run(a);
+        /* A failed run takes back what its start created (a node SVID it saved stays). */
+        a->undo_start = r < 0;
         a = agent_free(a);
         return r < 0 ? 1 : 0;
 }

@@ -113,6 +113,17 @@ static void test_config(void **state) {
         expect_error("cannot read", "-trustDomain", "example.org", "-trustBundle",
                      "/nonexistent/roots.pem", NULL);
         expect_error("unexpected argument", "-trustDomain", "example.org", "extra", NULL);
+        /* The data dir is 0700: a socket inside it would refuse every other user. */
+        expect_error("is inside -dataDir", "-trustDomain", "example.org", "-dataDir",
+                     "/var/lib/warden/agent", "-socketPath", "/var/lib/warden/agent/api.sock",
+                     NULL);
+        expect_error("is inside -dataDir", "-trustDomain", "example.org", "-dataDir",
+                     "/var/lib/warden/agent/", "-socketPath",
+                     "/var/lib/warden/./agent/run/../api.sock", NULL);
+        assert_ok(parse(&c, &msg, "-trustDomain", "example.org", "-dataDir",
+                        "/var/lib/warden/agent", "-socketPath", "/var/lib/warden/agent.sock",
+                        NULL));
+        agent_config_done(&c);
         test_rmdir_free(TAKE_PTR(dir));
 }
 
