@@ -97,12 +97,14 @@ static void on_connected(Agent *a) {
 }
 
 static void on_disconnected(Agent *a, const LinkEvent *ev) {
+        const char *why = ev->message ? ev->message : strerror(ev->error < 0 ? -ev->error : EIO);
+
         if (a->connected)
                 log_warning("Sync stream lost, serving from cache; retrying server=%s error=%s",
-                            a->cfg.server_target, strerror(ev->error < 0 ? -ev->error : EIO));
+                            a->cfg.server_target, why);
         else if (!a->ever_connected)
                 log_warning("Server unreachable; retrying server=%s error=%s", a->cfg.server_target,
-                            strerror(ev->error < 0 ? -ev->error : EIO));
+                            why);
         a->connected = false;
 }
 
@@ -214,6 +216,7 @@ static int load_identity(Agent *a, NodeIdentity **ret) {
 }
 
 static int setup_link(Agent *a) {
+        _cleanup_free_ char *source = NULL;
         NodeIdentity *id = NULL;
         LinkConfig lc = {
                 .trust_domain = a->cfg.trust_domain,
@@ -229,6 +232,13 @@ static int setup_link(Agent *a) {
         };
         int r;
 
+        if (a->cfg.trust_bundle)
+                r = asprintf(&source, "-trustBundle %s", a->cfg.trust_bundle);
+        else
+                r = asprintf(&source, "%s/" NODE_BUNDLE_FILE, a->cfg.data_dir);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        lc.bootstrap_source = source;
         r = load_identity(a, &id);
         if (r < 0)
                 return r;

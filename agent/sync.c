@@ -30,6 +30,8 @@ struct Link {
         int64_t renew_retry_at;
         unsigned attempt; /* failed connection attempts in a row (quieter logs) */
         bool refused;     /* the server refused l->id: attest again */
+        char *last_error; /* why the last attempt failed, for the DISCONNECTED event */
+        char *bootstrap_source;
         /* Link thread only: the stream's connection is rebuilt only between streams
          * (a new identity must not tear down the open stream); unary calls (attest,
          * renew) use their own. */
@@ -141,6 +143,52 @@ static int install_identity(Link *l) {
         return r;
 }
 
+/* Logs a failed call at level and keeps its reason for the DISCONNECTED event: the
+ * server's or gRPC's text when there is one (an errno string would be made up: gRPC
+ * failures are mapped to errno codes, they do not come from a syscall), else %m. */
+static int link_failed(Link *l, int level, int r, const char *what, const char *msg) {
+        free(l->last_error);
+        l->last_error = strdup(msg ? msg : strerror(r < 0 ? -r : EIO));
+        if (msg)
+                log_full(level, "%s: %s", what, msg);
+        else
+                log_full_errno(level, r, "%s: %m", what);
+        return r;
+}
+
+/* First contact (nothing persisted to fall back on) with a server that TLS refuses: a wrong
+ * trust bundle or trust domain does not get better by retrying. Posts the fatal event,
+ * naming what was expected, and returns true; false for any other failure. */
+static bool first_contact_refused(Link *l, const char *msg, bool *fatal) {
+        size_t n = l->cfg.bootstrap ? warden_bundle_n_x509_authorities(l->cfg.bootstrap) : 0;
+        _cleanup_free_ char *text = NULL;
+        const char *reason = NULL;
+        int r = 0;
+
+        switch (rpc_tls_failure_from_details(msg, &reason)) {
+        case RPC_TLS_FAILURE_UNTRUSTED:
+                r = asprintf(&text,
+                             "the server's certificate does not verify against the trust bundle "
+                             "(%zu CA certificate%s from %s): give the bundle of trust domain %s "
+                             "(warden-server bundle show)",
+                             n, n == 1 ? "" : "s", strna(l->cfg.bootstrap_source),
+                             l->cfg.trust_domain);
+                break;
+        case RPC_TLS_FAILURE_SERVER_ID:
+                r = asprintf(&text,
+                             "the server is not the server of trust domain %s: %s (check "
+                             "-trustDomain)",
+                             l->cfg.trust_domain, reason);
+                break;
+        default:
+                return false;
+        }
+        *fatal = true;
+        post(l, LINK_EVENT_FATAL, -EKEYREJECTED, r >= 0 ? text : "server certificate refused",
+             NULL);
+        return true;
+}
+
 static int attest(Link *l, bool *fatal) {
         ServerConn *conn = &l->call_conn;
         _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
@@ -163,9 +211,10 @@ static int attest(Link *l, bool *fatal) {
                 post(l, LINK_EVENT_FATAL, r, msg ? msg : "node attestation refused", NULL);
                 return r;
         }
+        if (r < 0 && !l->id && first_contact_refused(l, msg, fatal))
+                return r;
         if (r < 0)
-                return log_warning_errno(r, "Node attestation failed%s%s: %m", msg ? ": " : "",
-                                         strempty(msg));
+                return link_failed(l, LOG_WARNING, r, "Node attestation failed", msg);
         r = node_identity_save(id, l->cfg.data_dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the node SVID in %s, continuing: %m",
@@ -216,8 +265,7 @@ static int renew(Link *l) {
                 r = node_renew(ch, l->id, &msg);
         if (r < 0) {
                 l->renew_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
-                return log_warning_errno(r, "Failed to renew the node SVID%s%s: %m",
-                                         msg ? ": " : "", strempty(msg));
+                return link_failed(l, LOG_WARNING, r, "Failed to renew the node SVID", msg);
         }
         r = node_identity_save(l->id, l->cfg.data_dir);
         if (r < 0)
@@ -297,15 +345,19 @@ static int read_stream(Link *l, RpcStream *st, bool *got) {
                         continue;
                 }
                 if (r < 0)
-                        return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
-                                              "Sync stream failed: %m");
+                        return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                           "Sync stream failed", NULL);
                 if (r == 0) {
+                        _cleanup_free_ char *text = NULL;
+
                         if (stopping(l))
                                 return -ECANCELED;
-                        log_full(l->attempt ? LOG_DEBUG : LOG_WARNING, "Sync stream ended: %s%s%s",
-                                 rpc_status_to_string(status), msg ? ": " : "", strempty(msg));
                         r = rpc_status_to_errno(status);
-                        return r == 0 ? -ECONNRESET : r;
+                        if (asprintf(&text, "%s%s%s", rpc_status_to_string(status), msg ? ": " : "",
+                                     strempty(msg)) < 0)
+                                text = NULL;
+                        return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING,
+                                           r == 0 ? -ECONNRESET : r, "Sync stream ended", text);
                 }
                 if (!*got)
                         post(l, LINK_EVENT_CONNECTED, 0, NULL, NULL);
@@ -327,8 +379,8 @@ static int run_stream(Link *l, bool *got) {
                 return r;
         r = server_sync_open(ch, 0, &st);
         if (r < 0)
-                return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
-                                      "Failed to open the Sync stream: %m");
+                return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                   "Failed to open the Sync stream", NULL);
         r = set_stream(l, st);
         if (r >= 0) {
                 r = read_stream(l, st, got);
@@ -374,7 +426,10 @@ static void *link_thread(void *p) {
                         break;
                 if (got)
                         l->attempt = 0;
-                post(l, LINK_EVENT_DISCONNECTED, r, "server unreachable or stream lost", NULL);
+                post(l, LINK_EVENT_DISCONNECTED, r,
+                     l->last_error ? l->last_error : strerror(r < 0 ? -r : EIO), NULL);
+                free(l->last_error);
+                l->last_error = NULL;
                 server_conn_reset(&l->stream_conn);
                 server_conn_reset(&l->call_conn);
                 if (!wait_ms(l, link_backoff_ms(l->attempt, l->cfg.backoff_min_ms,
@@ -409,6 +464,8 @@ int link_new(const LinkConfig *cfg,
         pthread_cond_init(&l->cond, &ca);
         pthread_condattr_destroy(&ca);
         l->cfg = *cfg;
+        l->bootstrap_source = cfg->bootstrap_source ? strdup(cfg->bootstrap_source) : NULL;
+        l->cfg.bootstrap_source = l->bootstrap_source;
         if (!l->cfg.backoff_min_ms)
                 l->cfg.backoff_min_ms = LINK_BACKOFF_MIN_MS;
         if (!l->cfg.backoff_max_ms)
@@ -460,6 +517,8 @@ Link *link_free(Link *l) {
         link_stop(l);
         taskq_free(l->events);
         node_identity_free(l->id);
+        free(l->last_error);
+        free(l->bootstrap_source);
         pthread_cond_destroy(&l->cond);
         pthread_mutex_destroy(&l->lock);
         free(l);
