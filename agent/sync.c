@@ -291,9 +291,10 @@ static int retry_save(Link *l, int64_t now) {
         l->save_retry_at = now + LINK_RENEW_RETRY_SEC;
         r = l->pending ? node_identity_save_svid(l->pending, l->cfg.data_dir)
                        : node_identity_save(l->id, l->cfg.data_dir);
-        if (r < 0 && !expiring)
-                return log_debug_errno(r, "Still cannot save the node SVID in %s: %m",
-                                       l->cfg.data_dir);
+        if (r < 0 && !expiring) {
+                log_debug_errno(r, "Still cannot save the node SVID in %s: %m", l->cfg.data_dir);
+                return 0;
+        }
         if (r >= 0)
                 log_info("Saved the node SVID in %s", l->cfg.data_dir);
         if (!l->pending) {
@@ -335,6 +336,7 @@ static int maybe_renew(Link *l) {
                 if (r < 0 || l->pending)
                         return r; /* no new renewal while one waits to be saved */
         }
+        /* (An unsaved identity in use is renewed as usual: nothing on disk to protect.) */
         if (now < node_identity_renew_at(l->id) || now < l->renew_retry_at)
                 return 0;
         return renew(l);
