@@ -22,7 +22,6 @@
 #include "attest_node.h"
 #include "daemon.h"
 #include "log.h"
-#include "mkdir.h"
 #include "rpc_client.h"
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
@@ -101,12 +100,14 @@ static void on_connected(Agent *a) {
 }
 
 static void on_disconnected(Agent *a, const LinkEvent *ev) {
+        const char *why = ev->message ? ev->message : strerror(ev->error < 0 ? -ev->error : EIO);
+
         if (a->connected)
                 log_warning("Sync stream lost, serving from cache; retrying server=%s error=%s",
-                            a->cfg.server_target, strerror(ev->error < 0 ? -ev->error : EIO));
+                            a->cfg.server_target, why);
         else if (!a->ever_connected)
                 log_warning("Server unreachable; retrying server=%s error=%s", a->cfg.server_target,
-                            strerror(ev->error < 0 ? -ev->error : EIO));
+                            why);
         a->connected = false;
 }
 
@@ -218,6 +219,7 @@ static int load_identity(Agent *a, NodeIdentity **ret) {
 }
 
 static int setup_link(Agent *a) {
+        _cleanup_free_ char *source = NULL;
         NodeIdentity *id = NULL;
         LinkConfig lc = {
                 .trust_domain = a->cfg.trust_domain,
@@ -233,6 +235,13 @@ static int setup_link(Agent *a) {
         };
         int r;
 
+        if (a->cfg.trust_bundle)
+                r = asprintf(&source, "-trustBundle %s", a->cfg.trust_bundle);
+        else
+                r = asprintf(&source, "%s/" NODE_BUNDLE_FILE, a->cfg.data_dir);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        lc.bootstrap_source = source;
         r = load_identity(a, &id);
         if (r < 0)
                 return r;
@@ -315,29 +324,17 @@ static int setup_workload_api(Agent *a) {
         return 0;
 }
 
-int agent_new(AgentConfig *cfg, Agent **ret) {
-        _cleanup_(agent_freep) Agent *a = NULL;
+/* agent_new() after the allocation. What can fail without touching the disk comes first;
+ * on failure the caller takes back what this start created (agent_release_start()). */
+static int agent_setup(Agent *a) {
         int r;
 
-        r = daemon_block_signals();
-        if (r < 0)
-                return log_error_errno(r, "Failed to block signals: %m");
-        a = calloc(1, sizeof(Agent));
-        if (!a)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        a->listen_fd = -EBADF;
-        a->cfg = *cfg;
-        *cfg = (AgentConfig){};
         r = sd_event_default(&a->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
         r = agent_setup_metrics(a);
         if (r < 0)
                 return r;
-        r = mkdir_p(a->cfg.data_dir, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create data directory %s: %m",
-                                       a->cfg.data_dir);
         if (a->cfg.trust_bundle) {
                 r = node_bundle_from_pem_file(a->cfg.trust_bundle, a->cfg.trust_domain,
                                               &a->bootstrap);
@@ -345,6 +342,14 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                         return log_error_errno(r, "Failed to read -trustBundle %s: %m",
                                                a->cfg.trust_bundle);
         }
+        /* The lock before anything else that can fail: a second agent on this data dir
+         * (with the same -healthAddress, say) must hear about the first one. */
+        r = agent_take_data_dir(a);
+        if (r < 0)
+                return r;
+        r = agent_start_health(a);
+        if (r < 0)
+                return r;
         if (!a->bootstrap) {
                 /* No -trustBundle: the bundle kept from the last run, if any. */
                 r = node_bundle_load(a->cfg.data_dir, a->cfg.trust_domain, NULL, &a->bootstrap,
@@ -361,10 +366,27 @@ int agent_new(AgentConfig *cfg, Agent **ret) {
                 r = setup_manager(a);
         if (r >= 0)
                 r = setup_workload_api(a);
-        if (r >= 0)
-                r = agent_start_health(a);
+        return r;
+}
+
+int agent_new(AgentConfig *cfg, Agent **ret) {
+        _cleanup_(agent_freep) Agent *a = NULL;
+        int r;
+
+        r = daemon_block_signals();
         if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
+        a = calloc(1, sizeof(Agent));
+        if (!a)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        a->listen_fd = a->lock_fd = -EBADF;
+        a->cfg = *cfg;
+        *cfg = (AgentConfig){};
+        r = agent_setup(a);
+        if (r < 0) {
+                a->undo_start = true;
                 return r;
+        }
         *ret = TAKE_PTR(a);
         return 0;
 }
@@ -384,6 +406,11 @@ int agent_run(Agent *a) {
         r = manager_start(a->manager);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the manager: %m");
+        if (a->listen_fd < 0) {
+                r = agent_make_socket_dir(a);
+                if (r < 0)
+                        return r;
+        }
         r = workload_api_start(a->wapi, a->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the Workload API on %s: %m",
@@ -431,6 +458,8 @@ Agent *agent_free(Agent *a) {
         poller = rpc_poller_stop(poller);
         rpc_client_set_polled_elsewhere(false);
         a->wapi = workload_api_free(a->wapi);
+        /* No thread writes to dataDir any more, the socket is gone. */
+        agent_release_start(a, a->undo_start);
         a->attestor = attestor_free(a->attestor);
         server_conn_done(&a->worker_conn);
         a->creds = server_creds_free(a->creds);
@@ -469,6 +498,8 @@ int agent_main(int argc, char **argv) {
         a->argc = argc;
         a->argv = argv;
         r = agent_run(a);
+        /* A failed run takes back what its start created (a node SVID it saved stays). */
+        a->undo_start = r < 0;
         a = agent_free(a);
         return r < 0 ? 1 : 0;
 }

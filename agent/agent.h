@@ -56,10 +56,13 @@
 typedef struct Agent Agent;
 
 /* Builds the agent from cfg (taken over; *cfg is zeroed on success): blocks the
- * termination signals, creates the metrics registry and dataDir (0700), loads the
- * persisted node identity and checks that the agent can start at all (a valid node
- * SVID, or an attestation method and roots for the server), and with -healthAddress
- * starts the HTTP endpoints. Logs what failed. */
+ * termination signals, creates the metrics registry and dataDir (0700) and locks it
+ * (<dataDir>/agent.lock: a second agent on it fails here, naming the first one's pid),
+ * with -healthAddress starts the HTTP endpoints, loads the persisted node identity and
+ * checks that the agent can start at all (a valid node SVID, or an attestation method
+ * and roots for the server). Logs what failed. A start that fails, here or in
+ * agent_run(), removes what it created (the lock file, directories it made that are still
+ * empty). */
 int agent_new(AgentConfig *cfg, Agent **ret);
 
 /* Starts the threads and the Workload API, sends READY=1, runs until SIGTERM/SIGINT

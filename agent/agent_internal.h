@@ -44,6 +44,11 @@ struct Agent {
         Attestor *attestor;
         WorkloadApi *wapi;
         int listen_fd;
+        int lock_fd;              /* flock on <dataDir>/AGENT_LOCK_FILE (agent_start.c) */
+        bool lock_created;        /* ... made by this start */
+        char *created_data_dir;   /* topmost directory this start made for dataDir */
+        char *created_socket_dir; /* ... and for the socket's directory */
+        bool undo_start;          /* agent_free(): the start failed, take that back */
         char *agent_id;
         char *last_status;
         sd_event_source *link_io;
@@ -84,6 +89,21 @@ char *agent_status_text(Agent *a);
  * one sent, or always when extra is not NULL ("READY=1\n", say). A no-op without
  * $NOTIFY_SOCKET. */
 void agent_notify_status(Agent *a, const char *extra);
+
+/* agent_start.c: what a start makes on disk, and taking it back when the start fails. */
+
+/* The lock file in dataDir (lockfile.h). */
+#define AGENT_LOCK_FILE "agent.lock"
+
+/* Creates dataDir (0700, missing parents 0755) and locks it; a second agent on it fails
+ * here with one line naming the holder's pid. Logs failures. */
+int agent_take_data_dir(Agent *a);
+/* Creates the missing directories above -socketPath (0755). Logs failures. */
+int agent_make_socket_dir(Agent *a);
+/* Releases the lock. With undo (the start failed) first removes what this start created:
+ * the lock file, then the directories it made, each only if empty. Call after the
+ * Workload API and the link are gone (the socket unlinked, no more writes to dataDir). */
+void agent_release_start(Agent *a, bool undo);
 
 /* agent_reload.c */
 

@@ -212,6 +212,39 @@ int node_bundle_load(const char *data_dir,
         return r < 0 && r != -ENOMEM ? -EBADMSG : r;
 }
 
+/* The key of id's leaf: NODE_KEY_FILE, or NODE_KEY_NEXT_FILE when a save was cut short
+ * after its commit point (the chain is the new one, the key still the old one). */
+static int load_key(const char *data_dir, NodeIdentity *id, const char **reterr_reason) {
+        _cleanup_free_ char *key_path = path_join(data_dir, NODE_KEY_FILE);
+        _cleanup_free_ char *next_path = path_join(data_dir, NODE_KEY_NEXT_FILE);
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *next = NULL;
+        X509 *leaf = sk_X509_value(id->chain, 0);
+        int r;
+
+        if (!key_path || !next_path)
+                return -ENOMEM;
+        r = warden_key_read_file(key_path, &id->key);
+        if (r < 0 && r != -ENOENT) {
+                *reterr_reason = "cannot read " NODE_KEY_FILE;
+                return r;
+        }
+        if (r >= 0 && warden_key_public_equal(X509_get0_pubkey(leaf), id->key))
+                return 0;
+        if (warden_key_read_file(next_path, &next) < 0 ||
+            !warden_key_public_equal(X509_get0_pubkey(leaf), next)) {
+                if (r < 0)
+                        *reterr_reason = "cannot read " NODE_KEY_FILE;
+                return r < 0 ? r : 0; /* identity_check() refuses the mismatch */
+        }
+        log_debug("The key of the node SVID in %s is %s, finishing an interrupted save", data_dir,
+                  NODE_KEY_NEXT_FILE);
+        if (rename(next_path, key_path) < 0)
+                log_debug_errno(-errno, "Cannot rename %s, ignoring: %m", next_path);
+        EVP_PKEY_free(id->key);
+        id->key = TAKE_PTR(next);
+        return 0;
+}
+
 int node_identity_load(const char *data_dir,
                        const char *td,
                        const WardenBundle *bootstrap,
@@ -219,11 +252,10 @@ int node_identity_load(const char *data_dir,
                        const char **reterr_reason) {
         _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
         _cleanup_free_ char *svid_path = path_join(data_dir, NODE_SVID_FILE);
-        _cleanup_free_ char *key_path = path_join(data_dir, NODE_KEY_FILE);
         const char *reason = NULL;
         int r;
 
-        if (!svid_path || !key_path)
+        if (!svid_path)
                 return -ENOMEM;
         id = calloc(1, sizeof(*id));
         if (!id)
@@ -233,11 +265,8 @@ int node_identity_load(const char *data_dir,
                 return r;
         if (r < 0)
                 reason = "cannot read " NODE_SVID_FILE;
-        if (r >= 0) {
-                r = warden_key_read_file(key_path, &id->key);
-                if (r < 0)
-                        reason = "cannot read " NODE_KEY_FILE;
-        }
+        if (r >= 0)
+                r = load_key(data_dir, id, &reason);
         if (r >= 0)
                 r = identity_check(id, td, &reason);
         if (r >= 0)
@@ -251,20 +280,45 @@ int node_identity_load(const char *data_dir,
         return 0;
 }
 
-int node_identity_save(const NodeIdentity *id, const char *data_dir) {
+int node_identity_save_svid(const NodeIdentity *id, const char *data_dir) {
         _cleanup_free_ char *svid_path = path_join(data_dir, NODE_SVID_FILE);
         _cleanup_free_ char *key_path = path_join(data_dir, NODE_KEY_FILE);
+        _cleanup_free_ char *next_path = path_join(data_dir, NODE_KEY_NEXT_FILE);
+        _cleanup_close_ int dfd = -EBADF;
         int r;
 
-        if (!svid_path || !key_path)
+        if (!svid_path || !key_path || !next_path)
                 return -ENOMEM;
-        /* Key first: a crash in between leaves a chain that doesn't match its key,
-         * which load refuses, rather than a valid-looking pair of different ages. */
-        r = warden_key_write_file(key_path, id->key);
+        /* 1. The new key beside the old one; 2. the chain (each written whole, fsync'd,
+         * renamed, directory fsync'd): the commit point, from here on the new pair loads
+         * (load_key() pairs it with NODE_KEY_NEXT_FILE); 3. the key to its place. A
+         * failure in 1 or 2 leaves the old pair as it was. NODE_KEY_NEXT_FILE is not
+         * removed on a failure in 2: the chain may have been renamed before the directory
+         * fsync failed, and then it is the only key that matches. */
+        r = warden_key_write_file(next_path, id->key);
         if (r >= 0)
                 r = warden_x509_write_pem_file(svid_path, id->chain, 0600);
-        if (r >= 0 && id->bundle)
+        if (r < 0)
+                return r;
+        if (rename(next_path, key_path) < 0) {
+                log_debug_errno(-errno, "Cannot rename %s (the next load finishes it): %m",
+                                next_path);
+                return 0;
+        }
+        dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        return 0;
+}
+
+int node_identity_save(const NodeIdentity *id, const char *data_dir) {
+        int r = 0;
+
+        /* The bundle first: it does not depend on the SVID, and a failure leaves no half. */
+        if (id->bundle)
                 r = node_bundle_save(id->bundle, data_dir);
+        if (r >= 0)
+                r = node_identity_save_svid(id, data_dir);
         return r;
 }
 
@@ -419,16 +473,18 @@ int node_attest(RpcChannel *ch,
         return r;
 }
 
-int node_renew(RpcChannel *ch, NodeIdentity *id, char **reterr_message) {
-        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
+int node_renew(RpcChannel *ch, const NodeIdentity *id, NodeIdentity **ret, char **reterr_message) {
+        _cleanup_(node_identity_freep) NodeIdentity *next = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_free_ uint8_t *csr = NULL;
         _cleanup_free_ char *td = NULL;
         const char *reason = NULL;
-        NodeIdentity tmp;
         size_t csr_len;
         int r;
 
+        next = calloc(1, sizeof(NodeIdentity));
+        if (!next)
+                return -ENOMEM;
         r = warden_spiffeid_parse(id->spiffe_id, &td, NULL, NULL);
         if (r >= 0)
                 r = warden_key_generate(WARDEN_KEY_EC_P256, &key);
@@ -436,22 +492,45 @@ int node_renew(RpcChannel *ch, NodeIdentity *id, char **reterr_message) {
                 r = warden_csr_create(key, id->spiffe_id, &csr, &csr_len);
         if (r < 0)
                 return r;
-        r = server_renew_agent(ch, csr, csr_len, &chain, reterr_message);
+        r = server_renew_agent(ch, csr, csr_len, &next->chain, reterr_message);
         if (r < 0)
                 return r;
-        tmp = (NodeIdentity){.chain = chain, .key = key};
-        r = identity_check(&tmp, td, &reason);
-        if (r >= 0 && !streq(tmp.spiffe_id, id->spiffe_id))
+        next->key = TAKE_PTR(key);
+        r = identity_check(next, td, &reason);
+        if (r >= 0 && !streq(next->spiffe_id, id->spiffe_id))
                 r = -EBADMSG, reason = "renewed SVID carries another ID";
-        free(tmp.spiffe_id);
         if (r < 0)
                 return log_warning_errno(r, "Server sent an unusable renewed node SVID: %s",
                                          strna(reason));
-        sk_X509_pop_free(id->chain, X509_free);
-        EVP_PKEY_free(id->key);
-        id->chain = TAKE_PTR(chain);
-        id->key = TAKE_PTR(key);
-        id->not_before = tmp.not_before;
-        id->not_after = tmp.not_after;
+        *ret = TAKE_PTR(next);
         return 0;
+}
+
+int node_first_contact_refusal(const char *details,
+                               const char *td,
+                               const WardenBundle *bootstrap,
+                               const char *source,
+                               char **ret) {
+        size_t n = bootstrap ? warden_bundle_n_x509_authorities(bootstrap) : 0;
+        const char *reason = NULL;
+        int r;
+
+        switch (rpc_tls_failure_from_details(details, &reason)) {
+        case RPC_TLS_FAILURE_UNTRUSTED:
+                r = asprintf(ret,
+                             "the server's certificate does not verify against the trust bundle "
+                             "(%zu CA certificate%s from %s): give the bundle of trust domain %s "
+                             "(warden-server bundle show)",
+                             n, n == 1 ? "" : "s", strna(source), td);
+                break;
+        case RPC_TLS_FAILURE_SERVER_ID:
+                r = asprintf(ret,
+                             "the server is not the server of trust domain %s: %s (check "
+                             "-trustDomain)",
+                             td, reason);
+                break;
+        default:
+                return 0;
+        }
+        return r < 0 ? -ENOMEM : 1;
 }

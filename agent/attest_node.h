@@ -5,9 +5,10 @@
  * persistence in dataDir.
  *
  * Files (every one written atomically: temp file, fsync, rename, fsync of the dir):
- *   agent_svid.pem   the node SVID chain, leaf first (0600)
- *   agent_svid.key   its private key, PEM PKCS#8 (0600)
- *   bundle.json      our trust domain's bundle, SPIFFE bundle JSON with sequence (0600)
+ *   agent_svid.pem       the node SVID chain, leaf first (0600)
+ *   agent_svid.key       its private key, PEM PKCS#8 (0600)
+ *   agent_svid.key.next  during a save: the key of the chain being written (0600)
+ *   bundle.json          our trust domain's bundle, SPIFFE bundle JSON with sequence (0600)
  * At start the agent loads them: an unexpired SVID is used for mutual TLS (and renewed
  * at half-life); an expired one, or one the server refuses, means attesting anew.
  *
@@ -28,6 +29,7 @@
 
 #define NODE_SVID_FILE "agent_svid.pem"
 #define NODE_KEY_FILE "agent_svid.key"
+#define NODE_KEY_NEXT_FILE "agent_svid.key.next"
 #define NODE_BUNDLE_FILE "bundle.json"
 #define NODE_X509POP_CONTEXT "warden-x509pop-v1"
 
@@ -54,7 +56,13 @@ int node_identity_load(const char *data_dir,
                        NodeIdentity **ret,
                        const char **reterr_reason);
 
-/* Writes the SVID chain, key and bundle to data_dir. */
+/* Writes the SVID chain and its key to data_dir durably and so that every moment leaves a
+ * pair that loads: the old one until the chain is renamed into place, the new one after
+ * (with NODE_KEY_NEXT_FILE until the key is renamed too). 0 once the new pair is the one
+ * that loads; -errno (disk full, read-only) while the old pair still is. */
+int node_identity_save_svid(const NodeIdentity *id, const char *data_dir);
+
+/* The bundle (when id has one), then node_identity_save_svid(). */
 int node_identity_save(const NodeIdentity *id, const char *data_dir);
 
 /* Writes bundle.json only (after the bundle changed). */
@@ -94,9 +102,21 @@ int node_attest(RpcChannel *ch,
                 NodeIdentity **ret,
                 char **reterr_message);
 
-/* Renews id over ch (mutual TLS with id): new key + CSR, RenewAgent; on success id's
- * chain, key and times are replaced (the SPIFFE ID must stay the same). */
-int node_renew(RpcChannel *ch, NodeIdentity *id, char **reterr_message);
+/* Renews id over ch (mutual TLS with id): new key + CSR, RenewAgent. *ret is the new
+ * identity (same SPIFFE ID, checked; no bundle: the caller moves id's over when it
+ * switches). id is left alone: the caller keeps using it until *ret is saved. */
+int node_renew(RpcChannel *ch, const NodeIdentity *id, NodeIdentity **ret, char **reterr_message);
+
+/* Whether a failed attestation's status details (server_client.h *reterr_message) say that
+ * TLS refused the server: 1 with *ret (malloc'd) the one-line reason naming what was
+ * expected, for a chain that does not verify against bootstrap (the N CAs from source,
+ * "-trustBundle F" say) or a server that is not spiffe://td/warden/server; 0 for any other
+ * failure (unreachable, refused by the server); -ENOMEM. */
+int node_first_contact_refusal(const char *details,
+                               const char *td,
+                               const WardenBundle *bootstrap,
+                               const char *source,
+                               char **ret);
 
 /* The x509pop signed payload: NODE_X509POP_CONTEXT || nonce || csr (malloc'd). */
 int node_x509pop_payload(const uint8_t *nonce,

@@ -20,6 +20,7 @@
 #include "health_http.h"
 #include "log.h"
 #include "options.h"
+#include "path.h"
 
 static const Option run_options[] = {
         {"trustDomain", OPT_STRING, NULL,
@@ -269,6 +270,12 @@ int agent_config_validate(const AgentConfig *c, char **reterr_message) {
         if (strlen(c->socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
                 return fail(reterr_message, "-socketPath: longer than %zu bytes",
                             sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        if (path_is_below(c->socket_path, c->data_dir))
+                return fail(reterr_message,
+                            "-socketPath: %s is inside -dataDir %s, which only the agent may "
+                            "enter (0700): workloads of other users could not connect; put "
+                            "the socket elsewhere (default " AGENT_DEFAULT_SOCKET_PATH ")",
+                            c->socket_path, c->data_dir);
         if (c->workload_key_type < 0 || c->workload_key_type >= _WARDEN_KEY_TYPE_MAX)
                 return fail(reterr_message, "-workloadKeyType: unknown key type");
         r = health_http_check_address_option(c->health_address, reterr_message);

@@ -75,10 +75,11 @@ size_t agent_config_restart_changes(const AgentConfig *cur,
                                     const char **ret,
                                     size_t max);
 
-/* Checks a filled config: trust domain, absolute socket path that fits sun_path,
- * non-empty dataDir and server address, at most one attestation method (join token or
- * x509pop, whose cert and key come together), readable files, a loopback
- * -healthAddress (health_http_parse_address()). -EINVAL + message. */
+/* Checks a filled config: trust domain, absolute socket path that fits sun_path and is
+ * not inside dataDir (path_is_below(): other users could not reach it), non-empty dataDir and
+ * server address, at most one attestation method (join token or x509pop, whose cert and key come
+ * together), readable files, a loopback -healthAddress (health_http_parse_address()). -EINVAL +
+ * message. */
 int agent_config_validate(const AgentConfig *c, char **reterr_message);
 
 /* Frees the strings (the join token is wiped) and zeroes c. NULL-safe. */

@@ -30,6 +30,14 @@ struct Link {
         int64_t renew_retry_at;
         unsigned attempt; /* failed connection attempts in a row (quieter logs) */
         bool refused;     /* the server refused l->id: attest again */
+        char *last_error; /* why the last attempt failed, for the DISCONNECTED event */
+        /* A renewed node SVID is used once it is saved; until then l->id (which the server
+         * accepts until it sees the new one) stays in use, so a restart finds one that
+         * works. Both link thread only. */
+        NodeIdentity *pending;
+        bool id_unsaved; /* l->id is in use but not on disk (saving is retried) */
+        int64_t save_retry_at;
+        char *bootstrap_source;
         /* Link thread only: the stream's connection is rebuilt only between streams
          * (a new identity must not tear down the open stream); unary calls (attest,
          * renew) use their own. */
@@ -141,10 +149,42 @@ static int install_identity(Link *l) {
         return r;
 }
 
+/* Logs a failed call at level and keeps its reason for the DISCONNECTED event: the
+ * server's or gRPC's text when there is one (an errno string would be made up: gRPC
+ * failures are mapped to errno codes, they do not come from a syscall), else %m. */
+static int link_failed(Link *l, int level, int r, const char *what, const char *msg) {
+        free(l->last_error);
+        l->last_error = strdup(msg ? msg : strerror(r < 0 ? -r : EIO));
+        if (msg)
+                log_full(level, "%s: %s", what, msg);
+        else
+                log_full_errno(level, r, "%s: %m", what);
+        return r;
+}
+
+/* Puts next in use (the bundle moves over when next has none) and tells the main thread
+ * with event (LINK_EVENT_ATTESTED or _RENEWED). */
+static int use_identity(Link *l, NodeIdentity *next, bool saved, LinkEventType event) {
+        int r;
+
+        if (!next->bundle && l->id)
+                next->bundle = TAKE_PTR(l->id->bundle);
+        node_identity_free(l->id);
+        l->id = next;
+        l->id_unsaved = !saved;
+        l->refused = false;
+        l->save_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
+        r = install_identity(l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to use the new node SVID: %m");
+        post(l, event, 0, l->id->spiffe_id, NULL);
+        return 0;
+}
+
 static int attest(Link *l, bool *fatal) {
         ServerConn *conn = &l->call_conn;
         _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ char *msg = NULL, *why = NULL;
         RpcChannel *ch;
         int r;
 
@@ -163,23 +203,27 @@ static int attest(Link *l, bool *fatal) {
                 post(l, LINK_EVENT_FATAL, r, msg ? msg : "node attestation refused", NULL);
                 return r;
         }
+        if (r < 0 && !l->id &&
+            node_first_contact_refusal(msg, l->cfg.trust_domain, l->cfg.bootstrap,
+                                       l->cfg.bootstrap_source, &why) > 0) {
+                /* Nothing persisted to fall back on: retrying will not help. */
+                *fatal = true;
+                post(l, LINK_EVENT_FATAL, -EKEYREJECTED, why, NULL);
+                return r;
+        }
         if (r < 0)
-                return log_warning_errno(r, "Node attestation failed%s%s: %m", msg ? ": " : "",
-                                         strempty(msg));
+                return link_failed(l, LOG_WARNING, r, "Node attestation failed", msg);
+        log_info("Node attested as %s method=%s expires=%lld", id->spiffe_id,
+                 l->cfg.attest.join_token ? "join_token" : "x509pop", (long long) id->not_after);
+        /* No older identity to fall back on (the token is spent): use it, saved or not. */
         r = node_identity_save(id, l->cfg.data_dir);
         if (r < 0)
-                log_warning_errno(r, "Failed to save the node SVID in %s, continuing: %m",
+                log_warning_errno(r,
+                                  "Cannot save the node SVID in %s (%m): using it, saving is "
+                                  "retried; a restart before that needs a new attestation",
                                   l->cfg.data_dir);
-        node_identity_free(l->id);
-        l->id = TAKE_PTR(id);
-        l->refused = false;
-        r = install_identity(l);
-        if (r < 0)
-                return log_error_errno(r, "Failed to use the new node SVID: %m");
-        log_info("Node attested as %s method=%s expires=%lld", l->id->spiffe_id,
-                 l->cfg.attest.join_token ? "join_token" : "x509pop", (long long) l->id->not_after);
-        post(l, LINK_EVENT_ATTESTED, 0, l->id->spiffe_id, NULL);
-        return 0;
+        l->pending = node_identity_free(l->pending);
+        return use_identity(l, TAKE_PTR(id), r >= 0, LINK_EVENT_ATTESTED);
 }
 
 /* An identity to connect with: the loaded one if still valid, else a new attestation.
@@ -187,6 +231,13 @@ static int attest(Link *l, bool *fatal) {
 static int ensure_identity(Link *l, bool *fatal) {
         bool have_method = l->cfg.attest.join_token || l->cfg.attest.x509pop_cert;
 
+        if (l->id && l->pending && (l->refused || node_identity_expired(l->id, time(NULL)))) {
+                /* A server that restarted forgot the old serial; or it expired: the renewed
+                 * one is all there is. */
+                log_warning("Node SVID %s %s; using the renewed one, which is not saved yet",
+                            l->id->spiffe_id, l->refused ? "refused" : "expired");
+                return use_identity(l, TAKE_PTR(l->pending), false, LINK_EVENT_RENEWED);
+        }
         if (l->id && !l->refused && !node_identity_expired(l->id, time(NULL)))
                 return 0;
         if (!have_method) {
@@ -205,35 +256,87 @@ static int ensure_identity(Link *l, bool *fatal) {
         return attest(l, fatal);
 }
 
+/* A renewed node SVID goes in use once it is saved. If saving fails, the current one
+ * stays in use (the server accepts it until it sees the renewed one) and saving is retried;
+ * unless the current one is not on disk either: then nothing is gained by waiting. */
+static int take_renewed(Link *l, NodeIdentity *next) {
+        int r = node_identity_save_svid(next, l->cfg.data_dir);
+
+        if (r < 0 && !l->id_unsaved) {
+                log_warning_errno(r,
+                                  "Cannot save the renewed node SVID in %s (%m): keeping the "
+                                  "current one (expires %lld) until it is saved",
+                                  l->cfg.data_dir, (long long) l->id->not_after);
+                node_identity_free(l->pending);
+                l->pending = next;
+                l->save_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
+                return 0;
+        }
+        if (r < 0)
+                log_warning_errno(r, "Cannot save the renewed node SVID in %s either: %m",
+                                  l->cfg.data_dir);
+        log_info("Node SVID renewed agent_id=%s expires=%lld", next->spiffe_id,
+                 (long long) next->not_after);
+        return use_identity(l, next, r >= 0, LINK_EVENT_RENEWED);
+}
+
+/* Saves the renewed (or unsaved) node SVID again. The renewed one goes in use once saved,
+ * or when the current one would expire before the next attempt. */
+static int retry_save(Link *l, int64_t now) {
+        bool expiring = l->pending && now + LINK_RENEW_RETRY_SEC >= l->id->not_after;
+        int r;
+
+        if (now < l->save_retry_at && !expiring)
+                return 0;
+        l->save_retry_at = now + LINK_RENEW_RETRY_SEC;
+        r = l->pending ? node_identity_save_svid(l->pending, l->cfg.data_dir)
+                       : node_identity_save(l->id, l->cfg.data_dir);
+        if (r < 0 && !expiring) {
+                log_debug_errno(r, "Still cannot save the node SVID in %s: %m", l->cfg.data_dir);
+                return 0;
+        }
+        if (r >= 0)
+                log_info("Saved the node SVID in %s", l->cfg.data_dir);
+        if (!l->pending) {
+                l->id_unsaved = false;
+                return 0;
+        }
+        if (r < 0)
+                log_warning_errno(r,
+                                  "The node SVID in use expires at %lld and the renewed one "
+                                  "still cannot be saved in %s (%m): using it unsaved",
+                                  (long long) l->id->not_after, l->cfg.data_dir);
+        log_info("Node SVID renewed agent_id=%s expires=%lld", l->pending->spiffe_id,
+                 (long long) l->pending->not_after);
+        return use_identity(l, TAKE_PTR(l->pending), r >= 0, LINK_EVENT_RENEWED);
+}
+
 static int renew(Link *l) {
-        ServerConn *conn = &l->call_conn;
+        _cleanup_(node_identity_freep) NodeIdentity *next = NULL;
         _cleanup_free_ char *msg = NULL;
         RpcChannel *ch;
         int r;
 
-        r = server_conn_channel(conn, true, &ch);
+        r = server_conn_channel(&l->call_conn, true, &ch);
         if (r >= 0)
-                r = node_renew(ch, l->id, &msg);
+                r = node_renew(ch, l->id, &next, &msg);
         if (r < 0) {
                 l->renew_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
-                return log_warning_errno(r, "Failed to renew the node SVID%s%s: %m",
-                                         msg ? ": " : "", strempty(msg));
+                return link_failed(l, LOG_WARNING, r, "Failed to renew the node SVID", msg);
         }
-        r = node_identity_save(l->id, l->cfg.data_dir);
-        if (r < 0)
-                log_warning_errno(r, "Failed to save the renewed node SVID, continuing: %m");
-        r = install_identity(l);
-        if (r < 0)
-                return r;
-        log_info("Node SVID renewed agent_id=%s expires=%lld", l->id->spiffe_id,
-                 (long long) l->id->not_after);
-        post(l, LINK_EVENT_RENEWED, 0, l->id->spiffe_id, NULL);
-        return 0;
+        return take_renewed(l, TAKE_PTR(next));
 }
 
 static int maybe_renew(Link *l) {
         int64_t now = time(NULL);
+        int r;
 
+        if (l->pending || l->id_unsaved) {
+                r = retry_save(l, now);
+                if (r < 0 || l->pending)
+                        return r; /* no new renewal while one waits to be saved */
+        }
+        /* (An unsaved identity in use is renewed as usual: nothing on disk to protect.) */
         if (now < node_identity_renew_at(l->id) || now < l->renew_retry_at)
                 return 0;
         return renew(l);
@@ -297,15 +400,19 @@ static int read_stream(Link *l, RpcStream *st, bool *got) {
                         continue;
                 }
                 if (r < 0)
-                        return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
-                                              "Sync stream failed: %m");
+                        return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                           "Sync stream failed", NULL);
                 if (r == 0) {
+                        _cleanup_free_ char *text = NULL;
+
                         if (stopping(l))
                                 return -ECANCELED;
-                        log_full(l->attempt ? LOG_DEBUG : LOG_WARNING, "Sync stream ended: %s%s%s",
-                                 rpc_status_to_string(status), msg ? ": " : "", strempty(msg));
                         r = rpc_status_to_errno(status);
-                        return r == 0 ? -ECONNRESET : r;
+                        if (asprintf(&text, "%s%s%s", rpc_status_to_string(status), msg ? ": " : "",
+                                     strempty(msg)) < 0)
+                                text = NULL;
+                        return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING,
+                                           r == 0 ? -ECONNRESET : r, "Sync stream ended", text);
                 }
                 if (!*got)
                         post(l, LINK_EVENT_CONNECTED, 0, NULL, NULL);
@@ -327,8 +434,8 @@ static int run_stream(Link *l, bool *got) {
                 return r;
         r = server_sync_open(ch, 0, &st);
         if (r < 0)
-                return log_full_errno(l->attempt ? LOG_DEBUG : LOG_WARNING, r,
-                                      "Failed to open the Sync stream: %m");
+                return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                   "Failed to open the Sync stream", NULL);
         r = set_stream(l, st);
         if (r >= 0) {
                 r = read_stream(l, st, got);
@@ -349,7 +456,7 @@ static int link_once(Link *l, bool *got, bool *fatal) {
         if (r == -EPERM) {
                 log_warning("The server refused node SVID %s (evicted or banned?)",
                             l->id->spiffe_id);
-                if (!l->cfg.attest.join_token && !l->cfg.attest.x509pop_cert) {
+                if (!l->pending && !l->cfg.attest.join_token && !l->cfg.attest.x509pop_cert) {
                         *fatal = true;
                         post(l, LINK_EVENT_FATAL, r,
                              "the server refused our node SVID and no join token or x509pop is "
@@ -357,7 +464,8 @@ static int link_once(Link *l, bool *got, bool *fatal) {
                              NULL);
                         return r;
                 }
-                /* Attest again at the next attempt (the bundle is kept). */
+                /* The renewed node SVID, or a new attestation, at the next attempt (the
+                 * bundle is kept). */
                 l->refused = true;
         }
         return r;
@@ -374,7 +482,10 @@ static void *link_thread(void *p) {
                         break;
                 if (got)
                         l->attempt = 0;
-                post(l, LINK_EVENT_DISCONNECTED, r, "server unreachable or stream lost", NULL);
+                post(l, LINK_EVENT_DISCONNECTED, r,
+                     l->last_error ? l->last_error : strerror(r < 0 ? -r : EIO), NULL);
+                free(l->last_error);
+                l->last_error = NULL;
                 server_conn_reset(&l->stream_conn);
                 server_conn_reset(&l->call_conn);
                 if (!wait_ms(l, link_backoff_ms(l->attempt, l->cfg.backoff_min_ms,
@@ -409,6 +520,8 @@ int link_new(const LinkConfig *cfg,
         pthread_cond_init(&l->cond, &ca);
         pthread_condattr_destroy(&ca);
         l->cfg = *cfg;
+        l->bootstrap_source = cfg->bootstrap_source ? strdup(cfg->bootstrap_source) : NULL;
+        l->cfg.bootstrap_source = l->bootstrap_source;
         if (!l->cfg.backoff_min_ms)
                 l->cfg.backoff_min_ms = LINK_BACKOFF_MIN_MS;
         if (!l->cfg.backoff_max_ms)
@@ -460,6 +573,9 @@ Link *link_free(Link *l) {
         link_stop(l);
         taskq_free(l->events);
         node_identity_free(l->id);
+        node_identity_free(l->pending);
+        free(l->last_error);
+        free(l->bootstrap_source);
         pthread_cond_destroy(&l->cond);
         pthread_mutex_destroy(&l->lock);
         free(l);

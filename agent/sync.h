@@ -10,7 +10,10 @@
  * When the stream fails it reconnects with jittered exponential back-off
  * (LINK_BACKOFF_MIN_MS doubling to LINK_BACKOFF_MAX_MS, +-20 %), on a fresh channel,
  * and the server resends the full state. A refused node SVID (PERMISSION_DENIED) means
- * attesting anew when a join token or x509pop is configured, else a fatal event. Each
+ * attesting anew when a join token or x509pop is configured, else a fatal event; so is a
+ * server that TLS refuses on the first attestation (no node SVID persisted): its
+ * certificate does not verify against the bootstrap bundle, or it is not
+ * spiffe://<td>/warden/server (a wrong -trustBundle or -trustDomain). Each
  * Sync message's bundle, when it changed, is persisted and becomes the roots for the
  * next connections. */
 
@@ -36,7 +39,9 @@ typedef enum LinkEventType {
         LINK_EVENT_RENEWED,      /* node SVID renewed; message = agent ID */
         LINK_EVENT_CONNECTED,    /* first Sync message of a stream arrived */
         LINK_EVENT_SYNC,         /* a Sync message (sync) */
-        LINK_EVENT_DISCONNECTED, /* stream lost or not opened; error + message; retrying */
+        LINK_EVENT_DISCONNECTED, /* stream lost or not opened; error + message (why: the
+                                  * server's status text, or strerror for local errors);
+                                  * retrying */
         LINK_EVENT_FATAL,        /* the link gave up (error + message); the thread ended */
 } LinkEventType;
 
@@ -55,6 +60,7 @@ typedef struct LinkConfig {
         const char *data_dir;
         NodeAttestParams attest;       /* strings borrowed for the link's lifetime */
         const WardenBundle *bootstrap; /* -trustBundle roots, borrowed; may be NULL */
+        const char *bootstrap_source;  /* where they came from, for errors (copied); or NULL */
         unsigned backoff_min_ms;       /* 0 = LINK_BACKOFF_MIN_MS */
         unsigned backoff_max_ms;       /* 0 = LINK_BACKOFF_MAX_MS */
 } LinkConfig;

@@ -1,70 +1,91 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* An exclusive flock(2) on a file in a daemon's data directory, naming its holder. */
 #define _GNU_SOURCE
-
 #include "lockfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
-#include "parse.h"
 
-/* How long a loser waits for the winner to write its pid (it does so right after
- * flock() returns): 20 tries, 5 ms apart. */
-#define HOLDER_READ_TRIES 20
-#define HOLDER_READ_DELAY_NS (5 * 1000 * 1000)
+/* How often a lock file replaced between our open and our flock (by a holder that
+ * unlinked it, lockfile_release_unlink()) is opened again before giving up. */
+#define LOCKFILE_ATTEMPTS 8
 
-/* The pid recorded in the file; 0 when there is none (yet) or it does not parse. */
-static pid_t read_holder(int fd) {
-        for (int i = 0; i < HOLDER_READ_TRIES; i++) {
-                const struct timespec delay = {0, HOLDER_READ_DELAY_NS};
-                char buf[32];
-                ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-                uint32_t pid;
+#define LOCKFILE_OFLAGS (O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)
 
-                if (n > 0) {
-                        buf[n] = '\0';
-                        buf[strcspn(buf, "\n")] = '\0';
-                        if (parse_uint32(buf, &pid) >= 0 && pid > 0 && pid <= INT32_MAX)
-                                return (pid_t) pid;
-                }
-                (void) nanosleep(&delay, NULL);
+/* Opens (or creates) the lock file: read-write when possible, read-only on a read-only
+ * file or file system (flock works on any fd; the pid is then not written). -EAGAIN when
+ * another process created it between our two opens. */
+static int open_lockfile(int dfd, const char *name, bool *ret_created, bool *ret_writable) {
+        int fd;
+
+        fd = openat(dfd, name, O_RDWR | LOCKFILE_OFLAGS);
+        if (fd >= 0) {
+                *ret_created = false;
+                *ret_writable = true;
+                return fd;
         }
-        return 0;
-}
-
-static int write_pid(int fd) {
-        char buf[32];
-        int len = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-
-        if (ftruncate(fd, 0) < 0)
+        if (errno == ENOENT) {
+                fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | LOCKFILE_OFLAGS, 0600);
+                if (fd >= 0) {
+                        *ret_created = *ret_writable = true;
+                        return fd;
+                }
+                return errno == EEXIST ? -EAGAIN : -errno;
+        }
+        if (errno != EROFS && errno != EACCES && errno != EPERM && errno != ETXTBSY)
                 return -errno;
-        if (pwrite(fd, buf, (size_t) len, 0) != len)
-                return errno > 0 ? -errno : -EIO;
-        return 0;
-}
-
-int lockfile_acquire(const char *dir, const char *name, int *ret_fd, pid_t *ret_holder) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        struct stat st;
-        int r;
-
-        if (!dir || !*dir || !name || !*name || strchr(name, '/') || !ret_fd)
-                return -EINVAL;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        fd = openat(dfd, name, O_RDONLY | LOCKFILE_OFLAGS);
         if (fd < 0)
                 return -errno;
+        *ret_created = *ret_writable = false;
+        return fd;
+}
+
+/* The pid the holder wrote into the file; 0 when there is none (yet). */
+static pid_t read_holder(int fd) {
+        char buf[32];
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        char *end;
+        long v;
+
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        errno = 0;
+        v = strtol(buf, &end, 10);
+        if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || v <= 0 || v > 0x7fffffff)
+                return 0;
+        return (pid_t) v;
+}
+
+/* "<pid>\n" over the old content, then cut to length: a reader never sees an empty file
+ * once a pid was written. Failures are not fatal: the lock holds without the pid. */
+static void write_pid(int fd) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+
+        if (pwrite(fd, buf, (size_t) n, 0) != n || ftruncate(fd, n) < 0)
+                log_debug("lockfile: cannot write our pid into the lock file: %m");
+}
+
+/* One attempt: open, lock, and check that the locked inode is still the one named. */
+static int lock_once(int dfd, const char *name, int *ret_fd, pid_t *ret_holder) {
+        _cleanup_close_ int fd = -EBADF;
+        bool created = false, writable = false;
+        struct stat st, now;
+
+        fd = open_lockfile(dfd, name, &created, &writable);
+        if (fd < 0)
+                return fd;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
@@ -76,11 +97,35 @@ int lockfile_acquire(const char *dir, const char *name, int *ret_fd, pid_t *ret_
                         *ret_holder = read_holder(fd);
                 return -EBUSY;
         }
-        r = write_pid(fd);
-        if (r < 0)
-                return r;
+        /* The holder before us may have unlinked the file after we opened it. */
+        if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? -EAGAIN : -errno;
+        if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+                return -EAGAIN;
+        if (writable)
+                write_pid(fd);
         *ret_fd = TAKE_FD(fd);
-        return 0;
+        return created ? 1 : 0;
+}
+
+int lockfile_acquire(const char *dir, const char *name, int *ret_fd, pid_t *ret_holder) {
+        _cleanup_close_ int dfd = -EBADF;
+        int r = -EAGAIN;
+
+        if (!dir || !name || !ret_fd || !*name || strchr(name, '/') || streq(name, ".") ||
+            streq(name, ".."))
+                return -EINVAL;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        for (unsigned i = 0; i < LOCKFILE_ATTEMPTS && r == -EAGAIN; i++)
+                r = lock_once(dfd, name, ret_fd, ret_holder);
+        if (r != -EAGAIN)
+                return r;
+        /* Replaced under us every time: somebody keeps taking it. */
+        if (ret_holder)
+                *ret_holder = 0;
+        return -EBUSY;
 }
 
 int lockfile_release(int fd) {
@@ -88,7 +133,21 @@ int lockfile_release(int fd) {
                 return -EBADF;
         /* Still holding the lock here: nobody else writes the file meanwhile. */
         if (ftruncate(fd, 0) < 0)
-                log_debug_errno(-errno, "Failed to clear the lock file's pid, ignoring: %m");
+                log_debug_errno(-errno, "lockfile: cannot clear the recorded pid, ignoring: %m");
         (void) close(fd);
         return -EBADF;
+}
+
+int lockfile_release_unlink(const char *dir, const char *name, int fd) {
+        _cleanup_free_ char *path = NULL;
+        int r = 0;
+
+        if (fd < 0)
+                return -EBADF;
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                r = -ENOMEM;
+        else if (unlink(path) < 0)
+                r = -errno;
+        (void) close(fd);
+        return r;
 }

@@ -125,6 +125,34 @@ RpcChannel *rpc_channel_free(RpcChannel *ch) {
         return NULL;
 }
 
+RpcTlsFailure rpc_tls_failure_from_details(const char *details, const char **ret_reason) {
+        /* OpenSSL 3 says "certificate verify failed", BoringSSL and older OpenSSL
+         * "CERTIFICATE_VERIFY_FAILED". */
+        static const char *const untrusted[] = {"certificate verify failed",
+                                                "CERTIFICATE_VERIFY_FAILED"};
+        const char *p;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+        if (!details)
+                return RPC_TLS_FAILURE_NONE;
+        p = strstr(details, RPC_TLS_ID_MISMATCH);
+        if (p) {
+                if (ret_reason)
+                        *ret_reason = p;
+                return RPC_TLS_FAILURE_SERVER_ID;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(untrusted); i++) {
+                p = strstr(details, untrusted[i]);
+                if (p) {
+                        if (ret_reason)
+                                *ret_reason = p;
+                        return RPC_TLS_FAILURE_UNTRUSTED;
+                }
+        }
+        return RPC_TLS_FAILURE_NONE;
+}
+
 static int check_request(
         const char *method, const RpcMetadata *md, size_t n_md, const void *req, size_t len) {
         if (!method || method[0] != '/' || (!req && len > 0) || (!md && n_md > 0))

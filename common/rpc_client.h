@@ -68,6 +68,24 @@ int rpc_channel_new_tls(const char *target, const RpcTlsClientConfig *cfg, RpcCh
 /* Closes the channel. Accepts NULL; returns NULL. */
 RpcChannel *rpc_channel_free(RpcChannel *ch);
 
+/* Why a call on a TLS channel failed, when the handshake is the reason. gRPC ends such a
+ * call UNAVAILABLE, like any unreachable server, and only its details tell them apart. */
+typedef enum RpcTlsFailure {
+        RPC_TLS_FAILURE_NONE,      /* not a handshake refusal (or no details) */
+        RPC_TLS_FAILURE_UNTRUSTED, /* the server's chain does not verify against the roots */
+        RPC_TLS_FAILURE_SERVER_ID, /* it verifies, but does not carry expected_server_id */
+} RpcTlsFailure;
+
+/* The text our server-ID check puts in the details: RPC_TLS_ID_MISMATCH ": presented <ID
+ * or 'N URI SANs'>, expected <ID>" (the presented ID cut at RPC_TLS_PRESENTED_ID_MAX). */
+#define RPC_TLS_ID_MISMATCH "server SPIFFE ID mismatch"
+#define RPC_TLS_PRESENTED_ID_MAX 256
+
+/* Classifies a failed call's status details. For RPC_TLS_FAILURE_SERVER_ID *ret_reason
+ * (optional) points into details at the RPC_TLS_ID_MISMATCH text, for the others at the
+ * matched words or NULL. */
+RpcTlsFailure rpc_tls_failure_from_details(const char *details, const char **ret_reason);
+
 /* One unary call. timeout_ms < 0 means no deadline.
  * Returns 0 when the call completed with any status, or -errno for local
  * failures (-EINVAL, -EMSGSIZE, -ENOMEM). With ret_status NULL a non-OK status is

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -294,8 +295,27 @@ typedef struct RpcIdVerifier {
         char *expected;
 } RpcIdVerifier;
 
+/* What the server's certificate carries instead of the expected ID, for the error text
+ * (the peer's bytes: printable ASCII only, capped). */
+static void describe_presented(const grpc_tls_custom_verification_check_request *request,
+                               char *buf,
+                               size_t size) {
+        size_t n = request->peer_info.san_names.uri_names_size, i = 0;
+        const char *uri;
+
+        if (n != 1) {
+                snprintf(buf, size, "%zu URI SANs", n);
+                return;
+        }
+        uri = request->peer_info.san_names.uri_names[0];
+        for (; uri && uri[i] && i < RPC_TLS_PRESENTED_ID_MAX && i + 1 < size; i++)
+                buf[i] = uri[i] > 0x20 && uri[i] < 0x7f ? uri[i] : '?';
+        buf[i] = '\0';
+}
+
 /* Runs after gRPC verified the chain against our roots. An X509-SVID has exactly
- * one URI SAN; it must be the expected ID. */
+ * one URI SAN; it must be the expected ID. The details end up in the failed call's
+ * status (rpc_tls_failure_from_details()). */
 static int verifier_verify(void *userdata,
                            grpc_tls_custom_verification_check_request *request,
                            grpc_tls_on_custom_verification_check_done_cb callback,
@@ -304,15 +324,19 @@ static int verifier_verify(void *userdata,
                            char **sync_error_details) {
         const RpcIdVerifier *v = userdata;
         size_t n = request->peer_info.san_names.uri_names_size;
+        char presented[RPC_TLS_PRESENTED_ID_MAX + 1], *details = NULL;
 
         if (n == 1 && streq(request->peer_info.san_names.uri_names[0], v->expected)) {
                 *sync_status = GRPC_STATUS_OK;
                 return 1;
         }
-        log_debug("rpc: server certificate has %zu URI SANs, not the expected SPIFFE ID %s", n,
+        describe_presented(request, presented, sizeof(presented));
+        log_debug("rpc: server certificate carries %s, not the expected SPIFFE ID %s", presented,
                   v->expected);
         *sync_status = GRPC_STATUS_UNAUTHENTICATED;
-        *sync_error_details = gpr_strdup("server SPIFFE ID mismatch");
+        gpr_asprintf(&details, RPC_TLS_ID_MISMATCH ": presented %s, expected %s", presented,
+                     v->expected);
+        *sync_error_details = details;
         return 1; /* synchronous */
 }
 

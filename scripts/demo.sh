@@ -27,6 +27,11 @@ AGENT="$BUILD/agent/warden-agent"
 TD=example.org
 T=$(mktemp -d /tmp/warden-demo.XXXXXX)
 chmod 755 "$T"
+# Other users run the workload-side CLI from a copy: the checkout may be private (0700).
+mkdir -m 755 "$T/bin"
+cp "$AGENT" "$T/bin/warden-agent"
+chmod 755 "$T/bin/warden-agent"
+WAGENT="$T/bin/warden-agent"
 PIDS=()
 OK=0
 
@@ -54,12 +59,21 @@ say() { echo "    $*"; }
 show() { sed 's/^/      | /'; }
 ok() { echo "    ✔ $*"; }
 die() { echo "    ✘ $*" >&2; exit 1; }
+# wait_for CMD...: polls CMD until it succeeds, for at most 10 s (times WARDEN_TIME_SCALE,
+# for slow builds).
 wait_for() {
-  local i
-  for i in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  local end=$((SECONDS + 10 * ${WARDEN_TIME_SCALE:-1}))
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.1
+  done
 }
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"; }
+# exec_as_user U CMD... &: as_user for a background job. The job's shell execs setpriv, and
+# setpriv execs CMD, so $! is CMD's own pid (a plain `as_user ... &` leaves $! pointing at
+# a subshell, and killing that orphans CMD).
+exec_as_user() { local u=$1; shift; exec setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"; }
 srv() { "$SERVER" "$1" "$2" -socketPath "$T/server.sock" "${@:3}"; }
 api() { "$AGENT" api "$@" -socketPath "$T/agent/api.sock"; }
 start_agent() {
@@ -116,16 +130,16 @@ openssl verify -CAfile "$T/bundle.pem" "$T/root-svid/svid.0.pem" | show
 ok "the SVID chains to the trust bundle; its key (svid.0.key, mode $(stat -c %a "$T/root-svid/svid.0.key")) never left this node"
 
 step "uid $NOBODY fetches its own identity, and only that"
-wait_for as_user "$NOBODY" "$AGENT" api fetch x509 -socketPath "$T/agent/api.sock" ||
+wait_for as_user "$NOBODY" "$WAGENT" api fetch x509 -socketPath "$T/agent/api.sock" ||
   die "uid $NOBODY got no SVID"
-as_user "$NOBODY" "$AGENT" api fetch x509 -socketPath "$T/agent/api.sock" >"$T/nobody.out"
+as_user "$NOBODY" "$WAGENT" api fetch x509 -socketPath "$T/agent/api.sock" >"$T/nobody.out"
 show <"$T/nobody.out"
 grep -q "spiffe://$TD/web/frontend" "$T/nobody.out" || die "wrong identity for uid $NOBODY"
 if grep -q "billing" "$T/nobody.out"; then die "uid $NOBODY saw uid 0's identity"; fi
 ok "uid $NOBODY holds spiffe://$TD/web/frontend and nothing else"
 
 step "uid $NOBODY gets a JWT-SVID for audience 'payments'; uid 0 validates it"
-JWT=$(as_user "$NOBODY" "$AGENT" api fetch jwt -audience payments \
+JWT=$(as_user "$NOBODY" "$WAGENT" api fetch jwt -audience payments \
   -socketPath "$T/agent/api.sock" -output json |
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["svids"][0]["svid"])')
 [ -n "$JWT" ] || die "no JWT-SVID"
@@ -138,7 +152,7 @@ show <"$T/v.out"
 ok "valid for 'payments', refused for any other audience"
 
 step "A process of a third user (uid $STRANGER) with no registration entry is refused"
-if as_user "$STRANGER" "$AGENT" api fetch x509 -socketPath "$T/agent/api.sock" >"$T/s.out" 2>&1; then
+if as_user "$STRANGER" "$WAGENT" api fetch x509 -socketPath "$T/agent/api.sock" >"$T/s.out" 2>&1; then
   die "uid $STRANGER received an identity"
 fi
 show <"$T/s.out"
@@ -146,7 +160,7 @@ grep -q PERMISSION_DENIED "$T/s.out" || die "expected PERMISSION_DENIED"
 ok "no entry, no identity"
 
 step "uid $NOBODY watches its identity; the admin deletes its entry"
-as_user "$NOBODY" "$AGENT" api watch -socketPath "$T/agent/api.sock" >"$T/watch.out" 2>&1 &
+exec_as_user "$NOBODY" "$WAGENT" api watch -socketPath "$T/agent/api.sock" >"$T/watch.out" 2>&1 &
 WATCH_PID=$!
 PIDS+=("$WATCH_PID")
 wait_for grep -q "spiffe://$TD/web/frontend" "$T/watch.out" || die "watch saw nothing"

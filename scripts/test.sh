@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=$(nproc 2>/dev/null || echo 2)
+# Integration tests spend most of their time waiting on real processes (renewals,
+# reconnects, rotations): twice as many tests as cores keeps the cores busy. Their
+# deadlines scale for the sanitizer build (tests/integration/lib.sh).
+TEST_JOBS=${WARDEN_TEST_JOBS:-$((JOBS * 2))}
 
 bash scripts/install-deps.sh
 bash scripts/check-style.sh
@@ -17,7 +21,7 @@ run_suite() {
   echo "=== build $dir"
   cmake --build "$dir" -j"$JOBS"
   echo "=== test $dir"
-  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS")
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$TEST_JOBS")
 }
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

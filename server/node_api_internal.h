@@ -39,10 +39,9 @@
 #define NODE_BATCH_MAX 500
 #define NODE_FEDERATED_BUNDLES_MAX 64
 
-/* Node SVID serials: after a renewal the replaced SVID still works for this long, and
- * only until the new one is first used (node_serial.c). */
-#define NODE_PREV_SERIAL_GRACE 120 /* seconds */
-#define NODE_RENEWALS_MAX 4096     /* agents in their grace at once */
+/* Node SVID serials: after a renewal the replaced SVID still works until the new one is
+ * first used, at most until it expires (node_serial.c). */
+#define NODE_RENEWALS_MAX 4096 /* agents between a renewal and their first call with it */
 
 typedef struct NodeNonce {
         uint8_t nonce[NODE_NONCE_SIZE];
@@ -52,7 +51,7 @@ typedef struct NodeNonce {
 
 typedef struct NodeStream NodeStream;
 
-/* The node SVID an agent renewed away from, still accepted until `until`. */
+/* The node SVID an agent renewed away from, still accepted until `until` (its expiry). */
 typedef struct NodeRenewal {
         char *agent_id;
         char *prev_serial;
@@ -156,12 +155,20 @@ int node_x509pop_selectors(NodeApi *n, STACK_OF(X509) * chain, SelectorSet *sel)
 /* ---- node_serial.c ---- */
 
 /* 0 when serial (the caller's certificate, warden_x509_serial_hex() format) is a's
- * current node SVID serial, or the previous one within its grace; -EPERM otherwise,
- * also when either is NULL. Seeing the current serial ends the previous one's grace. */
+ * current node SVID serial, or the previous one before it expired; -EPERM otherwise,
+ * also when either is NULL. Seeing the current serial ends the previous one. */
 int node_serial_check(NodeApi *n, const AttestedAgent *a, const char *serial, int64_t now);
-/* After a renewal authenticated with prev_serial (NULL: none known): that SVID stays
- * usable for NODE_PREV_SERIAL_GRACE seconds or until the new one is used. */
-void node_serial_renewed(NodeApi *n, const char *agent_id, const char *prev_serial, int64_t now);
+/* When the node SVID of serial, which passed node_serial_check() for a, expires: a's
+ * recorded expiry for its current serial, the recorded one for the previous; 0 when
+ * neither. */
+int64_t node_serial_expires_at(NodeApi *n, const AttestedAgent *a, const char *serial);
+/* After a renewal authenticated with prev_serial (NULL: none known), expiring at
+ * prev_expires_at: that SVID stays usable until the new one is used, or it expires. */
+void node_serial_renewed(NodeApi *n,
+                         const char *agent_id,
+                         const char *prev_serial,
+                         int64_t prev_expires_at,
+                         int64_t now);
 /* After a (re-)attestation: no earlier SVID of agent_id is accepted any more. */
 void node_serial_forget(NodeApi *n, const char *agent_id);
 /* Frees every record (node_api_free()). */

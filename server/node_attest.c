@@ -152,11 +152,12 @@ static int attest_join_token(NodeApi *n,
 }
 
 /* Signs the node SVID and records the agent (type NULL: a renewal of an existing
- * agent, authenticated with the node SVID of serial prev_serial); *ret_chain is the
- * DER chain for the response. */
+ * agent, authenticated with the node SVID of serial prev_serial, which expires at
+ * prev_expires_at); *ret_chain is the DER chain for the response. */
 static int issue_node_svid(NodeApi *n,
                            const char *agent_id,
                            const char *prev_serial,
+                           int64_t prev_expires_at,
                            const char *type,
                            const SelectorSet *selectors,
                            EVP_PKEY *pub,
@@ -192,7 +193,7 @@ static int issue_node_svid(NodeApi *n,
         if (type)
                 node_serial_forget(n, agent_id);
         else
-                node_serial_renewed(n, agent_id, prev_serial, now);
+                node_serial_renewed(n, agent_id, prev_serial, prev_expires_at, now);
         r = node_chain_to_pb(chain, ret_chain, ret_n);
         if (r < 0)
                 return r;
@@ -225,6 +226,7 @@ static int attest_dispatch(NodeApi *n,
                            const Warden__Node__V1__AttestAgentRequest *req,
                            int64_t now,
                            const char **type,
+                           int64_t *prev_expires_at,
                            char **agent_id,
                            char **alias,
                            STACK_OF(X509) * *x509pop_chain,
@@ -254,6 +256,7 @@ static int attest_dispatch(NodeApi *n,
                 }
                 if (r < 0)
                         return r;
+                *prev_expires_at = node_serial_expires_at(n, a, rpc_call_peer(c)->cert_serial);
                 *agent_id = TAKE_PTR(a->spiffe_id);
                 return 0;
         }
@@ -283,7 +286,7 @@ static int attest_agent(NodeApi *n,
         _cleanup_(selector_set_donep) SelectorSet sel = {.max = DS_AGENT_SELECTORS_MAX};
         _cleanup_free_ char *agent_id = NULL, *alias = NULL;
         const char *type = NULL;
-        int64_t now = time(NULL);
+        int64_t now = time(NULL), prev_expires_at = 0;
         int r;
 
         r = node_unpack(c, &warden__node__v1__attest_agent_request__descriptor, (void **) &req);
@@ -296,8 +299,8 @@ static int attest_agent(NodeApi *n,
         r = node_csr_public_key(&req->csr, &pub, reterr_message);
         if (r < 0)
                 return r;
-        r = attest_dispatch(n, c, req, now, &type, &agent_id, &alias, &x509pop_chain,
-                            reterr_message);
+        r = attest_dispatch(n, c, req, now, &type, &prev_expires_at, &agent_id, &alias,
+                            &x509pop_chain, reterr_message);
         if (r < 0)
                 return r;
         if (type) {
@@ -313,8 +316,8 @@ static int attest_agent(NodeApi *n,
         resp->spiffe_id = strdup(agent_id);
         if (!resp->spiffe_id)
                 return -ENOMEM;
-        r = issue_node_svid(n, agent_id, rpc_call_peer(c)->cert_serial, type, &sel, pub, now,
-                            &resp->svid_chain, &resp->n_svid_chain, reterr_message);
+        r = issue_node_svid(n, agent_id, rpc_call_peer(c)->cert_serial, prev_expires_at, type, &sel,
+                            pub, now, &resp->svid_chain, &resp->n_svid_chain, reterr_message);
         if (r >= 0)
                 r = bundle_to_pb(ca_bundle(n->server->ca), &resp->bundle);
         if (r < 0)
@@ -361,8 +364,10 @@ int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
         if (!resp)
                 return -ENOMEM;
         warden__node__v1__renew_agent_response__init(resp);
-        r = issue_node_svid(n, a->spiffe_id, rpc_call_peer(c)->cert_serial, NULL, &none, pub,
-                            time(NULL), &resp->svid_chain, &resp->n_svid_chain, reterr_message);
+        r = issue_node_svid(n, a->spiffe_id, rpc_call_peer(c)->cert_serial,
+                            node_serial_expires_at(n, a, rpc_call_peer(c)->cert_serial), NULL,
+                            &none, pub, time(NULL), &resp->svid_chain, &resp->n_svid_chain,
+                            reterr_message);
         if (r < 0)
                 return r;
         return node_reply(c, resp);

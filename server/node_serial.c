@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Node SVID serial check: a call is accepted only with the agent's current node SVID
- * (the serial recorded at attestation or renewal), or with the one it replaced, for a
- * short grace after a renewal and only until the new one is first used.
+ * (the serial recorded at attestation or renewal), or with the one it replaced after a
+ * renewal: that one stays valid until the new one is first seen on a call, and at most
+ * until it expires.
  *
- * Why the grace: the agent renews on a connection of its own and installs the new
- * SVID for its next connections, but calls already under way on older connections,
- * and a renewal whose answer was lost (the agent retries with the old SVID), still
- * carry the old one. SPIRE keeps the same pair (current serial, new serial). The
- * previous serials live in memory only: after a server restart only current serials
- * are accepted, which costs at most a refused retry of an agent that was renewing at
- * that moment. A Sync stream authenticates once, when it opens: a renewal never ends
- * it, eviction and bans do (node_sync.c). */
+ * Why: the agent renews on a connection of its own, and a renewal whose answer was lost
+ * (the agent retries with the old SVID) still carries the old one. Above all, the agent
+ * puts a renewed SVID in use only once it has saved it on disk (write, fsync, rename):
+ * when it cannot (disk full, read-only file system), it keeps using the old one, and a
+ * restart finds the old one on disk. Retiring the old serial at the renewal would lock
+ * such an agent out (a join token is single use). Presenting the new serial proves the
+ * agent holds it, and ends the old one. SPIRE keeps the same pair (current serial, new
+ * serial). The previous serials live in memory only: after a server restart only
+ * current serials are accepted; an agent still on its old SVID is refused once and then
+ * uses the renewed one it holds in memory (agent/sync.c). A Sync stream authenticates
+ * once, when it opens: a renewal never ends it, eviction and bans do (node_sync.c). */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -70,12 +74,27 @@ static NodeRenewal *renewal_slot(NodeApi *n, int64_t now) {
         return &n->renewals[oldest];
 }
 
-void node_serial_renewed(NodeApi *n, const char *agent_id, const char *prev_serial, int64_t now) {
+int64_t node_serial_expires_at(NodeApi *n, const AttestedAgent *a, const char *serial) {
+        NodeRenewal *r;
+
+        if (!serial || !a->serial)
+                return 0;
+        if (streq(serial, a->serial))
+                return a->svid_expires_at;
+        r = renewal_find(n, a->spiffe_id);
+        return r && streq(serial, r->prev_serial) ? r->until : 0;
+}
+
+void node_serial_renewed(NodeApi *n,
+                         const char *agent_id,
+                         const char *prev_serial,
+                         int64_t prev_expires_at,
+                         int64_t now) {
         _cleanup_free_ char *id = NULL, *serial = NULL;
         NodeRenewal *r;
 
         node_serial_forget(n, agent_id);
-        if (!prev_serial)
+        if (!prev_serial || prev_expires_at < now)
                 return;
         id = strdup(agent_id);
         serial = strdup(prev_serial);
@@ -88,7 +107,7 @@ void node_serial_renewed(NodeApi *n, const char *agent_id, const char *prev_seri
         *r = (NodeRenewal){
                 .agent_id = TAKE_PTR(id),
                 .prev_serial = TAKE_PTR(serial),
-                .until = now + NODE_PREV_SERIAL_GRACE,
+                .until = prev_expires_at,
         };
 }
 

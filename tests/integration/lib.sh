@@ -12,8 +12,25 @@ PY=/usr/bin/python3
 T=$(mktemp -d /tmp/wit.XXXXXX)
 chmod 755 "$T"
 PIDS=()
+TEARDOWN_HOOKS=()
 TEST_NAME=$(basename "$0" .sh)
 TEST_OK=0
+
+# Deadlines scale with the build: sanitizer builds run several times slower, and ctest
+# runs tests side by side on few cores. WARDEN_TIME_SCALE (an integer factor) overrides;
+# ctest passes WARDEN_SANITIZE from the build's configuration.
+if [ -z "${WARDEN_TIME_SCALE:-}" ]; then
+  if [ -n "${WARDEN_SANITIZE:-}" ]; then WARDEN_TIME_SCALE=3; else WARDEN_TIME_SCALE=1; fi
+fi
+case "$WARDEN_TIME_SCALE" in
+  '' | *[!0-9]* | 0) echo "WARDEN_TIME_SCALE must be a positive integer" >&2; exit 1 ;;
+esac
+
+# scaled N: N seconds of deadline times WARDEN_TIME_SCALE.
+scaled() { echo $(($1 * WARDEN_TIME_SCALE)); }
+
+# now_ms: milliseconds of wall clock.
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 teardown() {
   local rc=$?
@@ -22,6 +39,10 @@ teardown() {
   done
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done
+  local h
+  for h in "${TEARDOWN_HOOKS[@]:-}"; do
+    [ -n "$h" ] && eval "$h" || true
   done
   if [ "$TEST_OK" != 1 ] || [ $rc -ne 0 ]; then
     echo "---- $TEST_NAME FAILED (rc=$rc); logs from $T:"
@@ -46,23 +67,71 @@ free_port() {
   "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_for CMD...: retry CMD for up to 10 s (100 ms steps).
+# wait_for [-t SECONDS] CMD...: polls CMD (every 100 ms) until it succeeds, for at most
+# SECONDS (default 10) times WARDEN_TIME_SCALE of wall clock. CMD checks for the event
+# waited for; the deadline only bounds a wait that would otherwise hang.
 wait_for() {
-  local i
-  for i in $(seq 1 100); do
+  local secs=10
+  if [ "$1" = -t ]; then
+    secs=$2
+    shift 2
+  fi
+  local end=$(($(now_ms) + $(scaled "$secs") * 1000))
+  while :; do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    [ "$(now_ms)" -lt "$end" ] || return 1
     sleep 0.1
   done
-  return 1
+}
+
+# wait_exit PID [SECONDS]: waits until PID (a child of this shell) exits, for at most
+# SECONDS (default 10) scaled; its exit status is in $EXIT_RC. Fails the test on timeout.
+wait_exit() {
+  local pid=$1 secs=${2:-10}
+  wait_for -t "$secs" eval "! kill -0 $pid" || fail "process $pid did not exit within $(scaled "$secs") s"
+  EXIT_RC=0
+  wait "$pid" || EXIT_RC=$?
 }
 
 wait_socket() { wait_for test -S "$1" || fail "socket $1 did not appear"; }
 
-# as_uid UID CMD...: run CMD as another user (no groups kept).
+# uid_copy PATH: prints the path of a copy of PATH that every user can read (and run),
+# under $T/uid/ with the same relative layout as in the source or build tree (so scripts
+# find their neighbours). The checkout and the build dir may be private (a clone under
+# /root, any 0700 folder): whatever another uid runs or reads must come from here.
+uid_copy() {
+  local src=$1 rel dst
+  case "$src" in
+    "$WARDEN_BUILD_DIR"/*) rel=build/${src#"$WARDEN_BUILD_DIR"/} ;;
+    "$WARDEN_SOURCE_DIR"/*) rel=src/${src#"$WARDEN_SOURCE_DIR"/} ;;
+    *) echo "$src"; return 0 ;;
+  esac
+  dst="$T/uid/$rel"
+  if [ ! -e "$dst" ]; then
+    mkdir -p "$(dirname "$dst")"
+    cp -p "$src" "$dst.tmp" && chmod a+rX "$dst.tmp" && mv "$dst.tmp" "$dst"
+    chmod 755 "$T/uid"
+    (cd "$T/uid" && find . -type d -exec chmod 755 {} +)
+  fi
+  echo "$dst"
+}
+
+# as_uid UID CMD...: run CMD as another user (no groups kept). CMD and every argument that
+# names a file of the source or build tree are replaced by their uid_copy.
 as_uid() {
-  local uid=$1
+  local uid=$1 a supp
   shift
-  setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@"
+  local args=() env=()
+  for a in "$@"; do
+    if [ -f "$a" ]; then args+=("$(uid_copy "$a")"); else args+=("$a"); fi
+  done
+  # A sanitizer that cannot read its suppressions file aborts the program.
+  if [[ "${LSAN_OPTIONS:-}" == *suppressions=* ]]; then
+    supp=${LSAN_OPTIONS#*suppressions=}
+    supp=${supp%%:*}
+    env=(env "LSAN_OPTIONS=${LSAN_OPTIONS/"$supp"/"$(uid_copy "$supp")"}")
+  fi
+  setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "${env[@]}" "${args[@]}"
 }
 
 # expect_fail "what" CMD...: CMD must exit non-zero; its output is in $OUT.
@@ -121,10 +190,10 @@ start_server() {
     -socketPath "$SERVER_SOCK" -serverPort 0 "$@" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  local i
-  for i in $(seq 1 300); do
-    grep -q "node API listening on" "$SERVER_LOG" && break
+  local end=$(($(now_ms) + $(scaled 30) * 1000))
+  while ! grep -q "node API listening on" "$SERVER_LOG"; do
     kill -0 "$SERVER_PID" 2>/dev/null || fail "server $name exited: $(tail -n 5 "$SERVER_LOG")"
+    [ "$(now_ms)" -lt "$end" ] || break
     sleep 0.1
   done
   SERVER_PORT=$(sed -n 's/.*node API listening on .*:\([0-9]*\)$/\1/p' "$SERVER_LOG" | tail -n 1)
@@ -177,8 +246,8 @@ start_agent() {
     -dataDir "$AGENT_DATA" -socketPath "$AGENT_SOCK" "$@" >"$AGENT_LOG" 2>&1 &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
-  local i
-  for i in $(seq 1 100); do
+  local end=$(($(now_ms) + $(scaled 10) * 1000))
+  while [ "$(now_ms)" -lt "$end" ]; do
     [ -S "$AGENT_SOCK" ] && return 0
     kill -0 "$AGENT_PID" 2>/dev/null || fail "agent $name exited: $(tail -n 5 "$AGENT_LOG")"
     sleep 0.1

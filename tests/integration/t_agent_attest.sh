@@ -55,10 +55,8 @@ assert_contains "$OUT" "$AID"
 
 step "evicted: the running agent (no token to attest again) stops with a clear error"
 expect_ok "evict" wcli agent evict -spiffeID "$AID"
-rc=0
-for i in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-wait "$AGENT_PID" || rc=$?
-[ $rc -eq 1 ] || fail "evicted agent exited with $rc"
+wait_exit "$AGENT_PID"
+[ "$EXIT_RC" -eq 1 ] || fail "evicted agent exited with $EXIT_RC"
 assert_contains "$(cat "$AGENT_LOG")" "the server refused our node SVID"
 
 step "a fresh data directory without a token: clear error, exit 1"
@@ -70,7 +68,7 @@ assert_contains "$(cat "$T/a2.log")" "No node SVID in $T/a2.data"
 
 step "the used token again on a fresh data directory: refused, exit 1"
 rc=0
-timeout 30 "$AGENT_BIN" run -trustDomain example.org -serverPort "$SERVER_PORT" \
+timeout "$(scaled 30)" "$AGENT_BIN" run -trustDomain example.org -serverPort "$SERVER_PORT" \
   -dataDir "$T/a3.data" -socketPath "$T/a3/api.sock" -trustBundle "$T/roots.pem" \
   -joinToken "$TOK" >"$T/a3.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "agent with a used token exited with $rc"

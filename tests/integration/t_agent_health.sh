@@ -34,27 +34,21 @@ metric() {
   hget /metrics | awk -v p="$1 " 'index($0, p) == 1 { print $NF; exit }'
 }
 
-# metric_is NAME{LABELS} VALUE: waits up to 10 s for the sample to have that value.
+metric_has() { [ "$(metric "$1")" = "$2" ]; }
+
+# metric_is NAME{LABELS} VALUE: waits (wait_for's deadline) for the sample to have that
+# value.
 metric_is() {
-  local i v
-  for i in $(seq 1 100); do
-    v=$(metric "$1")
-    [ "$v" = "$2" ] && return 0
-    sleep 0.1
-  done
-  fail "$1 is '$v', expected $2"
+  wait_for metric_has "$1" "$2" || fail "$1 is '$(metric "$1")', expected $2"
 }
 
 # reload WHAT: SIGHUP the agent, wait until WHAT was logged once more.
 reload() {
-  local what=$1 before i
+  local what=$1 before
   before=$(grep -c "$what" "$AGENT_LOG" || true)
   kill -HUP "$AGENT_PID"
-  for i in $(seq 1 100); do
-    [ "$(grep -c "$what" "$AGENT_LOG" || true)" -gt "$before" ] && return 0
-    sleep 0.1
-  done
-  fail "no '$what' after SIGHUP"
+  logged_more() { [ "$(grep -c "$what" "$AGENT_LOG" || true)" -gt "$before" ]; }
+  wait_for logged_more || fail "no '$what' after SIGHUP"
 }
 
 step "ExecReload= in both units"
@@ -211,11 +205,7 @@ OUT=$(hget /ready)
 unset NOTIFY_SOCKET # the server's own STATUS= lines would mix in
 start_server srv -serverPort "$SP"
 export NOTIFY_SOCKET="$T/notify.sock"
-for i in $(seq 1 300); do
-  [ "$(metric warden_agent_sync_reconnects_total)" = 1 ] && break
-  sleep 0.1
-done
-[ "$(metric warden_agent_sync_reconnects_total)" = 1 ] || fail "no reconnect counted"
+wait_for -t 30 metric_has warden_agent_sync_reconnects_total 1 || fail "no reconnect counted"
 
 step "SIGHUP: logLevel and workloadKeyType applied, serverAddress needs a restart"
 assert_not_contains "$(cat "$AGENT_LOG")" "DEBUG"

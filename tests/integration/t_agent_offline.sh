@@ -40,13 +40,10 @@ step "start the server again; a new entry reaches the agent"
 start_server srv -serverPort "$PORT"
 wcli entry create -spiffeID "$TDID/w2" -parentID "$AID" -selector unix:uid:0 >/dev/null
 T0=$(date +%s)
-for i in $(seq 1 300); do
-  acli fetch x509 2>/dev/null | grep -q "$TDID/w2" && break
-  sleep 0.1
-done
-acli fetch x509 2>/dev/null | grep -q "$TDID/w2" || fail "new entry did not reach the agent within 30 s"
+served_w2() { acli fetch x509 2>/dev/null | grep -q "$TDID/w2"; }
+wait_for -t 30 served_w2 || fail "new entry did not reach the agent within $(scaled 30) s"
 echo "new entry served $(($(date +%s) - T0)) s after it was created"
-[ $(($(date +%s) - T0)) -le 20 ] || fail "reconnect took longer than 20 s"
+[ $(($(date +%s) - T0)) -le "$(scaled 20)" ] || fail "reconnect took longer than $(scaled 20) s"
 grep -q "Connected to the server" "$AGENT_LOG" || fail "no reconnect logged"
 assert_not_contains "$(cat "$AGENT_LOG")" "Attesting this node with a join token again"
 expect_ok "agent list" wcli agent list

@@ -50,15 +50,8 @@ AID=$(agent_id "$AGENT_LOG")
 wcli entry create -spiffeID "$TDID/unit/worker" -parentID "$AID" -selector "systemd:id:$UNIT" >/dev/null
 
 step "inside the unit: the process gets the unit's identity"
-got=
-for i in $(seq 1 50); do
-  if OUT=$(in_unit "$AGENT_BIN" api fetch x509 -socketPath "$AGENT_SOCK" 2>&1); then
-    got=1
-    break
-  fi
-  sleep 0.1
-done
-[ -n "$got" ] || fail "no SVID inside $UNIT: $OUT"
+fetch_in_unit() { OUT=$(in_unit "$AGENT_BIN" api fetch x509 -socketPath "$AGENT_SOCK" 2>&1); }
+wait_for fetch_in_unit || fail "no SVID inside $UNIT: $OUT"
 assert_contains "$OUT" "$TDID/unit/worker"
 
 step "outside the unit: no identity"

@@ -10,6 +10,9 @@
 
 TDID=spiffe://example.org
 PYC="$WARDEN_SOURCE_DIR/tests/integration/py/workload_client.py"
+# The client generates its message classes from proto/ next to it: other uids run the
+# copies (as_uid), so the .proto goes along.
+uid_copy "$WARDEN_SOURCE_DIR/proto/spiffe/workload/workload.proto" >/dev/null
 
 # as_agent_cli UID ARGS...: the agent's `api` CLI as another uid.
 as_agent_cli() {
@@ -59,14 +62,8 @@ PIDS+=("$WATCH")
 wait_for grep -q "$TDID/w/root" "$T/watch.out" || fail "watch printed nothing"
 last_has() { tail -n 1 "$T/watch.out" | grep -q "$1"; }
 last_lacks() { ! tail -n 1 "$T/watch.out" | grep -q "$1"; }
-within_1s() {
-  local i
-  for i in $(seq 1 20); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
+# within_1s CMD...: CMD succeeds within 1 s (scaled for slow builds).
+within_1s() { wait_for -t 1 "$@"; }
 EXTRA=$(wcli entry create -spiffeID "$TDID/w/extra" -parentID "$AID" -selector unix:uid:0 |
   sed -n 's/^Entry ID *: *//p')
 [ -n "$EXTRA" ] || fail "entry create printed no ID"

@@ -81,20 +81,21 @@ E1=$(new_entry "$TDID/w1" "$A" unix:uid:1001 -dns w1.example.org)
 E2=$(new_entry "$TDID/w2" "$A" unix:uid:1002)
 EO=$(new_entry "$TDID/other" "$TDID/elsewhere" unix:uid:1003)
 [ -n "$E1" ] && [ -n "$E2" ] && [ -n "$EO" ] || fail "entry create printed no IDs"
-expect_ok "sync" node sync -dir "$T/n-join" -count 1 -timeout 10
+expect_ok "sync" node sync -dir "$T/n-join" -count 1 -timeout "$(scaled 10)"
 printf '%s\n' "$OUT" >"$T/sync0.out"
 [ "$(snapshot "$T/sync0.out" 1)" = "$(printf '%s\n' "$TDID/w1" "$TDID/w2")" ] ||
   fail "first snapshot is not exactly w1, w2: $OUT"
 
 step "a new entry reaches a running sync stream within 1 s"
-node sync -dir "$T/n-join" -count 3 -timeout 20 >"$T/sync.out" 2>"$T/sync.err" &
+node sync -dir "$T/n-join" -count 3 -timeout "$(scaled 20)" >"$T/sync.out" 2>"$T/sync.err" &
 SYNC=$!
 PIDS+=("$SYNC")
 wait_for has_snapshots "$T/sync.out" 1 || fail "no first snapshot"
 t0=$(date +%s%N)
 E3=$(new_entry "$TDID/w3" "$A" unix:uid:1004)
 while [ "$(snapshots "$T/sync.out")" -lt 2 ]; do
-  [ $(($(date +%s%N) - t0)) -lt 1000000000 ] || fail "new entry not pushed within 1 s"
+  [ $(($(date +%s%N) - t0)) -lt $(($(scaled 1) * 1000000000)) ] ||
+    fail "new entry not pushed within $(scaled 1) s"
   sleep 0.02
 done
 echo "pushed after $((($(date +%s%N) - t0) / 1000000)) ms"
@@ -133,9 +134,9 @@ step "node alias from a join token"
 TOK2=$(wcli token generate -spiffeID "$TDID/cluster/c1" | sed -n 's/^Token: //p')
 expect_ok "attest-join 2" node attest-join -trustBundle "$T/roots.pem" -token "$TOK2" -dir "$T/n-alias"
 new_entry "$TDID/cluster-wl" "$TDID/cluster/c1" unix:uid:1006 >/dev/null
-expect_ok "sync alias" node sync -dir "$T/n-alias" -count 1 -timeout 10
+expect_ok "sync alias" node sync -dir "$T/n-alias" -count 1 -timeout "$(scaled 10)"
 [ "$(printf '%s\n' "$OUT" | grep -v '^---')" = "$TDID/cluster-wl" ] || fail "alias sync: $OUT"
-expect_ok "sync 1" node sync -dir "$T/n-join" -count 1 -timeout 10
+expect_ok "sync 1" node sync -dir "$T/n-join" -count 1 -timeout "$(scaled 10)"
 assert_not_contains "$OUT" "cluster-wl"
 
 step "x509pop attestation"
@@ -184,7 +185,7 @@ grep -q "refused .*not the agent's current node SVID agent_id=$X" "$SERVER_LOG" 
   fail "refusal of the old SVID not logged"
 
 step "ban: the open stream ends and the next calls are refused"
-node sync -dir "$T/n-join" -timeout 20 >"$T/ban.out" 2>"$T/ban.err" &
+node sync -dir "$T/n-join" -timeout "$(scaled 20)" >"$T/ban.out" 2>"$T/ban.err" &
 SYNC=$!
 PIDS+=("$SYNC")
 wait_for has_snapshots "$T/ban.out" 1 || fail "no snapshot before ban"

@@ -41,12 +41,8 @@ reload() {
   local what=$1 before
   before=$(grep -c "$what" "$SERVER_LOG" || true)
   kill -HUP "$SERVER_PID"
-  local i
-  for i in $(seq 1 100); do
-    [ "$(grep -c "$what" "$SERVER_LOG" || true)" -gt "$before" ] && return 0
-    sleep 0.1
-  done
-  fail "no '$what' after SIGHUP"
+  logged_more() { [ "$(grep -c "$what" "$SERVER_LOG" || true)" -gt "$before" ]; }
+  wait_for logged_more || fail "no '$what' after SIGHUP"
 }
 
 step "fake NOTIFY_SOCKET"

@@ -34,11 +34,8 @@ SERIAL0=$(served_serial)
 SEQ0=$(wcli bundle show -format spiffe | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["spiffe_sequence"])')
 
 step "the next CA appears in the bundle at half-life"
-for i in $(seq 1 300); do
-  [ "$(roots)" -ge 2 ] && break
-  sleep 0.1
-done
-[ "$(roots)" -ge 2 ] || fail "no second root after 30 s"
+two_roots() { [ "$(roots)" -ge 2 ]; }
+wait_for -t 30 two_roots || fail "no second root after $(scaled 30) s"
 grep -q "CA rotated: bundle sequence" "$SERVER_LOG" || fail "rotation not logged"
 SEQ1=$(wcli bundle show -format spiffe | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["spiffe_sequence"])')
 [ "$SEQ1" -gt "$SEQ0" ] || fail "bundle sequence did not grow ($SEQ0 -> $SEQ1)"

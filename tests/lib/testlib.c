@@ -2,10 +2,13 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *test_tmpdir(void) {
@@ -65,4 +68,45 @@ char *test_read_file(const char *path, size_t *ret_size) {
         if (ret_size)
                 *ret_size = n;
         return buf;
+}
+
+/* Copies src to dst with mode (the whole file). */
+static void copy_mode(const char *src, const char *dst, mode_t mode) {
+        size_t n = 0;
+        char *data = test_read_file(src, &n);
+        int fd;
+
+        assert_non_null(data);
+        fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, n), (ssize_t) n);
+        assert_int_equal(fchmod(fd, mode), 0);
+        assert_int_equal(close(fd), 0);
+        free(data);
+}
+
+char *test_copy_for_other_uid(const char *path, const char *dir) {
+        char *copy = strdup(path), *dst = NULL, *opts, *supp, *end, *env = NULL, *supp_copy = NULL;
+
+        assert_non_null(copy);
+        assert_int_equal(chmod(dir, 0755), 0);
+        assert_true(asprintf(&dst, "%s/%s", dir, basename(copy)) > 0);
+        copy_mode(path, dst, 0755);
+        free(copy);
+        opts = getenv("LSAN_OPTIONS");
+        supp = opts ? strstr(opts, "suppressions=") : NULL;
+        if (!supp)
+                return dst;
+        supp += strlen("suppressions=");
+        end = supp + strcspn(supp, ":");
+        copy = strndup(supp, (size_t) (end - supp));
+        assert_non_null(copy);
+        assert_true(asprintf(&supp_copy, "%s/lsan.supp", dir) > 0);
+        copy_mode(copy, supp_copy, 0644);
+        assert_true(asprintf(&env, "%.*s%s%s", (int) (supp - opts), opts, supp_copy, end) > 0);
+        assert_int_equal(setenv("LSAN_OPTIONS", env, 1), 0);
+        free(copy);
+        free(supp_copy);
+        free(env);
+        return dst;
 }

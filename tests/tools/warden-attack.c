@@ -41,6 +41,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "missing.h"
 #include "spiffe/workload/workload.pb-c.h"
 
 #define FLOOD_CONNECTIONS 60
@@ -267,8 +268,8 @@ static pid_t reuse_pid(const Args *a, pid_t want) {
 static int attack(const Args *a, const char *allowed_real) {
         bool pid_reuse = strcmp(a->mode, "pid-reuse") == 0;
         bool keep = strcmp(a->mode, "exec-keep") == 0;
-        pid_t flood = 0, pa, pb, other = 0;
-        int go, ready, res[2], rc = 2;
+        pid_t flood = 0, pa, pb, other = 0, target;
+        int go, ready, res[2], rc = 2, b_fd = -1;
         unsigned char code;
         char c;
 
@@ -285,16 +286,22 @@ static int attack(const Args *a, const char *allowed_real) {
         pa = start_a(a, !keep, !pid_reuse, &pb, &go);
         if (pa < 0 || pb <= 0)
                 return 2;
+        /* B is A's child, not ours: only a pidfd (taken while B waits for the go) can
+         * signal it later without hitting a process that got its pid since. */
+        b_fd = missing_pidfd_open(pb, 0);
+        target = pa;
         if (pid_reuse) {
                 (void) waitpid(pa, NULL, 0);
-                other = reuse_pid(a, pa);
-                if (other != pa) {
+                target = pa;
+                pa = 0; /* reaped: its pid is anybody's now */
+                other = reuse_pid(a, target);
+                if (other != target) {
                         rc = 3;
                         goto out;
                 }
         }
-        if (!wait_exe(pa, allowed_real)) {
-                fprintf(stderr, "warden-attack: pid %d never ran %s\n", (int) pa, allowed_real);
+        if (!wait_exe(target, allowed_real)) {
+                fprintf(stderr, "warden-attack: pid %d never ran %s\n", (int) target, allowed_real);
                 goto out;
         }
         close(res[1]);
@@ -309,8 +316,11 @@ out:
         close(res[0]);
         if (res[1] >= 0)
                 close(res[1]);
-        if (pb > 0)
-                kill(pb, SIGKILL); /* A's child: A reaps it, or init once A is gone */
+        if (b_fd >= 0) {
+                (void) missing_pidfd_send_signal(b_fd, SIGKILL); /* A (or init) reaps it */
+                close(b_fd);
+        }
+        /* Our own children, not reaped yet: their pids are still theirs. */
         for (pid_t *p = (pid_t[]){pa, other, flood}, *e = p + 3; p < e; p++)
                 if (*p > 0) {
                         kill(*p, SIGKILL);

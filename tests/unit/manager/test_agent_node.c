@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -113,6 +115,17 @@ static void test_config(void **state) {
         expect_error("cannot read", "-trustDomain", "example.org", "-trustBundle",
                      "/nonexistent/roots.pem", NULL);
         expect_error("unexpected argument", "-trustDomain", "example.org", "extra", NULL);
+        /* The data dir is 0700: a socket inside it would refuse every other user. */
+        expect_error("is inside -dataDir", "-trustDomain", "example.org", "-dataDir",
+                     "/var/lib/warden/agent", "-socketPath", "/var/lib/warden/agent/api.sock",
+                     NULL);
+        expect_error("is inside -dataDir", "-trustDomain", "example.org", "-dataDir",
+                     "/var/lib/warden/agent/", "-socketPath",
+                     "/var/lib/warden/./agent/run/../api.sock", NULL);
+        assert_ok(parse(&c, &msg, "-trustDomain", "example.org", "-dataDir",
+                        "/var/lib/warden/agent", "-socketPath", "/var/lib/warden/agent.sock",
+                        NULL));
+        agent_config_done(&c);
         test_rmdir_free(TAKE_PTR(dir));
 }
 
@@ -344,6 +357,76 @@ static void test_identity_files(void **state) {
         test_rmdir_free(TAKE_PTR(dir));
 }
 
+/* chattr +i / -i on a directory; false where the file system or our capabilities do not
+ * allow it. */
+static bool set_immutable(const char *path, bool on) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), flags = 0;
+        bool ok;
+
+        assert_true(fd >= 0);
+        ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+        flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+        ok = ok && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+        close(fd);
+        return ok;
+}
+
+/* The node SVID of dir is the one of `want` (same key). */
+static void assert_loads(const char *dir, const Pki *pki, const NodeIdentity *want) {
+        _cleanup_(node_identity_freep) NodeIdentity *loaded = NULL;
+        const char *reason = NULL;
+
+        assert_ok(node_identity_load(dir, "example.org", pki->bundle, &loaded, &reason));
+        assert_true(warden_key_public_equal(loaded->key, want->key));
+        assert_int_equal(X509_cmp(sk_X509_value(loaded->chain, 0), sk_X509_value(want->chain, 0)),
+                         0);
+}
+
+/* Saving a renewed node SVID: whatever point a save stops at, the files load as the old
+ * pair or as the new one, never as a chain with the wrong key. */
+static void test_identity_save_steps(void **state) {
+        _cleanup_free_ char *dir = test_tmpdir(), *svid = NULL, *key = NULL, *next_key = NULL;
+        _cleanup_(node_identity_freep) NodeIdentity *s1 = NULL, *s2 = NULL, *s3 = NULL;
+        Pki pki = {};
+
+        s1 = make_identity(&pki, AGENT_ID, 600);
+        s2 = make_identity(&pki, AGENT_ID, 600);
+        s3 = make_identity(&pki, AGENT_ID, 600);
+        assert_true(asprintf(&svid, "%s/%s", dir, NODE_SVID_FILE) > 0);
+        assert_true(asprintf(&key, "%s/%s", dir, NODE_KEY_FILE) > 0);
+        assert_true(asprintf(&next_key, "%s/%s", dir, NODE_KEY_NEXT_FILE) > 0);
+        assert_ok(node_identity_save(s1, dir));
+        assert_int_equal(access(next_key, F_OK), -1);
+        assert_loads(dir, &pki, s1);
+
+        /* Stopped after the commit point (the chain is new, the key still old): the new
+         * pair, and the load finishes the save. */
+        assert_ok(warden_key_write_file(next_key, s2->key));
+        assert_ok(warden_x509_write_pem_file(svid, s2->chain, 0600));
+        assert_loads(dir, &pki, s2);
+        assert_int_equal(access(next_key, F_OK), -1);
+        assert_loads(dir, &pki, s2);
+
+        /* Stopped before it (only the next key written): the old pair. */
+        assert_ok(warden_key_write_file(next_key, s3->key));
+        assert_loads(dir, &pki, s2);
+
+        /* A data dir that refuses new files (read-only, full): the save fails, the old pair
+         * stays. */
+        if (set_immutable(dir, true)) {
+                assert_true(node_identity_save_svid(s3, dir) < 0);
+                assert_true(set_immutable(dir, false));
+                assert_loads(dir, &pki, s2);
+        } else
+                print_message("chattr +i not possible here, read-only save case skipped\n");
+
+        assert_ok(node_identity_save_svid(s3, dir));
+        assert_int_equal(access(next_key, F_OK), -1);
+        assert_loads(dir, &pki, s3);
+        pki_done(&pki);
+        test_rmdir_free(TAKE_PTR(dir));
+}
+
 static void test_x509pop_payload(void **state) {
         const uint8_t nonce[3] = {1, 2, 3}, csr[2] = {0xaa, 0xbb};
         _cleanup_free_ uint8_t *buf = NULL;
@@ -415,9 +498,13 @@ static void test_taskq(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_config),          cmocka_unit_test(test_config_limits),
-                cmocka_unit_test(test_config_reload),   cmocka_unit_test(test_identity_files),
-                cmocka_unit_test(test_x509pop_payload), cmocka_unit_test(test_taskq),
+                cmocka_unit_test(test_config),
+                cmocka_unit_test(test_config_limits),
+                cmocka_unit_test(test_config_reload),
+                cmocka_unit_test(test_identity_files),
+                cmocka_unit_test(test_identity_save_steps),
+                cmocka_unit_test(test_x509pop_payload),
+                cmocka_unit_test(test_taskq),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -203,18 +203,38 @@ static int probe(NodeFx *fx, const NodeId *id, char **ret_message) {
         return node_fx_call(fx, id, "BatchNewX509SVID", &req, 1, NULL, NULL, ret_message);
 }
 
+/* The serial (hex) and notAfter of a PEM chain's leaf. */
+static void leaf_serial(const char *pem, char **ret_serial, int64_t *ret_not_after) {
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
+
+        assert_ok(warden_x509_chain_from_pem(pem, strlen(pem), &chain));
+        assert_ok(warden_x509_serial_hex(sk_X509_value(chain, 0), ret_serial));
+        *ret_not_after = (int64_t) warden_x509_not_after(sk_X509_value(chain, 0));
+}
+
 static void test_serial(void **state) {
         NodeFx fx;
         NodeId v1 = {}, v2 = {}, v3 = {}, v4 = {};
-        _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
-        _cleanup_free_ char *msg = NULL;
-        int64_t now = time(NULL);
+        _cleanup_(attested_agent_freep) AttestedAgent *a = NULL, *a2 = NULL;
+        _cleanup_free_ char *msg = NULL, *serial1 = NULL;
+        int64_t now = time(NULL), exp1;
 
         node_fx_init(&fx, false);
         node_fx_attest_join(&fx, "tok-s", &v1);
         assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_OK);
         renew_id(&fx, &v1, &v2);
-        /* Until the new SVID is used, calls under way with the old one still work. */
+        /* Until the new SVID is used, the old one works, for as long as it is valid: calls
+         * under way, and an agent that could not save the renewed SVID and keeps (and after
+         * a restart, loads) the old one. */
+        assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_OK);
+        leaf_serial(v1.cert_pem, &serial1, &exp1);
+        assert_ok(ds_get_agent(fx.s->ds, v1.spiffe_id, &a2));
+        assert_int_equal(node_serial_expires_at(fx.s->node, a2, serial1), exp1);
+        assert_int_equal(node_serial_expires_at(fx.s->node, a2, a2->serial), a2->svid_expires_at);
+        assert_int_equal(node_serial_expires_at(fx.s->node, a2, "0a"), 0);
+        assert_true(exp1 > now + 600);
+        assert_ok(node_serial_check(fx.s->node, a2, serial1, now + 600));
+        assert_ok(node_serial_check(fx.s->node, a2, serial1, exp1));
         assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_OK);
         assert_int_equal(probe(&fx, &v2, NULL), GRPC_STATUS_OK);
         /* Once it is, the old one is refused like any stranger. */
@@ -230,13 +250,16 @@ static void test_serial(void **state) {
         assert_int_equal(probe(&fx, &v2, NULL), GRPC_STATUS_PERMISSION_DENIED);
         assert_int_equal(probe(&fx, &v1, NULL), GRPC_STATUS_PERMISSION_DENIED);
 
-        /* The grace ends by time too; attestation ends it at once; no serial, no entry. */
+        /* The old one ends when it expires too; an expired one is not kept at all;
+         * attestation ends it at once; no serial, no entry. */
         assert_ok(ds_get_agent(fx.s->ds, v4.spiffe_id, &a));
-        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now);
-        assert_ok(node_serial_check(fx.s->node, a, "0a", now + NODE_PREV_SERIAL_GRACE));
-        assert_errno(node_serial_check(fx.s->node, a, "0a", now + NODE_PREV_SERIAL_GRACE + 1),
-                     EPERM);
-        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now);
+        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now + 100, now);
+        assert_int_equal(node_serial_expires_at(fx.s->node, a, "0a"), now + 100);
+        assert_ok(node_serial_check(fx.s->node, a, "0a", now + 100));
+        assert_errno(node_serial_check(fx.s->node, a, "0a", now + 101), EPERM);
+        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now - 1, now);
+        assert_errno(node_serial_check(fx.s->node, a, "0a", now), EPERM);
+        node_serial_renewed(fx.s->node, a->spiffe_id, "0a", now + 100, now);
         node_serial_forget(fx.s->node, a->spiffe_id);
         assert_errno(node_serial_check(fx.s->node, a, "0a", now), EPERM);
         assert_errno(node_serial_check(fx.s->node, a, NULL, now), EPERM);

@@ -85,18 +85,22 @@ static char *spawn_capture(char *const argv[], pid_t *ret_pid) {
 
 static void test_unary_other_uid(void **state) {
         TestServer t;
-        _cleanup_free_ char *out = NULL, *want = NULL;
+        _cleanup_free_ char *out = NULL, *want = NULL, *client = NULL;
+        char *dir = NULL;
         pid_t pid;
 
         if (geteuid() != 0)
                 skip(); /* changing uid needs root */
+        dir = test_tmpdir();
         setup_echo(&t);
+        /* The build dir may be private: nobody runs a copy. */
+        client = test_copy_for_other_uid(RPC_TEST_CLIENT_PATH, dir);
         /* setpriv execs the client, so the connecting pid is the spawned pid. */
         char *argv[] = {"/usr/bin/setpriv",
                         "--reuid=65534",
                         "--regid=65534",
                         "--clear-groups",
-                        RPC_TEST_CLIENT_PATH,
+                        client,
                         "unary",
                         t.sock,
                         "/test.Secure/Echo",
@@ -107,6 +111,7 @@ static void test_unary_other_uid(void **state) {
         assert_true(asprintf(&want, "status=0\nuid=65534;pid=%d;from-nobody\n", (int) pid) > 0);
         assert_string_equal(out, want);
         test_server_done(&t);
+        test_rmdir_free(dir);
 }
 
 static void test_required_metadata(void **state) {

@@ -169,6 +169,62 @@ static void test_mtls_refusals(void **state) {
         test_server_done(&t);
 }
 
+/* One call; returns the status, *ret_details its details. */
+static int call_details(int port, const RpcTlsClientConfig *cfg, char **ret_details) {
+        _cleanup_free_ char *target = NULL;
+        RpcChannel *ch = NULL;
+        int status = -1;
+
+        assert_true(asprintf(&target, "127.0.0.1:%d", port) > 0);
+        assert_ok(rpc_channel_new_tls(target, cfg, &ch));
+        assert_ok(rpc_unary(ch, "/test.Tls/WhoAmI", NULL, 0, "", 0, 5000, NULL, NULL, &status,
+                            ret_details));
+        rpc_channel_free(ch);
+        return status;
+}
+
+/* Handshake refusals are told apart by their details: the server's chain not verifying
+ * against our roots, the server's ID not being the expected one (naming both IDs), and
+ * neither for a server that refuses our certificate or is not there at all. */
+static void test_tls_failure_details(void **state) {
+        RpcTlsClientConfig wrong_id = {pki.ca->pem, pki.client_cert, pki.client_key,
+                                       "spiffe://example.org/warden/impostor"};
+        RpcTlsClientConfig wrong_roots = {pki.other_ca->pem, pki.client_cert, pki.client_key,
+                                          SERVER_ID};
+        RpcTlsClientConfig foreign = {pki.ca->pem, pki.foreign_cert, pki.foreign_key, SERVER_ID};
+        TestServer t;
+        int port = start_tls(&t, RPC_CLIENT_CERT_REQUIRE);
+        const char *reason = NULL;
+        char *details = NULL;
+
+        assert_int_equal(call_details(port, &wrong_id, &details), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(rpc_tls_failure_from_details(details, &reason), RPC_TLS_FAILURE_SERVER_ID);
+        assert_string_equal(reason,
+                            RPC_TLS_ID_MISMATCH ": presented " SERVER_ID
+                                                ", expected spiffe://example.org/warden/impostor");
+        free(details);
+
+        assert_int_equal(call_details(port, &wrong_roots, &details), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(rpc_tls_failure_from_details(details, &reason), RPC_TLS_FAILURE_UNTRUSTED);
+        assert_non_null(reason);
+        free(details);
+
+        /* The server refuses us: not a reason to distrust the server. */
+        assert_int_equal(call_details(port, &foreign, &details), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(rpc_tls_failure_from_details(details, NULL), RPC_TLS_FAILURE_NONE);
+        free(details);
+        test_server_done(&t);
+
+        /* Nobody listens any more. */
+        assert_int_equal(call_details(port, &wrong_id, &details), GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(rpc_tls_failure_from_details(details, NULL), RPC_TLS_FAILURE_NONE);
+        free(details);
+        assert_int_equal(rpc_tls_failure_from_details(NULL, &reason), RPC_TLS_FAILURE_NONE);
+        assert_null(reason);
+        assert_int_equal(rpc_tls_failure_from_details("tls: CERTIFICATE_VERIFY_FAILED", NULL),
+                         RPC_TLS_FAILURE_UNTRUSTED);
+}
+
 static void test_optional_client_cert(void **state) {
         RpcTlsClientConfig anonymous = {pki.ca->pem, NULL, NULL, SERVER_ID};
         RpcTlsClientConfig mtls = {pki.ca->pem, pki.client_cert, pki.client_key, SERVER_ID};
@@ -393,6 +449,7 @@ int main(void) {
                 cmocka_unit_test(test_optional_client_cert), cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_bad_configs),          cmocka_unit_test(test_cert_serial),
                 cmocka_unit_test(test_serial_cache),         cmocka_unit_test(test_port_not_shared),
+                cmocka_unit_test(test_tls_failure_details),
         };
         return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }

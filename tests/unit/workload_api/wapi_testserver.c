@@ -80,9 +80,14 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Server *s = userdata;
+        int r;
 
         (void) publish(s);
-        return sd_event_source_set_time(src, usec + s->rotate_ms * 1000);
+        /* A time source is one-shot: re-arm it, or it fires once and never again. */
+        r = sd_event_source_set_time(src, usec + s->rotate_ms * 1000);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+        return r;
 }
 
 static void noop_ping(RpcCall *c, void *userdata) {
