@@ -22,6 +22,7 @@
 #include "attest_node.h"
 #include "daemon.h"
 #include "log.h"
+#include "parse.h"
 #include "rpc_client.h"
 
 /* ---- the manager's backend: the node API, called on the worker thread ---- */
@@ -209,8 +210,8 @@ static int load_identity(Agent *a, NodeIdentity **ret) {
                 }
                 log_info("The node SVID in %s has expired, attesting again", a->cfg.data_dir);
         } else if (id)
-                log_info("Using the node SVID of %s from %s (valid until %lld)", id->spiffe_id,
-                         a->cfg.data_dir, (long long) id->not_after);
+                log_info("Using the node SVID of %s from %s (valid until %s)", id->spiffe_id,
+                         a->cfg.data_dir, FORMAT_TIMESTAMP(id->not_after));
         if (!id && !a->bootstrap)
                 return log_error_errno(-ENOKEY, "-trustBundle is required to attest this node "
                                                 "(no bundle in the data directory)");

@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "cli_api_internal.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "parse.h"
 #include "rpc_status.h"
 #include "spiffe/workload/workload.pb-c.h"
 
@@ -258,12 +259,7 @@ int api_print_json(json_t *j, bool compact) {
 }
 
 char *api_format_time(int64_t t, char buf[static 32]) {
-        time_t tt = (time_t) t;
-        struct tm tm;
-
-        if (!gmtime_r(&tt, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, 32, "%lld", (long long) t);
-        return buf;
+        return format_timestamp(t, buf, 32);
 }
 
 int64_t api_now_ms(void) {
@@ -291,11 +287,22 @@ static const ApiCommand api_commands[] = {
         {{"watch"}, api_watch, "Print every X.509-SVID update as it arrives"},
 };
 
-static void api_usage(FILE *f) {
+/* Whether cmd's words start with the n words given. */
+static bool has_prefix_words(const ApiCommand *cmd, char **words, size_t n) {
+        for (size_t k = 0; k < n; k++)
+                if (k >= 3 || !cmd->words[k] || !streq(cmd->words[k], words[k]))
+                        return false;
+        return true;
+}
+
+/* The commands whose first words are words[0..n) (all of them for n = 0). */
+static void api_usage(FILE *f, char **words, size_t n) {
         fprintf(f, "Usage: warden-agent api <command> [flags]\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(api_commands); i++) {
                 char name[64] = "";
 
+                if (!has_prefix_words(&api_commands[i], words, n))
+                        continue;
                 for (size_t k = 0; k < 3 && api_commands[i].words[k]; k++) {
                         if (k > 0)
                                 strcat(name, " ");
@@ -304,6 +311,23 @@ static void api_usage(FILE *f) {
                 fprintf(f, "  %-20s %s\n", name, api_commands[i].help);
         }
         fprintf(f, "\nRun 'warden-agent api <command> -h' for the flags of a command.\n");
+}
+
+/* How many of argv[1..] are words (not flags) that begin some command, e.g. 1 for
+ * "fetch -h": the usage then lists that family. */
+static size_t prefix_words(int argc, char **argv) {
+        size_t n = 0;
+
+        while ((int) n + 1 < argc && n < 3 && argv[n + 1][0] != '-') {
+                bool any = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(api_commands) && !any; i++)
+                        any = has_prefix_words(&api_commands[i], argv + 1, n + 1);
+                if (!any)
+                        break;
+                n++;
+        }
+        return n;
 }
 
 /* Number of words of cmd matching argv[1..], 0 when it does not match. */
@@ -325,11 +349,11 @@ int agent_cli_api(int argc, char **argv) {
         size_t best_n = 0;
 
         if (argc < 2) {
-                api_usage(stderr);
+                api_usage(stderr, NULL, 0);
                 return 1;
         }
         if (wants_help(2, argv) || streq(argv[1], "help")) {
-                api_usage(stdout);
+                api_usage(stdout, NULL, 0);
                 return 0;
         }
         for (size_t i = 0; i < ELEMENTSOF(api_commands); i++) {
@@ -341,8 +365,18 @@ int agent_cli_api(int argc, char **argv) {
                 }
         }
         if (!best) {
-                api_error("unknown command \"api %s\"", argv[1]);
-                api_usage(stderr);
+                size_t n = prefix_words(argc, argv);
+
+                /* "api fetch -h": the usage of that family of commands. */
+                if (n > 0 && wants_help(argc, argv)) {
+                        api_usage(stdout, argv + 1, n);
+                        return 0;
+                }
+                if (n > 0)
+                        api_error("incomplete command \"api %s\"", argv[1]);
+                else
+                        api_error("unknown command \"api %s\"", argv[1]);
+                api_usage(stderr, argv + 1, n);
                 return 1;
         }
         return exit_status(best->run(argc - (int) best_n, argv + best_n));

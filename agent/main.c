@@ -40,11 +40,32 @@ static void usage(FILE *f) {
         fprintf(f, "\nEvery command takes -h. Exit status: 0 on success, 1 on any error.\n");
 }
 
+/* `help VERB [SUB...]`: the same as `VERB [SUB...] -h`. */
+static int help_verb(int argc, char **argv) {
+        char *args[8];
+        int n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                if (!streq(commands[i].name, argv[0]))
+                        continue;
+                for (int k = 0; k < argc && n < (int) ELEMENTSOF(args) - 2; k++)
+                        args[n++] = argv[k];
+                args[n++] = (char *) "-h";
+                args[n] = NULL;
+                return commands[i].main(n, args);
+        }
+        fprintf(stderr, "Error: unknown command \"%s\" (run 'warden-agent -h' for the commands)\n",
+                argv[0]);
+        return 1;
+}
+
 int main(int argc, char **argv) {
         if (argc < 2) {
                 usage(stderr);
                 return 1;
         }
+        if (streq(argv[1], "help") && argc > 2)
+                return help_verb(argc - 2, argv + 2);
         if (streq(argv[1], "-h") || streq(argv[1], "-help") || streq(argv[1], "--help") ||
             streq(argv[1], "help")) {
                 usage(stdout);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manager_internal.h"
 #include "ossl_cleanup.h"
+#include "parse.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -43,14 +44,34 @@ typedef struct SignJob {
         SignItem items[];
 } SignJob;
 
-const char *manager_format_time(int64_t t, char buf[static MANAGER_TIME_STRING_MAX]) {
-        time_t tt = (time_t) t;
-        struct tm tm;
+/* Why a signing failed, in words (no errno text: most come from the server, not a
+ * system call). */
+static const char *sign_failure(int r) {
+        switch (r) {
+        case -EPERM:
+        case -EACCES:
+                return "the server refused (entry not authorized for this node)";
+        case -EINVAL:
+                return "the server refused the request as invalid";
+        case -EAGAIN:
+        case -ETIMEDOUT:
+        case -ECONNREFUSED:
+        case -ENOTCONN:
+                return "the server is unreachable";
+        case -ESTALE:
+                return "the entry changed while its SVID was being signed";
+        case -EBADMSG:
+        case -EPROTO:
+                return "the server's answer was unusable";
+        case -ENOMEM:
+                return "out of memory";
+        default:
+                return "signing failed";
+        }
+}
 
-        if (!gmtime_r(&tt, &tm) ||
-            strftime(buf, MANAGER_TIME_STRING_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, MANAGER_TIME_STRING_MAX, "%lld", (long long) t);
-        return buf;
+const char *manager_format_time(int64_t t, char buf[static MANAGER_TIME_STRING_MAX]) {
+        return format_timestamp(t, buf, MANAGER_TIME_STRING_MAX);
 }
 
 int manager_set_key_type(Manager *m, WardenKeyType key_type) {
@@ -209,8 +230,8 @@ static void apply_item(Manager *m, SignItem *it, int64_t now) {
                 e->failures++;
                 e->retry_at = now + manager_retry_delay(e->failures);
                 if (e->failures == 1)
-                        log_warning_errno(it->r, "Failed to get an SVID for entry %s (%s): %m",
-                                          e->entry_id, e->spiffe_id);
+                        log_warning("Failed to get an SVID for entry %s (%s): %s, retrying",
+                                    e->entry_id, e->spiffe_id, sign_failure(it->r));
                 return;
         }
         rotated = e->chain_der != NULL;
@@ -228,8 +249,8 @@ static void apply_item(Manager *m, SignItem *it, int64_t now) {
         e->failures = 0;
         e->retry_at = 0;
         count_svid(m, e, it, rotated);
-        log_debug("SVID for %s (entry %s) valid until %lld, renewal at %lld", e->spiffe_id,
-                  e->entry_id, (long long) e->not_after, (long long) e->renew_at);
+        log_debug("SVID for %s (entry %s) valid until %s, renewal at %s", e->spiffe_id, e->entry_id,
+                  FORMAT_TIMESTAMP(e->not_after), FORMAT_TIMESTAMP(e->renew_at));
 }
 
 /* Main thread: a job came back. */

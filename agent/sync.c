@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "parse.h"
 #include "pb_util.h"
 #include "rpc_status.h"
 #include "taskq.h"
@@ -213,8 +214,9 @@ static int attest(Link *l, bool *fatal) {
         }
         if (r < 0)
                 return link_failed(l, LOG_WARNING, r, "Node attestation failed", msg);
-        log_info("Node attested as %s method=%s expires=%lld", id->spiffe_id,
-                 l->cfg.attest.join_token ? "join_token" : "x509pop", (long long) id->not_after);
+        log_info("Node attested as %s method=%s expires=%s", id->spiffe_id,
+                 l->cfg.attest.join_token ? "join_token" : "x509pop",
+                 FORMAT_TIMESTAMP(id->not_after));
         /* No older identity to fall back on (the token is spent): use it, saved or not. */
         r = node_identity_save(id, l->cfg.data_dir);
         if (r < 0)
@@ -265,8 +267,8 @@ static int take_renewed(Link *l, NodeIdentity *next) {
         if (r < 0 && !l->id_unsaved) {
                 log_warning_errno(r,
                                   "Cannot save the renewed node SVID in %s (%m): keeping the "
-                                  "current one (expires %lld) until it is saved",
-                                  l->cfg.data_dir, (long long) l->id->not_after);
+                                  "current one (expires %s) until it is saved",
+                                  l->cfg.data_dir, FORMAT_TIMESTAMP(l->id->not_after));
                 node_identity_free(l->pending);
                 l->pending = next;
                 l->save_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
@@ -275,8 +277,8 @@ static int take_renewed(Link *l, NodeIdentity *next) {
         if (r < 0)
                 log_warning_errno(r, "Cannot save the renewed node SVID in %s either: %m",
                                   l->cfg.data_dir);
-        log_info("Node SVID renewed agent_id=%s expires=%lld", next->spiffe_id,
-                 (long long) next->not_after);
+        log_info("Node SVID renewed agent_id=%s expires=%s", next->spiffe_id,
+                 FORMAT_TIMESTAMP(next->not_after));
         return use_identity(l, next, r >= 0, LINK_EVENT_RENEWED);
 }
 
@@ -303,11 +305,11 @@ static int retry_save(Link *l, int64_t now) {
         }
         if (r < 0)
                 log_warning_errno(r,
-                                  "The node SVID in use expires at %lld and the renewed one "
+                                  "The node SVID in use expires at %s and the renewed one "
                                   "still cannot be saved in %s (%m): using it unsaved",
-                                  (long long) l->id->not_after, l->cfg.data_dir);
-        log_info("Node SVID renewed agent_id=%s expires=%lld", l->pending->spiffe_id,
-                 (long long) l->pending->not_after);
+                                  FORMAT_TIMESTAMP(l->id->not_after), l->cfg.data_dir);
+        log_info("Node SVID renewed agent_id=%s expires=%s", l->pending->spiffe_id,
+                 FORMAT_TIMESTAMP(l->pending->not_after));
         return use_identity(l, TAKE_PTR(l->pending), r >= 0, LINK_EVENT_RENEWED);
 }
 

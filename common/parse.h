@@ -52,6 +52,10 @@ int parse_gid(const char *s, gid_t *ret);
  * Warden prints. A buffer of TIMESTAMP_STRING_MAX bytes suffices. Returns buf. */
 #define TIMESTAMP_STRING_MAX 32
 char *format_timestamp(int64_t t, char *buf, size_t size);
+/* format_timestamp() into a buffer that lives until the end of the enclosing block, for
+ * log lines: log_info("... expires=%s", FORMAT_TIMESTAMP(t)). */
+#define FORMAT_TIMESTAMP(t)                                                                        \
+        format_timestamp((t), (char[TIMESTAMP_STRING_MAX]){}, TIMESTAMP_STRING_MAX)
 
 /* Latest time accepted by parse_timestamp(): 9999-12-31T23:59:59Z. */
 #define TIMESTAMP_MAX INT64_C(253402300799)

@@ -70,6 +70,24 @@ expect_fail "unknown verb" "$AGENT_BIN" logger frob
 assert_contains "$OUT" "Error: unknown command \"logger frob\""
 expect_ok "help" "$AGENT_BIN" logger -h
 assert_contains "$OUT" "Usage: warden-agent logger get|set -level LEVEL|reset"
+
+step "help for every verb and sub-verb"
+expect_ok "api fetch -h" "$AGENT_BIN" api fetch -h
+assert_contains "$OUT" "fetch x509"
+assert_contains "$OUT" "fetch jwt bundles"
+assert_not_contains "$OUT" "watch"
+expect_ok "help api fetch jwt" "$AGENT_BIN" help api fetch jwt
+assert_contains "$OUT" "Usage: warden-agent api fetch jwt -audience A"
+expect_ok "help healthcheck" "$AGENT_BIN" help healthcheck
+assert_contains "$OUT" "Usage: warden-agent healthcheck"
+expect_ok "help logger" "$AGENT_BIN" help logger
+assert_contains "$OUT" "Usage: warden-agent logger"
+expect_ok "help run" "$AGENT_BIN" help run
+assert_contains "$OUT" "-maxConnectionsPerUID"
+expect_fail "incomplete" "$AGENT_BIN" api fetch
+assert_contains "$OUT" 'Error: incomplete command "api fetch"'
+expect_fail "help for nothing" "$AGENT_BIN" help nope
+assert_contains "$OUT" 'Error: unknown command "nope"'
 stop_agent
 stop_server
 pass
