@@ -110,7 +110,10 @@ static int print_x509_response(const X509SVIDResponse *resp, int64_t ms, bool js
         return 0;
 }
 
-static int write_pem_der(const char *dir, const char *name, const ProtobufCBinaryData *der) {
+static int write_pem_der(const char *dir,
+                         const char *name,
+                         const ProtobufCBinaryData *der,
+                         bool silent) {
         _cleanup_(certs_freep) STACK_OF(X509) *certs = NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -123,11 +126,12 @@ static int write_pem_der(const char *dir, const char *name, const ProtobufCBinar
         r = warden_x509_write_pem_file(path, certs, 0644);
         if (r < 0)
                 return api_error_errno(r, "cannot write %s: %s", path, strerror(-r));
-        printf("Wrote %s\n", path);
+        if (!silent)
+                printf("Wrote %s\n", path);
         return 0;
 }
 
-static int write_key(const char *dir, size_t i, const ProtobufCBinaryData *pkcs8) {
+static int write_key(const char *dir, size_t i, const ProtobufCBinaryData *pkcs8, bool silent) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -140,12 +144,13 @@ static int write_key(const char *dir, size_t i, const ProtobufCBinaryData *pkcs8
         r = warden_key_write_file(path, key); /* 0600 */
         if (r < 0)
                 return api_error_errno(r, "cannot write %s: %s", path, strerror(-r));
-        printf("Wrote %s\n", path);
+        if (!silent)
+                printf("Wrote %s\n", path);
         return 0;
 }
 
 /* svid.N.pem, svid.N.key, bundle.N.pem and federated_bundle.N.M.pem, as SPIRE. */
-static int write_files(const char *dir, const X509SVIDResponse *resp) {
+static int write_files(const char *dir, const X509SVIDResponse *resp, bool silent) {
         int r;
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -155,19 +160,19 @@ static int write_files(const char *dir, const X509SVIDResponse *resp) {
                 char name[64];
 
                 snprintf(name, sizeof(name), "svid.%zu.pem", i);
-                r = write_pem_der(dir, name, &s->x509_svid);
+                r = write_pem_der(dir, name, &s->x509_svid, silent);
                 if (r >= 0)
-                        r = write_key(dir, i, &s->x509_svid_key);
+                        r = write_key(dir, i, &s->x509_svid_key, silent);
                 if (r < 0)
                         return r;
                 snprintf(name, sizeof(name), "bundle.%zu.pem", i);
-                if (s->bundle.len > 0 && (r = write_pem_der(dir, name, &s->bundle)) < 0)
+                if (s->bundle.len > 0 && (r = write_pem_der(dir, name, &s->bundle, silent)) < 0)
                         return r;
                 for (size_t j = 0; j < resp->n_federated_bundles; j++) {
                         snprintf(name, sizeof(name), "federated_bundle.%zu.%zu.pem", i, j);
                         if (resp->federated_bundles[j]->value.len == 0)
                                 continue;
-                        r = write_pem_der(dir, name, &resp->federated_bundles[j]->value);
+                        r = write_pem_der(dir, name, &resp->federated_bundles[j]->value, silent);
                         if (r < 0)
                                 return r;
                 }
@@ -179,10 +184,12 @@ int api_fetch_x509(int argc, char **argv) {
         static const Option table[] = {
                 API_COMMON_OPTIONS,
                 {"write", OPT_STRING, NULL, "Write the SVIDs, keys and bundles to this directory"},
+                {"silent", OPT_BOOL, "false", "Print nothing on success (with -write: files only)"},
         };
         _cleanup_(options_freep) Options *o = NULL;
         ProtobufCMessage *m = NULL;
         const char *dir;
+        bool silent;
         ApiClient c;
         int64_t t0;
         int r;
@@ -191,6 +198,7 @@ int api_fetch_x509(int argc, char **argv) {
                       &o);
         if (r < 0)
                 return r;
+        silent = options_get_bool(o, "silent");
         r = api_open(&c, o);
         if (r >= 0) {
                 t0 = api_now_ms();
@@ -198,10 +206,12 @@ int api_fetch_x509(int argc, char **argv) {
                                      c.timeout_ms, &m, NULL);
         }
         if (r > 0) {
-                r = print_x509_response((X509SVIDResponse *) m, api_now_ms() - t0, c.json, false);
+                r = silent ? 0
+                           : print_x509_response((X509SVIDResponse *) m, api_now_ms() - t0, c.json,
+                                                 false);
                 dir = options_get_string(o, "write");
                 if (r >= 0 && dir)
-                        r = write_files(dir, (X509SVIDResponse *) m);
+                        r = write_files(dir, (X509SVIDResponse *) m, silent);
         }
         if (m) {
                 /* The keys: wipe our copy. */

@@ -44,6 +44,9 @@ assert_contains "$OUT" "Received 1 svid after"
 assert_not_contains "$OUT" "$TDID/w/nobody"
 expect_ok "svid verifies" openssl verify -CAfile "$T/roots.pem" "$T/root/svid.0.pem"
 [ "$(stat -c %a "$T/root/svid.0.key")" = 600 ] || fail "key file mode"
+expect_ok "silent fetch" acli fetch x509 -write "$T/quiet" -silent
+[ -z "$OUT" ] || fail "fetch x509 -silent printed: $OUT"
+[ -s "$T/quiet/svid.0.pem" ] && [ -s "$T/quiet/svid.0.key" ] || fail "-silent wrote no files"
 wait_for as_agent_cli 65534 fetch x509 || fail "uid 65534 got no SVID"
 expect_ok "nobody fetch" as_agent_cli 65534 fetch x509
 assert_contains "$OUT" "SPIFFE ID:         $TDID/w/nobody"
