@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "cli_api.h"
 #include "log.h"
+#include "log_journal.h"
 
 typedef struct Command {
         const char *name;

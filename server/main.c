@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "cli_nouns.h"
 #include "log.h"
+#include "log_journal.h"
 #include "server.h"
 
 typedef struct Command {

@@ -4,10 +4,9 @@
 /* Process-wide logging.
  *
  * Levels are syslog's (LOG_ERR .. LOG_DEBUG). Output goes to stderr as
- * "LEVEL component: message key=value..." or, when stderr is connected to the
- * journal (JOURNAL_STREAM names our stderr), to journald with CODE_FILE/LINE/FUNC
- * and PRIORITY fields. Code in common/ logs at debug only; handlers and main()
- * decide what users see.
+ * "TIME LEVEL component: message key=value...", or to a sink set with log_set_sink()
+ * (the daemons' journald sink, daemon/log_journal.h). Code in common/ logs at debug
+ * only; handlers and main() decide what users see.
  *
  * log_*_errno(r, ...) logs with errno = -r (so %m prints its text) and returns r,
  * so a caller can `return log_error_errno(r, "Failed to open %s: %m", path);`.
@@ -28,8 +27,16 @@ int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
 /* Reads WARDEN_LOG_LEVEL if set; returns 0 or -EINVAL for a bad value. */
 int log_parse_environment(void);
-/* Decides between journald and stderr (call once after fds are settled). */
-void log_open(void);
+/* Where formatted messages go instead of stderr (NULL: back to stderr). Set once, before
+ * threads start. */
+typedef void (*LogSink)(int level,
+                        int error,
+                        const char *file,
+                        int line,
+                        const char *func,
+                        const char *component,
+                        const char *message);
+void log_set_sink(LogSink sink);
 
 int log_internal(
         int level, int error, const char *file, int line, const char *func, const char *format, ...)

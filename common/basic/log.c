@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#define SD_JOURNAL_SUPPRESS_LOCATION 1
-
 #include "log.h"
 
 #include <errno.h>
@@ -13,10 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
-
 static int max_level = LOG_INFO;
-static int use_journal = 0;
+static LogSink sink;
 static const char *component = "warden";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -79,21 +75,8 @@ int log_parse_environment(void) {
         return 0;
 }
 
-/* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to our stderr. */
-static int stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-
-        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
-                return 0;
-        if (fstat(STDERR_FILENO, &st) < 0)
-                return 0;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-}
-
-void log_open(void) {
-        use_journal = stderr_is_journal();
+void log_set_sink(LogSink s) {
+        sink = s;
 }
 
 static const char *level_name(int level) {
@@ -134,13 +117,9 @@ int log_internal(int level,
         vsnprintf(buf, sizeof(buf), format, ap);
         va_end(ap);
 
-        if (use_journal) {
-                char cl[32];
-                snprintf(cl, sizeof(cl), "CODE_LINE=%d", line);
-                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level, "CODE_FILE=%s", file,
-                                "CODE_FUNC=%s", func, "%s", cl, "SYSLOG_IDENTIFIER=%s", component,
-                                "ERRNO=%i", error, NULL);
-        } else {
+        if (sink)
+                sink(level, error, file, line, func, component, buf);
+        else {
                 struct timespec ts;
                 struct tm tm;
                 char when[32];
