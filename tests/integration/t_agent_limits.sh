@@ -23,8 +23,8 @@ print(o.open("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().deco
 metric() { metrics | awk -v k="$1" '$1 == k {print $2}'; }
 limited() { metric "warden_workload_api_limited_total{limit=\"$1\"}"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$AGENT_PID/status"; }
-now_ms() { date +%s%3N; }
-# root_fetch_fast WHAT: root's FetchX509SVID succeeds within 1 s.
+# root_fetch_fast WHAT: root's FetchX509SVID (a whole CLI run) succeeds within 1 s
+# (times WARDEN_TIME_SCALE: sanitizer builds run several times slower).
 root_fetch_fast() {
   local t0 t1
   t0=$(now_ms)
@@ -32,7 +32,7 @@ root_fetch_fast() {
   t1=$(now_ms)
   assert_contains "$OUT" "$TDID/w/root"
   echo "root fetch during $1: $((t1 - t0)) ms"
-  [ $((t1 - t0)) -lt 1000 ] || fail "root waited $((t1 - t0)) ms during $1"
+  [ $((t1 - t0)) -lt $(($(scaled 1) * 1000)) ] || fail "root waited $((t1 - t0)) ms during $1"
 }
 # bg_nobody OUT ARGS...: flood.py ARGS as uid 65534 in the background, its output in
 # OUT; sets BG to its pid (setpriv execs python: the pid to kill is python's own).
