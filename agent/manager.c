@@ -13,6 +13,7 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
+#include "greedy_realloc.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "pb_util.h"
@@ -174,6 +175,7 @@ static void entry_carry_over(ManagedEntry *old, ManagedEntry *new) {
 static int entry_upsert(Manager *m, ManagedEntry *e) {
         bool found;
         size_t i = entry_index(m, e->entry_id, &found);
+        int r;
 
         e->seen = true;
         if (found) {
@@ -186,14 +188,10 @@ static int entry_upsert(Manager *m, ManagedEntry *e) {
                 managed_entry_free(e);
                 return 0;
         }
-        if (!m->entries || (m->n_entries & (m->n_entries - 1)) == 0) {
-                size_t cap = m->n_entries ? m->n_entries * 2 : 16;
-                ManagedEntry **n = reallocarray(m->entries, cap, sizeof(*n));
-                if (!n) {
-                        managed_entry_free(e);
-                        return -ENOMEM;
-                }
-                m->entries = n;
+        r = GREEDY_REALLOC(m->entries, m->allocated_entries, m->n_entries + 1);
+        if (r < 0) {
+                managed_entry_free(e);
+                return r;
         }
         memmove(&m->entries[i + 1], &m->entries[i], (m->n_entries - i) * sizeof(ManagedEntry *));
         m->entries[i] = e;

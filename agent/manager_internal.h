@@ -74,7 +74,7 @@ struct Manager {
         bool started;
 
         ManagedEntry **entries; /* sorted by entry_id */
-        size_t n_entries;
+        size_t n_entries, allocated_entries;
         WardenBundle *bundle;
         WardenBundle **federated;
         size_t n_federated;

@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "greedy_realloc.h"
 
 /* Number of stat fields between the state (field 3) and the start time (field 22). */
 #define STAT_FIELDS_BETWEEN 18
+/* wl_proc_read_at() reads this much more at a time. */
+#define WL_PROC_READ_CHUNK 4096
 
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';
@@ -125,29 +128,22 @@ int wl_proc_parse_groups(const char *buf, size_t size, gid_t *gids, size_t max, 
 int wl_proc_read_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0, allocated = 0;
+        int r;
 
         fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         for (;;) {
+                /* Room to read on (up to max + 1 bytes: one more than max tells the file is
+                 * too big), plus the NUL. n <= max here. */
+                size_t want = max + 1 - n < WL_PROC_READ_CHUNK ? max + 1 : n + WL_PROC_READ_CHUNK;
                 ssize_t k;
 
-                if (cap - n < 1) {
-                        size_t ncap = cap == 0 ? 4096 : cap * 2;
-                        char *nb;
-
-                        if (ncap > max + 1)
-                                ncap = max + 1;
-                        if (ncap <= cap)
-                                return -EFBIG;
-                        nb = realloc(buf, ncap + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap = ncap;
-                }
-                k = read(fd, buf + n, cap - n);
+                r = GREEDY_REALLOC(buf, allocated, want + 1);
+                if (r < 0)
+                        return r;
+                k = read(fd, buf + n, allocated - 1 - n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -158,11 +154,6 @@ int wl_proc_read_at(int dirfd, const char *name, size_t max, char **ret, size_t 
                 n += (size_t) k;
                 if (n > max)
                         return -EFBIG;
-        }
-        if (!buf) {
-                buf = malloc(1);
-                if (!buf)
-                        return -ENOMEM;
         }
         buf[n] = 0;
         *ret = TAKE_PTR(buf);

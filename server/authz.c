@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "greedy_realloc.h"
 #include "log.h"
 
 /* Parent IDs passed to the datastore per query (its duplicate check is quadratic). */
@@ -24,15 +25,10 @@ static void str_list_done(StrList *l) {
 }
 
 static int str_list_push(StrList *l, const char *s) {
-        if (l->n >= l->allocated) {
-                size_t m = l->allocated ? l->allocated * 2 : 16;
-                const char **v = reallocarray(l->v, m, sizeof(char *));
+        int r = GREEDY_REALLOC(l->v, l->allocated, l->n + 1);
 
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->allocated = m;
-        }
+        if (r < 0)
+                return r;
         l->v[l->n++] = s;
         return 0;
 }
@@ -80,15 +76,10 @@ AuthzSet *authz_set_free(AuthzSet *set) {
 }
 
 static int set_push(AuthzSet *set, size_t *allocated, Entry *e) {
-        if (set->n >= *allocated) {
-                size_t m = *allocated ? *allocated * 2 : 16;
-                Entry **v = reallocarray(set->entries, m, sizeof(Entry *));
+        int r = GREEDY_REALLOC(set->entries, *allocated, set->n + 1);
 
-                if (!v)
-                        return -ENOMEM;
-                set->entries = v;
-                *allocated = m;
-        }
+        if (r < 0)
+                return r;
         set->entries[set->n++] = e;
         return 0;
 }

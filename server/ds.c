@@ -13,6 +13,7 @@
 #include <warden/spiffeid.h>
 
 #include "ds_internal.h"
+#include "greedy_realloc.h"
 #include "log.h"
 #include "metrics.h"
 #include "ossl_cleanup.h"
@@ -50,14 +51,10 @@ void ds_set_metrics(Datastore *ds, Metric *seconds) {
 /* ---- helpers shared with the backends ---- */
 
 int ds_ptr_array_push(void ***array, size_t *n, size_t *allocated, void *p) {
-        if (*n >= *allocated) {
-                size_t m = *allocated ? *allocated * 2 : 16;
-                void **a = reallocarray(*array, m, sizeof(void *));
-                if (!a)
-                        return -ENOMEM;
-                *array = a;
-                *allocated = m;
-        }
+        int r = GREEDY_REALLOC(*array, *allocated, *n + 1);
+
+        if (r < 0)
+                return r;
         (*array)[(*n)++] = p;
         return 0;
 }

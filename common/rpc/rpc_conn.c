@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "greedy_realloc.h"
 #include "log.h"
 
 uint64_t rpc_now_ms(void) {
@@ -174,20 +175,11 @@ void rpc_acceptor_call_end(RpcAcceptor *a, RpcConn *c) {
 
 int rpc_table_insert_locked(RpcAcceptor *a, RpcConn *c, RpcConn **gone) {
         RpcConn *old;
+        int r;
 
-        if ((size_t) c->fd >= a->n_table) {
-                size_t n = a->n_table ? a->n_table : 64;
-                RpcConn **t;
-
-                while (n <= (size_t) c->fd)
-                        n *= 2;
-                t = reallocarray(a->table, n, sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                memset(t + a->n_table, 0, (n - a->n_table) * sizeof(*t));
-                a->table = t;
-                a->n_table = n;
-        }
+        r = GREEDY_REALLOC0(a->table, a->n_table, (size_t) c->fd + 1);
+        if (r < 0)
+                return r;
         /* gRPC closed the previous connection on this fd before we noticed. */
         old = a->table[c->fd];
         if (old)

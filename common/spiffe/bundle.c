@@ -8,6 +8,7 @@
 #include <warden/bundle.h>
 #include <warden/spiffeid.h>
 
+#include "greedy_realloc.h"
 #include "jwk.h"
 #include "ossl_cleanup.h"
 
@@ -172,14 +173,9 @@ int warden_bundle_add_jwt_authority(WardenBundle *b,
         if (!k)
                 return -ENOMEM;
 
-        if (b->n_jwt == b->n_jwt_alloc) {
-                size_t n = b->n_jwt_alloc ? b->n_jwt_alloc * 2 : 4;
-                JwtAuthority *a = reallocarray(b->jwt, n, sizeof(*a));
-                if (!a)
-                        return -ENOMEM;
-                b->jwt = a;
-                b->n_jwt_alloc = n;
-        }
+        r = GREEDY_REALLOC(b->jwt, b->n_jwt_alloc, b->n_jwt + 1);
+        if (r < 0)
+                return r;
         b->jwt[b->n_jwt++] = (JwtAuthority){
                 .kid = TAKE_PTR(k),
                 .key = TAKE_PTR(pub),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "greedy_realloc.h"
 
 typedef enum KeyKind {
         KEY_NAME,   /* any non-empty text */
@@ -230,23 +231,6 @@ static size_t set_lower_bound(const SelectorSet *set, const Selector *s, bool *r
         return lo;
 }
 
-static int set_reserve(SelectorSet *set, size_t need) {
-        Selector *items;
-        size_t n;
-
-        if (need <= set->allocated)
-                return 0;
-        n = set->allocated > 0 ? set->allocated * 2 : 8;
-        if (n < need)
-                n = need;
-        items = reallocarray(set->items, n, sizeof(Selector));
-        if (!items)
-                return -ENOMEM;
-        set->items = items;
-        set->allocated = n;
-        return 0;
-}
-
 int selector_set_add(SelectorSet *set, const char *type, const char *value) {
         _cleanup_free_ char *t = NULL, *v = NULL;
         Selector key = {(char *) type, (char *) value};
@@ -269,7 +253,7 @@ int selector_set_add(SelectorSet *set, const char *type, const char *value) {
         v = strdup(value);
         if (!t || !v)
                 return -ENOMEM;
-        r = set_reserve(set, set->n + 1);
+        r = GREEDY_REALLOC(set->items, set->allocated, set->n + 1);
         if (r < 0)
                 return r;
 
@@ -293,7 +277,7 @@ int selector_set_copy(const SelectorSet *src, SelectorSet *ret) {
         _cleanup_(selector_set_done) SelectorSet copy = {.max = src->max};
         int r;
 
-        r = set_reserve(&copy, src->n);
+        r = GREEDY_REALLOC(copy.items, copy.allocated, src->n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < src->n; i++) {

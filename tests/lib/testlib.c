@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -10,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "cleanup.h"
+#include "greedy_realloc.h"
 
 char *test_tmpdir(void) {
         const char *base = getenv("TMPDIR");
@@ -40,33 +44,40 @@ void test_rmdir_free(char *path) {
         free(path);
 }
 
-char *test_read_file(const char *path, size_t *ret_size) {
-        FILE *f = fopen(path, "rb");
-        char *buf = NULL;
-        size_t n = 0, cap = 0;
+int test_read_fd(int fd, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
 
-        if (!f)
-                return NULL;
         for (;;) {
-                if (cap - n < 4096) {
-                        char *nb = realloc(buf, cap + 65536);
-                        if (!nb) {
-                                free(buf);
-                                fclose(f);
-                                return NULL;
-                        }
-                        buf = nb;
-                        cap += 65536;
-                }
-                size_t k = fread(buf + n, 1, cap - n - 1, f);
-                n += k;
+                ssize_t k;
+                int r = GREEDY_REALLOC(buf, allocated, n + 65536);
+
+                if (r < 0)
+                        return r;
+                k = read(fd, buf + n, allocated - n - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == ECONNRESET)
+                        break; /* a peer that closed early: what came is all there is */
+                if (k < 0)
+                        return -errno;
                 if (k == 0)
                         break;
+                n += (size_t) k;
         }
-        fclose(f);
         buf[n] = 0;
+        *ret = TAKE_PTR(buf);
         if (ret_size)
                 *ret_size = n;
+        return 0;
+}
+
+char *test_read_file(const char *path, size_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char *buf = NULL;
+
+        if (fd < 0 || test_read_fd(fd, &buf, ret_size) < 0)
+                return NULL;
         return buf;
 }
 

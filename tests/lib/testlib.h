@@ -33,6 +33,9 @@ char *test_tmpdir(void);
 void test_rmdir_free(char *path);
 /* Reads a whole file; returns malloc'd data (NUL-terminated) or NULL. */
 char *test_read_file(const char *path, size_t *ret_size);
+/* Reads fd until EOF (a connection reset counts as EOF) into *ret (malloc'd,
+ * NUL-terminated); *ret_size (optional) without the NUL. 0 or -errno. */
+int test_read_fd(int fd, char **ret, size_t *ret_size);
 
 /* For a child that runs as another uid, which cannot reach a private checkout or build dir
  * (0700): copies the program at path into dir (made 0755: test_tmpdir() dirs are 0700) and

@@ -40,9 +40,10 @@ static int http_raw(int family, uint16_t port, const char *raw, size_t raw_len, 
         _cleanup_free_ char *buf = NULL;
         struct sockaddr_storage ss = {};
         struct timeval tv = {.tv_sec = 15};
-        size_t size = 0, alloc = 0;
+        size_t size = 0;
         socklen_t len;
         char *sep;
+        int r;
 
         if (family == AF_INET6) {
                 struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
@@ -72,28 +73,10 @@ static int http_raw(int family, uint16_t port, const char *raw, size_t raw_len, 
                 }
                 off += (size_t) k;
         }
-        for (;;) {
-                ssize_t k;
-                if (alloc - size < 4096) {
-                        char *n = realloc(buf, alloc + 65536);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        alloc += 65536;
-                }
-                k = recv(fd, buf + size, alloc - size - 1, 0);
-                if (k < 0 && errno == ECONNRESET)
-                        break;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
+        r = test_read_fd(fd, &buf, &size);
+        if (r < 0)
+                return r;
         *ret = (Response){};
-        if (!buf)
-                return 0;
-        buf[size] = 0;
         if (sscanf(buf, "HTTP/1.%*1[01] %3d ", &ret->status) != 1)
                 ret->status = 0;
         sep = strstr(buf, "\r\n\r\n");

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "greedy_realloc.h"
 #include "rpc.h"
 #include "rpc_status.h"
 
@@ -81,17 +82,10 @@ static void watch_closed(RpcCall *c, void *userdata) {
 
 static void watch(RpcCall *c, void *userdata) {
         pthread_mutex_lock(&watchers.lock);
-        if (watchers.n == watchers.cap) {
-                size_t cap = watchers.cap ? watchers.cap * 2 : 16;
-                RpcCall **n = reallocarray(watchers.calls, cap, sizeof(*n));
-
-                if (!n) {
-                        pthread_mutex_unlock(&watchers.lock);
-                        (void) rpc_call_finish_errno(c, -ENOMEM, "out of memory");
-                        return;
-                }
-                watchers.calls = n;
-                watchers.cap = cap;
+        if (GREEDY_REALLOC(watchers.calls, watchers.cap, watchers.n + 1) < 0) {
+                pthread_mutex_unlock(&watchers.lock);
+                (void) rpc_call_finish_errno(c, -ENOMEM, "out of memory");
+                return;
         }
         watchers.calls[watchers.n++] = rpc_call_ref(c);
         send_version_locked(c);

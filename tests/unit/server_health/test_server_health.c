@@ -63,7 +63,6 @@ static void http_get(uint16_t port, const char *path, Response *ret) {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
         struct timeval tv = {.tv_sec = 15};
         _cleanup_free_ char *req = NULL, *buf = NULL;
-        size_t size = 0, alloc = 0;
         char *sep;
         int n;
 
@@ -74,22 +73,7 @@ static void http_get(uint16_t port, const char *path, Response *ret) {
         n = asprintf(&req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
         assert_true(n > 0);
         assert_int_equal(send(fd, req, (size_t) n, MSG_NOSIGNAL), n);
-        for (;;) {
-                ssize_t k;
-
-                if (alloc - size < 4096) {
-                        buf = realloc(buf, alloc + 65536);
-                        assert_non_null(buf);
-                        alloc += 65536;
-                }
-                k = recv(fd, buf + size, alloc - size - 1, 0);
-                assert_true(k >= 0);
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        assert_non_null(buf);
-        buf[size] = 0;
+        assert_ok(test_read_fd(fd, &buf, NULL));
         assert_int_equal(sscanf(buf, "HTTP/1.%*1[01] %3d ", &ret->status), 1);
         sep = strstr(buf, "\r\n\r\n");
         assert_non_null(sep);
