@@ -19,9 +19,9 @@
 #include <systemd/sd-event.h>
 
 #include "agent_internal.h"
-#include "attest_node.h"
 #include "daemon.h"
 #include "log.h"
+#include "node_identity.h"
 #include "parse.h"
 #include "rpc_client.h"
 
@@ -239,7 +239,7 @@ static int setup_link(Agent *a) {
         if (a->cfg.trust_bundle)
                 r = asprintf(&source, "-trustBundle %s", a->cfg.trust_bundle);
         else
-                r = asprintf(&source, "%s/" NODE_BUNDLE_FILE, a->cfg.data_dir);
+                r = asprintf(&source, "%s/" NODE_IDENTITY_BUNDLE_FILE, a->cfg.data_dir);
         if (r < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         lc.bootstrap_source = source;
@@ -337,8 +337,8 @@ static int agent_setup(Agent *a) {
         if (r < 0)
                 return r;
         if (a->cfg.trust_bundle) {
-                r = node_bundle_from_pem_file(a->cfg.trust_bundle, a->cfg.trust_domain,
-                                              &a->bootstrap);
+                r = node_identity_bundle_from_pem_file(a->cfg.trust_bundle, a->cfg.trust_domain,
+                                                       &a->bootstrap);
                 if (r < 0)
                         return log_error_errno(r, "Failed to read -trustBundle %s: %m",
                                                a->cfg.trust_bundle);
@@ -353,10 +353,10 @@ static int agent_setup(Agent *a) {
                 return r;
         if (!a->bootstrap) {
                 /* No -trustBundle: the bundle kept from the last run, if any. */
-                r = node_bundle_load(a->cfg.data_dir, a->cfg.trust_domain, NULL, &a->bootstrap,
-                                     NULL);
+                r = node_identity_bundle_load(a->cfg.data_dir, a->cfg.trust_domain, NULL,
+                                              &a->bootstrap, NULL);
                 if (r < 0 && r != -ENOKEY)
-                        log_warning_errno(r, "Ignoring %s/" NODE_BUNDLE_FILE ": %m",
+                        log_warning_errno(r, "Ignoring %s/" NODE_IDENTITY_BUNDLE_FILE ": %m",
                                           a->cfg.data_dir);
         }
         r = server_creds_new(a->cfg.server_target, a->cfg.trust_domain, &a->creds);

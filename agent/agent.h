@@ -7,7 +7,7 @@
  *   main         sd-event loop: the Manager (entries, SVIDs, publishing snapshots), link
  *                events, signals, watchdog, STATUS= lines; on every new snapshot it
  *                publishes the Workload API's view and pushes to open streams.
- *   link         sync.c: node attestation and renewal, the Sync stream (blocking calls on
+ *   link         link.c: node attestation and renewal, the Sync stream (blocking calls on
  *                callback completion queues: it never polls gRPC); LinkEvents to main.
  *   worker       the manager's taskq: workload key generation, CSR batches, JWT-SVID
  *                mints (blocking calls to the server); results to main; a minted JWT-SVID

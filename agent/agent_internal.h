@@ -19,11 +19,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "health_http.h"
+#include "link.h"
 #include "manager.h"
 #include "metrics.h"
 #include "metrics_names.h"
 #include "server_client.h"
-#include "sync.h"
 #include "workload_api.h"
 
 /* Bits of Agent.ready (what /ready reports). */

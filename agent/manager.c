@@ -119,7 +119,7 @@ static int entry_from_pb(Manager *m,
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
-        r = selectors_from_pb(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
+        r = pb_to_selectors(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
         if (r < 0)
                 return r;
         e->entry_id = strdup(pb->id);
@@ -279,7 +279,7 @@ static int apply_federated(Manager *m, const Warden__Node__V1__SyncResponse *res
                 const char *reason = NULL;
                 int r;
 
-                r = bundle_from_pb(resp->federated_bundles[i], &b, &reason);
+                r = pb_to_bundle(resp->federated_bundles[i], &b, &reason);
                 if (r == -ENOMEM)
                         return r;
                 if (r >= 0 && streq(warden_bundle_trust_domain(b), m->trust_domain)) {
@@ -303,7 +303,7 @@ int manager_apply_sync(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
         int r;
 
         if (resp->bundle) {
-                r = bundle_from_pb(resp->bundle, &bundle, &reason);
+                r = pb_to_bundle(resp->bundle, &bundle, &reason);
                 if (r >= 0 && !streq(warden_bundle_trust_domain(bundle), m->trust_domain))
                         r = -EINVAL, reason = "bundle of another trust domain";
                 if (r < 0)

@@ -73,7 +73,7 @@ static int query_selectors(Warden__Types__V1__Selector **pb,
                                   match);
         if (n_pb == 0)
                 return 0;
-        r = selectors_from_pb(pb, n_pb, sel, &reason);
+        r = pb_to_selectors(pb, n_pb, sel, &reason);
         if (r == -EINVAL || r == -E2BIG)
                 return admin_fail(-EINVAL, err, n, "invalid selector filter: %s", strna(reason));
         return r;

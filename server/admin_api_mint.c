@@ -69,7 +69,7 @@ int admin_get_bundle(Server *s, RpcCall *c, const AdminCaller *who, char *err, s
 
         if (!b)
                 return admin_fail(-EAGAIN, err, n, "no bundle yet");
-        r = bundle_to_pb(b, &pb);
+        r = pb_from_bundle(b, &pb);
         if (r >= 0)
                 r = warden_bundle_to_spiffe_json(b, &json);
         if (r < 0)

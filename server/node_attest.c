@@ -319,7 +319,7 @@ static int attest_agent(NodeApi *n,
         r = issue_node_svid(n, agent_id, rpc_call_peer(c)->cert_serial, prev_expires_at, type, &sel,
                             pub, now, &resp->svid_chain, &resp->n_svid_chain, reterr_message);
         if (r >= 0)
-                r = bundle_to_pb(ca_bundle(n->server->ca), &resp->bundle);
+                r = pb_from_bundle(ca_bundle(n->server->ca), &resp->bundle);
         if (r < 0)
                 return r;
         if (alias)

@@ -13,7 +13,7 @@
  * agent holds it, and ends the old one. SPIRE keeps the same pair (current serial, new
  * serial). The previous serials live in memory only: after a server restart only
  * current serials are accepted; an agent still on its old SVID is refused once and then
- * uses the renewed one it holds in memory (agent/sync.c). A Sync stream authenticates
+ * uses the renewed one it holds in memory (agent/link.c). A Sync stream authenticates
  * once, when it opens: a renewal never ends it, eviction and bans do (node_sync.c). */
 #define _GNU_SOURCE
 

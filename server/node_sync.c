@@ -122,7 +122,7 @@ static int snapshot_build(NodeApi *n,
                         return r;
                 m->n_entries++;
         }
-        r = bundle_to_pb(ca_bundle(n->server->ca), &m->bundle);
+        r = pb_from_bundle(ca_bundle(n->server->ca), &m->bundle);
         if (r < 0)
                 return r;
         m->federated_bundles = calloc(NODE_FEDERATED_BUNDLES_MAX, sizeof(void *));

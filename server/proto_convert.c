@@ -66,7 +66,7 @@ int entry_to_pb(const Entry *e, Warden__Types__V1__Entry **ret) {
         pb->env = pb->task = pb->state = pb->created_by = pb->approved_by = NULL;
         r = entry_strings_to_pb(e, pb);
         if (r >= 0)
-                r = selectors_to_pb(&e->selectors, &pb->selectors, &pb->n_selectors);
+                r = pb_from_selectors(&e->selectors, &pb->selectors, &pb->n_selectors);
         if (r < 0) {
                 pb_free(pb);
                 return r;
@@ -121,7 +121,7 @@ int entry_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **
         e->approved_by = nullable_strdup(pb->approved_by, &r);
         if (r < 0)
                 return r;
-        r = selectors_from_pb(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
+        r = pb_to_selectors(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
         if (r < 0)
                 return r;
         r = entry_lists_from_pb(pb, e);
@@ -154,7 +154,7 @@ int agent_to_pb(const AttestedAgent *a, Warden__Types__V1__AttestedAgent **ret) 
         pb->x509_svid_serial = pb_strdup(a->serial);
         r = (!pb->spiffe_id || !pb->attestation_type || !pb->x509_svid_serial) ? -ENOMEM : 0;
         if (r >= 0)
-                r = selectors_to_pb(&a->selectors, &pb->selectors, &pb->n_selectors);
+                r = pb_from_selectors(&a->selectors, &pb->selectors, &pb->n_selectors);
         if (r < 0) {
                 pb_free(pb);
                 return r;

@@ -35,7 +35,7 @@ char *pb_strdup(const char *s) {
         return strdup(s ? s : "");
 }
 
-int selectors_to_pb(const SelectorSet *set, Warden__Types__V1__Selector ***ret, size_t *ret_n) {
+int pb_from_selectors(const SelectorSet *set, Warden__Types__V1__Selector ***ret, size_t *ret_n) {
         Warden__Types__V1__Selector **v;
 
         *ret = NULL;
@@ -62,10 +62,10 @@ int selectors_to_pb(const SelectorSet *set, Warden__Types__V1__Selector ***ret, 
         return 0;
 }
 
-int selectors_from_pb(Warden__Types__V1__Selector *const *sel,
-                      size_t n,
-                      SelectorSet *ret,
-                      const char **reterr_reason) {
+int pb_to_selectors(Warden__Types__V1__Selector *const *sel,
+                    size_t n,
+                    SelectorSet *ret,
+                    const char **reterr_reason) {
         SelectorSet set = {};
         int r;
 
@@ -143,7 +143,7 @@ static int bundle_jwt_to_pb(const WardenBundle *b, Warden__Types__V1__Bundle *pb
         return 0;
 }
 
-int bundle_to_pb(const WardenBundle *b, Warden__Types__V1__Bundle **ret) {
+int pb_from_bundle(const WardenBundle *b, Warden__Types__V1__Bundle **ret) {
         Warden__Types__V1__Bundle *pb = calloc(1, sizeof(*pb));
         int r;
 
@@ -196,9 +196,9 @@ static int bundle_add_pb_authorities(WardenBundle *b,
         return 0;
 }
 
-int bundle_from_pb(const Warden__Types__V1__Bundle *pb,
-                   WardenBundle **ret,
-                   const char **reterr_reason) {
+int pb_to_bundle(const Warden__Types__V1__Bundle *pb,
+                 WardenBundle **ret,
+                 const char **reterr_reason) {
         _cleanup_(warden_bundle_unrefp) WardenBundle *b = NULL;
         const char *reason = NULL;
         int r;

@@ -366,7 +366,7 @@ int cli_selector_filter(const Options *o, Warden__Types__V1__Selector ***ret, si
         *ret_n = 0;
         if (set.n == 0)
                 return 0;
-        r = selectors_to_pb(&set, ret, ret_n);
+        r = pb_from_selectors(&set, ret, ret_n);
         return r < 0 ? cli_error_errno(r, "out of memory") : 0;
 }
 

@@ -215,7 +215,7 @@ static Warden__Types__V1__Entry *entry_pb(const char *spec) {
                 for (char *t = strtok_r(sels, ",", &save); t; t = strtok_r(NULL, ",", &save))
                         assert_ok(selector_set_add_string(&set, t, NULL));
         }
-        assert_ok(selectors_to_pb(&set, &e->selectors, &e->n_selectors));
+        assert_ok(pb_from_selectors(&set, &e->selectors, &e->n_selectors));
         selector_set_done(&set);
         e->revision = rev;
         e->created_at = 1000;
@@ -239,7 +239,7 @@ Warden__Node__V1__SyncResponse *fx_sync(Fixture *fx,
                 r->entries[i] = entry_pb(entries[i]);
                 r->n_entries = i + 1;
         }
-        assert_ok(bundle_to_pb(fx->bundle, &r->bundle));
+        assert_ok(pb_from_bundle(fx->bundle, &r->bundle));
         r->sequence = 1;
         return r;
 }

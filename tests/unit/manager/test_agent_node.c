@@ -17,8 +17,8 @@
 
 #include <warden/x509.h>
 
-#include "attest_node.h"
 #include "config.h"
+#include "node_identity.h"
 #include "ossl_cleanup.h"
 #include "taskq.h"
 #include "testlib.h"
@@ -311,9 +311,9 @@ static void test_identity_files(void **state) {
         assert_errno(node_identity_load(dir, "example.org", NULL, &loaded, &reason), ENOENT);
         id = make_identity(&pki, AGENT_ID, 600);
         assert_ok(node_identity_save(id, dir));
-        assert_int_equal(file_mode(dir, NODE_SVID_FILE), 0600);
-        assert_int_equal(file_mode(dir, NODE_KEY_FILE), 0600);
-        assert_int_equal(file_mode(dir, NODE_BUNDLE_FILE), 0600);
+        assert_int_equal(file_mode(dir, NODE_IDENTITY_SVID_FILE), 0600);
+        assert_int_equal(file_mode(dir, NODE_IDENTITY_KEY_FILE), 0600);
+        assert_int_equal(file_mode(dir, NODE_IDENTITY_BUNDLE_FILE), 0600);
         assert_ok(node_identity_load(dir, "example.org", NULL, &loaded, &reason));
         assert_string_equal(loaded->spiffe_id, AGENT_ID);
         assert_int_equal(loaded->not_after, id->not_after);
@@ -329,7 +329,7 @@ static void test_identity_files(void **state) {
         assert_errno(node_identity_load(dir, "other.org", NULL, &loaded, &reason), EBADMSG);
 
         /* no bundle.json: the bootstrap bundle, or -ENOKEY without one */
-        assert_true(asprintf(&bundle_path, "%s/%s", dir, NODE_BUNDLE_FILE) > 0);
+        assert_true(asprintf(&bundle_path, "%s/%s", dir, NODE_IDENTITY_BUNDLE_FILE) > 0);
         assert_int_equal(unlink(bundle_path), 0);
         assert_errno(node_identity_load(dir, "example.org", NULL, &loaded, &reason), ENOKEY);
         assert_ok(node_identity_load(dir, "example.org", pki.bundle, &loaded, &reason));
@@ -337,7 +337,7 @@ static void test_identity_files(void **state) {
 
         /* a key that does not match the SVID */
         other = make_identity(&pki, AGENT_ID, 600);
-        assert_true(asprintf(&key_path, "%s/%s", dir, NODE_KEY_FILE) > 0);
+        assert_true(asprintf(&key_path, "%s/%s", dir, NODE_IDENTITY_KEY_FILE) > 0);
         assert_ok(warden_key_write_file(key_path, other->key));
         assert_errno(node_identity_load(dir, "example.org", pki.bundle, &loaded, &reason), EBADMSG);
         assert_string_equal(reason, "node SVID does not match its key");
@@ -350,7 +350,7 @@ static void test_identity_files(void **state) {
         assert_ok(node_identity_load(dir, "example.org", pki.bundle, &loaded, &reason));
 
         /* a corrupt bundle.json */
-        assert_ok(node_write_file_atomic(bundle_path, "{\"keys\":", 8, 0600));
+        assert_ok(node_identity_write_file_atomic(bundle_path, "{\"keys\":", 8, 0600));
         loaded = node_identity_free(loaded);
         assert_errno(node_identity_load(dir, "example.org", NULL, &loaded, &reason), EBADMSG);
         pki_done(&pki);
@@ -392,9 +392,9 @@ static void test_identity_save_steps(void **state) {
         s1 = make_identity(&pki, AGENT_ID, 600);
         s2 = make_identity(&pki, AGENT_ID, 600);
         s3 = make_identity(&pki, AGENT_ID, 600);
-        assert_true(asprintf(&svid, "%s/%s", dir, NODE_SVID_FILE) > 0);
-        assert_true(asprintf(&key, "%s/%s", dir, NODE_KEY_FILE) > 0);
-        assert_true(asprintf(&next_key, "%s/%s", dir, NODE_KEY_NEXT_FILE) > 0);
+        assert_true(asprintf(&svid, "%s/%s", dir, NODE_IDENTITY_SVID_FILE) > 0);
+        assert_true(asprintf(&key, "%s/%s", dir, NODE_IDENTITY_KEY_FILE) > 0);
+        assert_true(asprintf(&next_key, "%s/%s", dir, NODE_IDENTITY_KEY_NEXT_FILE) > 0);
         assert_ok(node_identity_save(s1, dir));
         assert_int_equal(access(next_key, F_OK), -1);
         assert_loads(dir, &pki, s1);
@@ -432,7 +432,8 @@ static void test_x509pop_payload(void **state) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t len;
 
-        assert_ok(node_x509pop_payload(nonce, sizeof(nonce), csr, sizeof(csr), &buf, &len));
+        assert_ok(
+                node_identity_x509pop_payload(nonce, sizeof(nonce), csr, sizeof(csr), &buf, &len));
         assert_int_equal(len, strlen("warden-x509pop-v1") + 5);
         assert_memory_equal(buf, "warden-x509pop-v1", 17);
         assert_memory_equal(buf + 17, nonce, 3);

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "manager_fixture.h"
 #include "ossl_cleanup.h"
 #include "pb_util.h"
-#include "sync.h"
 #include "testlib.h"
 
 void test_jwt_cache_key(void **state);
@@ -308,7 +308,7 @@ static void test_bad_input(void **state) {
         resp = fx_sync(&fx, true, one, 1);
         pb_free(resp->bundle);
         assert_ok(warden_bundle_new("other.org", &other));
-        assert_ok(bundle_to_pb(other, &resp->bundle));
+        assert_ok(pb_from_bundle(other, &resp->bundle));
         assert_errno(manager_apply_sync(fx.m, resp), EINVAL);
         assert_null(manager_snapshot(fx.m));
         /* an entry of another trust domain is skipped, the rest applies */

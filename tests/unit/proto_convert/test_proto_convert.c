@@ -108,12 +108,12 @@ static void test_bundle_round_trip(void **state) {
         warden_bundle_set_sequence(b, 42);
         assert_ok(warden_bundle_set_refresh_hint(b, 300));
 
-        assert_ok(bundle_to_pb(b, &pb));
+        assert_ok(pb_from_bundle(b, &pb));
         assert_ok(pb_pack(pb, &buf, &len));
         pb_free(pb);
         unpacked = warden__types__v1__bundle__unpack(NULL, len, buf);
         assert_non_null(unpacked);
-        assert_ok(bundle_from_pb(unpacked, &back, &reason));
+        assert_ok(pb_to_bundle(unpacked, &back, &reason));
         pb_free(unpacked);
         assert_true(warden_bundle_equal(b, back));
         assert_int_equal(warden_bundle_sequence(back), 42);
@@ -131,11 +131,11 @@ static void test_bundle_bad_authority(void **state) {
         pb.trust_domain = (char *) "example.org";
         pb.x509_authorities = &junk;
         pb.n_x509_authorities = 1;
-        assert_errno(bundle_from_pb(&pb, &b, &reason), EINVAL);
+        assert_errno(pb_to_bundle(&pb, &b, &reason), EINVAL);
         assert_string_equal(reason, "bad X.509 authority");
         pb.n_x509_authorities = 0;
         pb.trust_domain = (char *) "Bad_TD!";
-        assert_errno(bundle_from_pb(&pb, &b, &reason), EINVAL);
+        assert_errno(pb_to_bundle(&pb, &b, &reason), EINVAL);
         assert_null(b);
 }
 

@@ -3,7 +3,7 @@
  * main thread. Everything here blocks; only this thread touches l->id. */
 #define _GNU_SOURCE
 
-#include "sync.h"
+#include "link.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -198,15 +198,16 @@ static int attest(Link *l, bool *fatal) {
         }
         log_info("Attesting this node with %s",
                  l->cfg.attest.join_token ? "a join token" : "x509pop");
-        r = node_attest(ch, &l->cfg.attest, l->id ? l->id->bundle : l->cfg.bootstrap, &id, &msg);
+        r = node_identity_attest(ch, &l->cfg.attest, l->id ? l->id->bundle : l->cfg.bootstrap, &id,
+                                 &msg);
         if (r == -EPERM || r == -EINVAL) {
                 *fatal = true;
                 post(l, LINK_EVENT_FATAL, r, msg ? msg : "node attestation refused", NULL);
                 return r;
         }
         if (r < 0 && !l->id &&
-            node_first_contact_refusal(msg, l->cfg.trust_domain, l->cfg.bootstrap,
-                                       l->cfg.bootstrap_source, &why) > 0) {
+            node_identity_first_contact_refusal(msg, l->cfg.trust_domain, l->cfg.bootstrap,
+                                                l->cfg.bootstrap_source, &why) > 0) {
                 /* Nothing persisted to fall back on: retrying will not help. */
                 *fatal = true;
                 post(l, LINK_EVENT_FATAL, -EKEYREJECTED, why, NULL);
@@ -321,7 +322,7 @@ static int renew(Link *l) {
 
         r = server_conn_channel(&l->call_conn, true, &ch);
         if (r >= 0)
-                r = node_renew(ch, l->id, &next, &msg);
+                r = node_identity_renew(ch, l->id, &next, &msg);
         if (r < 0) {
                 l->renew_retry_at = time(NULL) + LINK_RENEW_RETRY_SEC;
                 return link_failed(l, LOG_WARNING, r, "Failed to renew the node SVID", msg);
@@ -350,7 +351,7 @@ static void take_bundle(Link *l, const Warden__Types__V1__Bundle *pb) {
         const char *reason = NULL;
         int r;
 
-        r = bundle_from_pb(pb, &b, &reason);
+        r = pb_to_bundle(pb, &b, &reason);
         if (r >= 0 && !streq(warden_bundle_trust_domain(b), l->cfg.trust_domain))
                 r = -EINVAL, reason = "bundle of another trust domain";
         if (r < 0) {
@@ -359,7 +360,7 @@ static void take_bundle(Link *l, const Warden__Types__V1__Bundle *pb) {
         }
         if (warden_bundle_equal(b, l->id->bundle))
                 return;
-        r = node_bundle_save(b, l->cfg.data_dir);
+        r = node_identity_bundle_save(b, l->cfg.data_dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the bundle, continuing: %m");
         if (warden_bundle_n_x509_authorities(b) > 0)

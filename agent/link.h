@@ -22,8 +22,8 @@
 
 #include <warden/bundle.h>
 
-#include "attest_node.h"
 #include "cleanup.h"
+#include "node_identity.h"
 #include "server_client.h"
 #include "warden/node/v1/node.pb-c.h"
 

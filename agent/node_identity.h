@@ -27,10 +27,10 @@
 #include "cleanup.h"
 #include "rpc_client.h"
 
-#define NODE_SVID_FILE "agent_svid.pem"
-#define NODE_KEY_FILE "agent_svid.key"
-#define NODE_KEY_NEXT_FILE "agent_svid.key.next"
-#define NODE_BUNDLE_FILE "bundle.json"
+#define NODE_IDENTITY_SVID_FILE "agent_svid.pem"
+#define NODE_IDENTITY_KEY_FILE "agent_svid.key"
+#define NODE_IDENTITY_KEY_NEXT_FILE "agent_svid.key.next"
+#define NODE_IDENTITY_BUNDLE_FILE "bundle.json"
 #define NODE_X509POP_CONTEXT "warden-x509pop-v1"
 
 typedef struct NodeIdentity {
@@ -58,7 +58,7 @@ int node_identity_load(const char *data_dir,
 
 /* Writes the SVID chain and its key to data_dir durably and so that every moment leaves a
  * pair that loads: the old one until the chain is renamed into place, the new one after
- * (with NODE_KEY_NEXT_FILE until the key is renamed too). 0 once the new pair is the one
+ * (with NODE_IDENTITY_KEY_NEXT_FILE until the key is renamed too). 0 once the new pair is the one
  * that loads; -errno (disk full, read-only) while the old pair still is. */
 int node_identity_save_svid(const NodeIdentity *id, const char *data_dir);
 
@@ -66,18 +66,18 @@ int node_identity_save_svid(const NodeIdentity *id, const char *data_dir);
 int node_identity_save(const NodeIdentity *id, const char *data_dir);
 
 /* Writes bundle.json only (after the bundle changed). */
-int node_bundle_save(const WardenBundle *b, const char *data_dir);
+int node_identity_bundle_save(const WardenBundle *b, const char *data_dir);
 
 /* Reads bundle.json of trust domain td from data_dir; when it is missing, a copy of
  * bootstrap (may be NULL: -ENOKEY). -EBADMSG (+ reason) when it does not parse. */
-int node_bundle_load(const char *data_dir,
-                     const char *td,
-                     const WardenBundle *bootstrap,
-                     WardenBundle **ret,
-                     const char **reterr_reason);
+int node_identity_bundle_load(const char *data_dir,
+                              const char *td,
+                              const WardenBundle *bootstrap,
+                              WardenBundle **ret,
+                              const char **reterr_reason);
 
 /* Reads PEM CA certificates (-trustBundle) into a bundle for td. */
-int node_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret);
+int node_identity_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret);
 
 /* true once the node SVID has expired (now >= notAfter). */
 bool node_identity_expired(const NodeIdentity *id, int64_t now);
@@ -96,36 +96,39 @@ typedef struct NodeAttestParams {
  * that ID and our key). bootstrap (borrowed) is kept as the bundle when the server sends
  * none. -EPERM/-EINVAL: refused by the server (*reterr_message says why); -EAGAIN and
  * others: try again later; -ENOKEY: no attestation method configured. */
-int node_attest(RpcChannel *ch,
-                const NodeAttestParams *p,
-                const WardenBundle *bootstrap,
-                NodeIdentity **ret,
-                char **reterr_message);
+int node_identity_attest(RpcChannel *ch,
+                         const NodeAttestParams *p,
+                         const WardenBundle *bootstrap,
+                         NodeIdentity **ret,
+                         char **reterr_message);
 
 /* Renews id over ch (mutual TLS with id): new key + CSR, RenewAgent. *ret is the new
  * identity (same SPIFFE ID, checked; no bundle: the caller moves id's over when it
  * switches). id is left alone: the caller keeps using it until *ret is saved. */
-int node_renew(RpcChannel *ch, const NodeIdentity *id, NodeIdentity **ret, char **reterr_message);
+int node_identity_renew(RpcChannel *ch,
+                        const NodeIdentity *id,
+                        NodeIdentity **ret,
+                        char **reterr_message);
 
 /* Whether a failed attestation's status details (server_client.h *reterr_message) say that
  * TLS refused the server: 1 with *ret (malloc'd) the one-line reason naming what was
  * expected, for a chain that does not verify against bootstrap (the N CAs from source,
  * "-trustBundle F" say) or a server that is not spiffe://td/warden/server; 0 for any other
  * failure (unreachable, refused by the server); -ENOMEM. */
-int node_first_contact_refusal(const char *details,
-                               const char *td,
-                               const WardenBundle *bootstrap,
-                               const char *source,
-                               char **ret);
+int node_identity_first_contact_refusal(const char *details,
+                                        const char *td,
+                                        const WardenBundle *bootstrap,
+                                        const char *source,
+                                        char **ret);
 
 /* The x509pop signed payload: NODE_X509POP_CONTEXT || nonce || csr (malloc'd). */
-int node_x509pop_payload(const uint8_t *nonce,
-                         size_t nonce_len,
-                         const uint8_t *csr,
-                         size_t csr_len,
-                         uint8_t **ret,
-                         size_t *ret_len);
+int node_identity_x509pop_payload(const uint8_t *nonce,
+                                  size_t nonce_len,
+                                  const uint8_t *csr,
+                                  size_t csr_len,
+                                  uint8_t **ret,
+                                  size_t *ret_len);
 
 /* Writes data to path atomically with mode (temp file in the same directory, fsync,
  * rename, fsync of the directory). */
-int node_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int node_identity_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

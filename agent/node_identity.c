@@ -3,7 +3,7 @@
  * files in dataDir. */
 #define _GNU_SOURCE
 
-#include "attest_node.h"
+#include "node_identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +42,7 @@ int64_t node_identity_renew_at(const NodeIdentity *id) {
         return id->not_before + (id->not_after - id->not_before) / 2;
 }
 
-int node_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+int node_identity_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
         const uint8_t *p = data;
@@ -122,8 +122,8 @@ static char *path_join(const char *dir, const char *file) {
         return asprintf(&p, "%s/%s", dir, file) < 0 ? NULL : p;
 }
 
-int node_bundle_save(const WardenBundle *b, const char *data_dir) {
-        _cleanup_free_ char *json = NULL, *path = path_join(data_dir, NODE_BUNDLE_FILE);
+int node_identity_bundle_save(const WardenBundle *b, const char *data_dir) {
+        _cleanup_free_ char *json = NULL, *path = path_join(data_dir, NODE_IDENTITY_BUNDLE_FILE);
         int r;
 
         if (!path)
@@ -131,10 +131,10 @@ int node_bundle_save(const WardenBundle *b, const char *data_dir) {
         r = warden_bundle_to_spiffe_json(b, &json);
         if (r < 0)
                 return r;
-        return node_write_file_atomic(path, json, strlen(json), 0600);
+        return node_identity_write_file_atomic(path, json, strlen(json), 0600);
 }
 
-int node_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret) {
+int node_identity_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
         _cleanup_(warden_bundle_unrefp) WardenBundle *b = NULL;
         int r;
@@ -186,12 +186,12 @@ static int identity_check(NodeIdentity *id, const char *td, const char **reterr_
         return 0;
 }
 
-int node_bundle_load(const char *data_dir,
-                     const char *td,
-                     const WardenBundle *bootstrap,
-                     WardenBundle **ret,
-                     const char **reterr_reason) {
-        _cleanup_free_ char *path = path_join(data_dir, NODE_BUNDLE_FILE), *json = NULL;
+int node_identity_bundle_load(const char *data_dir,
+                              const char *td,
+                              const WardenBundle *bootstrap,
+                              WardenBundle **ret,
+                              const char **reterr_reason) {
+        _cleanup_free_ char *path = path_join(data_dir, NODE_IDENTITY_BUNDLE_FILE), *json = NULL;
         size_t len = 0;
         int r;
 
@@ -205,18 +205,18 @@ int node_bundle_load(const char *data_dir,
         }
         if (r < 0) {
                 if (reterr_reason)
-                        *reterr_reason = "cannot read " NODE_BUNDLE_FILE;
+                        *reterr_reason = "cannot read " NODE_IDENTITY_BUNDLE_FILE;
                 return r;
         }
         r = warden_bundle_from_spiffe_json(td, json, len, ret, reterr_reason);
         return r < 0 && r != -ENOMEM ? -EBADMSG : r;
 }
 
-/* The key of id's leaf: NODE_KEY_FILE, or NODE_KEY_NEXT_FILE when a save was cut short
- * after its commit point (the chain is the new one, the key still the old one). */
+/* The key of id's leaf: NODE_IDENTITY_KEY_FILE, or NODE_IDENTITY_KEY_NEXT_FILE when a save was cut
+ * short after its commit point (the chain is the new one, the key still the old one). */
 static int load_key(const char *data_dir, NodeIdentity *id, const char **reterr_reason) {
-        _cleanup_free_ char *key_path = path_join(data_dir, NODE_KEY_FILE);
-        _cleanup_free_ char *next_path = path_join(data_dir, NODE_KEY_NEXT_FILE);
+        _cleanup_free_ char *key_path = path_join(data_dir, NODE_IDENTITY_KEY_FILE);
+        _cleanup_free_ char *next_path = path_join(data_dir, NODE_IDENTITY_KEY_NEXT_FILE);
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *next = NULL;
         X509 *leaf = sk_X509_value(id->chain, 0);
         int r;
@@ -225,7 +225,7 @@ static int load_key(const char *data_dir, NodeIdentity *id, const char **reterr_
                 return -ENOMEM;
         r = warden_key_read_file(key_path, &id->key);
         if (r < 0 && r != -ENOENT) {
-                *reterr_reason = "cannot read " NODE_KEY_FILE;
+                *reterr_reason = "cannot read " NODE_IDENTITY_KEY_FILE;
                 return r;
         }
         if (r >= 0 && warden_key_public_equal(X509_get0_pubkey(leaf), id->key))
@@ -233,11 +233,11 @@ static int load_key(const char *data_dir, NodeIdentity *id, const char **reterr_
         if (warden_key_read_file(next_path, &next) < 0 ||
             !warden_key_public_equal(X509_get0_pubkey(leaf), next)) {
                 if (r < 0)
-                        *reterr_reason = "cannot read " NODE_KEY_FILE;
+                        *reterr_reason = "cannot read " NODE_IDENTITY_KEY_FILE;
                 return r < 0 ? r : 0; /* identity_check() refuses the mismatch */
         }
         log_debug("The key of the node SVID in %s is %s, finishing an interrupted save", data_dir,
-                  NODE_KEY_NEXT_FILE);
+                  NODE_IDENTITY_KEY_NEXT_FILE);
         if (rename(next_path, key_path) < 0)
                 log_debug_errno(-errno, "Cannot rename %s, ignoring: %m", next_path);
         EVP_PKEY_free(id->key);
@@ -251,7 +251,7 @@ int node_identity_load(const char *data_dir,
                        NodeIdentity **ret,
                        const char **reterr_reason) {
         _cleanup_(node_identity_freep) NodeIdentity *id = NULL;
-        _cleanup_free_ char *svid_path = path_join(data_dir, NODE_SVID_FILE);
+        _cleanup_free_ char *svid_path = path_join(data_dir, NODE_IDENTITY_SVID_FILE);
         const char *reason = NULL;
         int r;
 
@@ -264,13 +264,13 @@ int node_identity_load(const char *data_dir,
         if (r == -ENOENT)
                 return r;
         if (r < 0)
-                reason = "cannot read " NODE_SVID_FILE;
+                reason = "cannot read " NODE_IDENTITY_SVID_FILE;
         if (r >= 0)
                 r = load_key(data_dir, id, &reason);
         if (r >= 0)
                 r = identity_check(id, td, &reason);
         if (r >= 0)
-                r = node_bundle_load(data_dir, td, bootstrap, &id->bundle, &reason);
+                r = node_identity_bundle_load(data_dir, td, bootstrap, &id->bundle, &reason);
         if (r < 0) {
                 if (reterr_reason)
                         *reterr_reason = reason;
@@ -281,9 +281,9 @@ int node_identity_load(const char *data_dir,
 }
 
 int node_identity_save_svid(const NodeIdentity *id, const char *data_dir) {
-        _cleanup_free_ char *svid_path = path_join(data_dir, NODE_SVID_FILE);
-        _cleanup_free_ char *key_path = path_join(data_dir, NODE_KEY_FILE);
-        _cleanup_free_ char *next_path = path_join(data_dir, NODE_KEY_NEXT_FILE);
+        _cleanup_free_ char *svid_path = path_join(data_dir, NODE_IDENTITY_SVID_FILE);
+        _cleanup_free_ char *key_path = path_join(data_dir, NODE_IDENTITY_KEY_FILE);
+        _cleanup_free_ char *next_path = path_join(data_dir, NODE_IDENTITY_KEY_NEXT_FILE);
         _cleanup_close_ int dfd = -EBADF;
         int r;
 
@@ -291,8 +291,8 @@ int node_identity_save_svid(const NodeIdentity *id, const char *data_dir) {
                 return -ENOMEM;
         /* 1. The new key beside the old one; 2. the chain (each written whole, fsync'd,
          * renamed, directory fsync'd): the commit point, from here on the new pair loads
-         * (load_key() pairs it with NODE_KEY_NEXT_FILE); 3. the key to its place. A
-         * failure in 1 or 2 leaves the old pair as it was. NODE_KEY_NEXT_FILE is not
+         * (load_key() pairs it with NODE_IDENTITY_KEY_NEXT_FILE); 3. the key to its place. A
+         * failure in 1 or 2 leaves the old pair as it was. NODE_IDENTITY_KEY_NEXT_FILE is not
          * removed on a failure in 2: the chain may have been renamed before the directory
          * fsync failed, and then it is the only key that matches. */
         r = warden_key_write_file(next_path, id->key);
@@ -316,18 +316,18 @@ int node_identity_save(const NodeIdentity *id, const char *data_dir) {
 
         /* The bundle first: it does not depend on the SVID, and a failure leaves no half. */
         if (id->bundle)
-                r = node_bundle_save(id->bundle, data_dir);
+                r = node_identity_bundle_save(id->bundle, data_dir);
         if (r >= 0)
                 r = node_identity_save_svid(id, data_dir);
         return r;
 }
 
-int node_x509pop_payload(const uint8_t *nonce,
-                         size_t nonce_len,
-                         const uint8_t *csr,
-                         size_t csr_len,
-                         uint8_t **ret,
-                         size_t *ret_len) {
+int node_identity_x509pop_payload(const uint8_t *nonce,
+                                  size_t nonce_len,
+                                  const uint8_t *csr,
+                                  size_t csr_len,
+                                  uint8_t **ret,
+                                  size_t *ret_len) {
         size_t ctx = strlen(NODE_X509POP_CONTEXT), len = ctx + nonce_len + csr_len;
         uint8_t *buf = malloc(len);
 
@@ -368,8 +368,8 @@ static int x509pop_proof(RpcChannel *ch,
                                      reterr_message);
         if (r < 0)
                 return r;
-        r = node_x509pop_payload(proof->nonce.data, proof->nonce.len, csr, csr_len, &payload,
-                                 &payload_len);
+        r = node_identity_x509pop_payload(proof->nonce.data, proof->nonce.len, csr, csr_len,
+                                          &payload, &payload_len);
         if (r >= 0)
                 r = warden_sign(key, payload, payload_len, &proof->signature.data,
                                 &proof->signature.len);
@@ -419,7 +419,7 @@ static int identity_from_response(const Warden__Node__V1__AttestAgentResponse *r
         if (r < 0)
                 return log_error_errno(r, "Server sent an unusable node SVID: %s", strna(reason));
         if (resp->bundle) {
-                r = bundle_from_pb(resp->bundle, &id->bundle, &reason);
+                r = pb_to_bundle(resp->bundle, &id->bundle, &reason);
                 if (r >= 0 && !streq(warden_bundle_trust_domain(id->bundle), td))
                         r = -EBADMSG, reason = "bundle of another trust domain";
                 if (r < 0)
@@ -433,11 +433,11 @@ static int identity_from_response(const Warden__Node__V1__AttestAgentResponse *r
         return 0;
 }
 
-int node_attest(RpcChannel *ch,
-                const NodeAttestParams *p,
-                const WardenBundle *bootstrap,
-                NodeIdentity **ret,
-                char **reterr_message) {
+int node_identity_attest(RpcChannel *ch,
+                         const NodeAttestParams *p,
+                         const WardenBundle *bootstrap,
+                         NodeIdentity **ret,
+                         char **reterr_message) {
         Warden__Node__V1__AttestAgentRequest req = WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__INIT;
         Warden__Node__V1__X509PopProof proof = WARDEN__NODE__V1__X509_POP_PROOF__INIT;
         Warden__Node__V1__AttestAgentResponse *resp = NULL;
@@ -473,7 +473,10 @@ int node_attest(RpcChannel *ch,
         return r;
 }
 
-int node_renew(RpcChannel *ch, const NodeIdentity *id, NodeIdentity **ret, char **reterr_message) {
+int node_identity_renew(RpcChannel *ch,
+                        const NodeIdentity *id,
+                        NodeIdentity **ret,
+                        char **reterr_message) {
         _cleanup_(node_identity_freep) NodeIdentity *next = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_free_ uint8_t *csr = NULL;
@@ -506,11 +509,11 @@ int node_renew(RpcChannel *ch, const NodeIdentity *id, NodeIdentity **ret, char 
         return 0;
 }
 
-int node_first_contact_refusal(const char *details,
-                               const char *td,
-                               const WardenBundle *bootstrap,
-                               const char *source,
-                               char **ret) {
+int node_identity_first_contact_refusal(const char *details,
+                                        const char *td,
+                                        const WardenBundle *bootstrap,
+                                        const char *source,
+                                        char **ret) {
         size_t n = bootstrap ? warden_bundle_n_x509_authorities(bootstrap) : 0;
         const char *reason = NULL;
         int r;
