@@ -61,7 +61,8 @@ static Entry *mk(const char *spiffe_id, const char *parent_id, const char *selec
         return e;
 }
 
-/* Stores e (taking it); returns its new id (borrowed from a static ring). */
+/* Stores e (taking it); returns its new id (borrowed from a static ring: valid for the
+ * next 15 calls). */
 static const char *put(Fx *fx, Entry *e) {
         static char ids[16][ENTRY_ID_MAX + 1];
         static unsigned k;
@@ -80,12 +81,15 @@ static AuthzSet *build(Fx *fx) {
         return set;
 }
 
-/* true when the set holds an entry with this SPIFFE ID. */
-static bool has(const AuthzSet *set, const char *spiffe_id) {
-        for (size_t i = 0; i < set->n; i++)
-                if (streq(set->entries[i]->spiffe_id, spiffe_id))
-                        return true;
-        return false;
+/* The set holds exactly the entries with these (distinct) IDs, sorted by ID. */
+static void assert_members(const AuthzSet *set, const char *const *ids, size_t n) {
+        if (set->n != n)
+                fail_msg("the set holds %zu entries, expected %zu", set->n, n);
+        for (size_t i = 1; i < set->n; i++)
+                assert_true(strcmp(set->entries[i - 1]->id, set->entries[i]->id) < 0);
+        for (size_t i = 0; i < n; i++)
+                if (!authz_set_find(set, ids[i]))
+                        fail_msg("entry %s is not in the set", ids[i]);
 }
 
 static void test_direct_children(void **state) {
@@ -97,11 +101,8 @@ static void test_direct_children(void **state) {
         b = put(fx, mk(TD "/b", AGENT, "unix:uid:2"));
         other = put(fx, mk(TD "/other", TD "/warden/agent/join_token/t2", "unix:uid:3"));
         set = build(fx);
-        assert_int_equal(set->n, 2);
+        assert_members(set, (const char *[]){a, b}, 2);
         assert_false(set->truncated);
-        assert_true(strcmp(set->entries[0]->id, set->entries[1]->id) < 0);
-        assert_non_null(authz_set_find(set, a));
-        assert_non_null(authz_set_find(set, b));
         assert_null(authz_set_find(set, other));
         assert_null(authz_set_find(set, "nosuchid"));
         assert_null(authz_set_find(set, ""));
@@ -117,6 +118,7 @@ static void test_node_aliases(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
         Entry *alias, *alias2, *expired_alias;
+        const char *wl_a;
 
         /* Matches: all its selectors are the agent's. */
         alias = mk(TD "/cluster/a", TD "/warden/server", "x509pop:subject:cn:node-1");
@@ -133,53 +135,51 @@ static void test_node_aliases(void **state) {
         expired_alias->expires_at = fx->now - 1;
         put(fx, expired_alias);
 
-        put(fx, mk(TD "/wl-a", TD "/cluster/a", "unix:uid:1"));
+        wl_a = put(fx, mk(TD "/wl-a", TD "/cluster/a", "unix:uid:1"));
         put(fx, mk(TD "/wl-b", TD "/cluster/b", "unix:uid:1"));
         put(fx, mk(TD "/wl-c", TD "/cluster/c", "unix:uid:1"));
-        set = build(fx);
-        assert_int_equal(set->n, 1);
-        assert_true(has(set, TD "/wl-a"));
         /* Node alias entries themselves are never served. */
-        assert_false(has(set, TD "/cluster/a"));
+        set = build(fx);
+        assert_members(set, &wl_a, 1);
 }
 
 static void test_descendants_levels(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        const char *levels[AUTHZ_LEVELS_MAX + 2];
         char id[64], parent[64];
 
-        /* A chain of AUTHZ_LEVELS_MAX + 2 levels below the agent. */
+        /* A chain of AUTHZ_LEVELS_MAX + 2 levels below the agent: the first
+         * AUTHZ_LEVELS_MAX are served. */
         snprintf(parent, sizeof(parent), "%s", AGENT);
-        for (int i = 1; i <= AUTHZ_LEVELS_MAX + 2; i++) {
-                snprintf(id, sizeof(id), TD "/l%d", i);
-                put(fx, mk(id, parent, "unix:uid:1"));
+        for (int i = 0; i < AUTHZ_LEVELS_MAX + 2; i++) {
+                snprintf(id, sizeof(id), TD "/l%d", i + 1);
+                levels[i] = put(fx, mk(id, parent, "unix:uid:1"));
                 snprintf(parent, sizeof(parent), "%s", id);
         }
         set = build(fx);
-        assert_int_equal(set->n, AUTHZ_LEVELS_MAX);
-        snprintf(id, sizeof(id), TD "/l%d", AUTHZ_LEVELS_MAX);
-        assert_true(has(set, id));
-        snprintf(id, sizeof(id), TD "/l%d", AUTHZ_LEVELS_MAX + 1);
-        assert_false(has(set, id));
+        assert_members(set, levels, AUTHZ_LEVELS_MAX);
 }
 
 static void test_cycle(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        const char *ids[4];
 
         /* x under the agent, y under x, and x again under y: each parent is looked up
          * once, so the walk ends and nothing appears twice. */
-        put(fx, mk(TD "/x", AGENT, "unix:uid:1"));
-        put(fx, mk(TD "/y", TD "/x", "unix:uid:2"));
-        put(fx, mk(TD "/x", TD "/y", "unix:uid:3"));
-        put(fx, mk(TD "/x", AGENT, "unix:uid:4"));
+        ids[0] = put(fx, mk(TD "/x", AGENT, "unix:uid:1"));
+        ids[1] = put(fx, mk(TD "/y", TD "/x", "unix:uid:2"));
+        ids[2] = put(fx, mk(TD "/x", TD "/y", "unix:uid:3"));
+        ids[3] = put(fx, mk(TD "/x", AGENT, "unix:uid:4"));
         set = build(fx);
-        assert_int_equal(set->n, 4);
+        assert_members(set, ids, ELEMENTSOF(ids));
 }
 
 static void test_unusable(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        const char *active;
         Entry *e;
 
         e = mk(TD "/expired", AGENT, "unix:uid:1");
@@ -195,10 +195,9 @@ static void test_unusable(void **state) {
         e = mk(TD "/active", AGENT, "unix:uid:1");
         e->state = strdup("active");
         e->expires_at = fx->now + 60;
-        put(fx, e);
+        active = put(fx, e);
         set = build(fx);
-        assert_int_equal(set->n, 1);
-        assert_true(has(set, TD "/active"));
+        assert_members(set, &active, 1);
 
         assert_false(authz_entry_usable(NULL, fx->now));
 }
@@ -209,14 +208,14 @@ static void test_reserved_ids(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
         _cleanup_(entry_freep) Entry *e = NULL;
+        const char *ok;
 
         put(fx, mk(TD "/warden/server", AGENT, "unix:uid:1"));
         put(fx, mk(TD "/warden/agent/join_token/t2", AGENT, "unix:uid:1"));
         put(fx, mk(TD "/of-t2", TD "/warden/agent/join_token/t2", "unix:uid:1"));
-        put(fx, mk(TD "/ok", AGENT, "unix:uid:1"));
+        ok = put(fx, mk(TD "/ok", AGENT, "unix:uid:1"));
         set = build(fx);
-        assert_int_equal(set->n, 1);
-        assert_true(has(set, TD "/ok"));
+        assert_members(set, &ok, 1);
 
         e = mk(TD "/warden/server", AGENT, "unix:uid:1");
         assert_false(authz_entry_usable(e, fx->now));
@@ -225,11 +224,19 @@ static void test_reserved_ids(void **state) {
         assert_true(authz_entry_usable(e, fx->now));
 }
 
+static int cmp_id(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* One entry past the cap: the walk reads children in ID order and keeps the first
+ * AUTHZ_ENTRIES_MAX, so the one with the greatest ID is left out. */
 static void test_entry_cap(void **state) {
         Fx *fx = *state;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
         size_t total = AUTHZ_ENTRIES_MAX + 1, done = 0;
+        _cleanup_free_ char **ids = calloc(total, sizeof(char *));
 
+        assert_non_null(ids);
         while (done < total) {
                 Entry *batch[DS_BATCH_MAX];
                 size_t n = total - done < DS_BATCH_MAX ? total - done : DS_BATCH_MAX;
@@ -240,13 +247,19 @@ static void test_entry_cap(void **state) {
                         batch[i] = mk(TD "/many", AGENT, sel);
                 }
                 assert_ok(ds_create_entries(fx->ds, batch, n, NULL));
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
+                        ids[done + i] = TAKE_PTR(batch[i]->id);
                         entry_free(batch[i]);
+                }
                 done += n;
         }
+        qsort(ids, total, sizeof(char *), cmp_id);
         set = build(fx);
-        assert_int_equal(set->n, AUTHZ_ENTRIES_MAX);
         assert_true(set->truncated);
+        assert_members(set, (const char *const *) ids, AUTHZ_ENTRIES_MAX);
+        assert_null(authz_set_find(set, ids[total - 1]));
+        for (size_t i = 0; i < total; i++)
+                free(ids[i]);
 }
 
 int main(void) {

@@ -496,13 +496,11 @@ static void test_many_streams_and_stop(void **state) {
                 }
                 free_msg(m);
         }
+        /* Stopping cancels every call: each stream ends UNAVAILABLE (gRPC's text varies with
+         * the moment the connection goes: "Cancelling all calls", "Broken pipe"). */
         h_stop_server(&h);
         for (size_t i = 0; i < ELEMENTSOF(st); i++) {
-                ProtobufCMessage *m = NULL;
-                int status = -1;
-
-                assert_int_equal(h_next(st[i], H_TIMEOUT_MS, NULL, &m, &status, NULL), 0);
-                assert_int_not_equal(status, GRPC_STATUS_OK);
+                h_expect_end(st[i], GRPC_STATUS_UNAVAILABLE, NULL);
                 rpc_stream_free(st[i]);
         }
         h_stop(&h);
