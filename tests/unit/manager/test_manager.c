@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "link.h"
 #include "manager_fixture.h"
 #include "ossl_cleanup.h"
 #include "pb_util.h"
@@ -73,19 +72,12 @@ static void test_renew_time(void **state) {
         }
 }
 
-static void test_retry_and_backoff(void **state) {
+static void test_retry_delay(void **state) {
         assert_int_equal(manager_retry_delay(1), 1);
         assert_int_equal(manager_retry_delay(2), 2);
         assert_int_equal(manager_retry_delay(4), 8);
         assert_int_equal(manager_retry_delay(7), MANAGER_RETRY_MAX_SEC);
         assert_int_equal(manager_retry_delay(100), MANAGER_RETRY_MAX_SEC);
-        /* link: 1 s doubling to 30 s, +-20 % */
-        assert_int_equal(link_backoff_ms(0, 1000, 30000, 0.5), 1000);
-        assert_int_equal(link_backoff_ms(0, 1000, 30000, 0.0), 800);
-        assert_int_equal(link_backoff_ms(0, 1000, 30000, 1.0), 1200);
-        assert_int_equal(link_backoff_ms(3, 1000, 30000, 0.5), 8000);
-        assert_int_equal(link_backoff_ms(5, 1000, 30000, 0.5), 30000);
-        assert_int_equal(link_backoff_ms(60, 1000, 30000, 1.0), 36000);
 }
 
 /* Only entries a workload can match get an SVID: one without selectors and a node alias
@@ -329,7 +321,7 @@ static void test_bad_input(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_renew_time),
-                cmocka_unit_test(test_retry_and_backoff),
+                cmocka_unit_test(test_retry_delay),
                 cmocka_unit_test(test_sync_and_sign),
                 cmocka_unit_test(test_delete),
                 cmocka_unit_test(test_rotation),
