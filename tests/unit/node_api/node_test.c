@@ -29,9 +29,9 @@ static uint64_t now_ms(void) {
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-static void make_site_ca(NodeFx *fx, ServerConfig *cfg) {
+static void make_site_ca(NodeFx *fx) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *s = sk_X509_new_null();
-        char *path = NULL;
+        _cleanup_free_ char *path = NULL;
 
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &fx->site_key));
         assert_ok(warden_ca_create_self_signed(fx->site_key, "site.example", 3600, 0,
@@ -40,16 +40,14 @@ static void make_site_ca(NodeFx *fx, ServerConfig *cfg) {
         assert_true(sk_X509_push(s, fx->site_cert));
         assert_true(asprintf(&path, "%s/site-ca.pem", fx->dir) > 0);
         assert_ok(warden_x509_write_pem_file(path, s, 0644));
-        cfg->x509pop_ca = path;
 }
 
-void node_fx_init(NodeFx *fx, bool x509pop) {
-        _cleanup_free_ char *ds_path = NULL;
+/* A Server on fx->dir (its CA and datastore are kept there), listening on port (0: any). */
+static void start_server(NodeFx *fx, int port) {
+        _cleanup_free_ char *ds_path = NULL, *addr = NULL;
         RpcTlsServerConfig tls;
         Server *s;
 
-        *fx = (NodeFx){};
-        fx->dir = test_tmpdir();
         s = fx->s = calloc(1, sizeof(Server));
         assert_non_null(s);
         /* Metrics on, as in warden-server (server_free frees the registry). */
@@ -61,8 +59,8 @@ void node_fx_init(NodeFx *fx, bool x509pop) {
         s->cfg.default_x509_ttl = 3600;
         s->cfg.default_jwt_ttl = 300;
         s->cfg.ca_ttl = 86400;
-        if (x509pop)
-                make_site_ca(fx, &s->cfg);
+        if (fx->site_cert)
+                assert_true(asprintf(&s->cfg.x509pop_ca, "%s/site-ca.pem", fx->dir) > 0);
         assert_true(asprintf(&ds_path, "%s/ds.sqlite3", fx->dir) > 0);
         assert_ok(ds_open_sqlite(ds_path, &s->ds));
         ds_set_metrics(s->ds, s->metrics.datastore_seconds);
@@ -75,9 +73,24 @@ void node_fx_init(NodeFx *fx, bool x509pop) {
         assert_ok(node_api_new(s, &s->node));
         assert_ok(node_api_register(s->node, s->node_rpc));
         assert_ok(server_tls_config(s, &tls));
+        free(fx->roots_pem);
         fx->roots_pem = strdup(tls.roots_pem);
-        assert_ok(rpc_server_listen_tls(s->node_rpc, "127.0.0.1:0", &tls, &fx->port));
+        assert_true(asprintf(&addr, "127.0.0.1:%d", port) > 0);
+        assert_ok(rpc_server_listen_tls(s->node_rpc, addr, &tls, &fx->port));
         assert_ok(rpc_server_start(s->node_rpc));
+}
+
+void node_fx_init(NodeFx *fx, bool x509pop) {
+        *fx = (NodeFx){};
+        fx->dir = test_tmpdir();
+        if (x509pop)
+                make_site_ca(fx);
+        start_server(fx, 0);
+}
+
+void node_fx_restart(NodeFx *fx) {
+        fx->s = server_free(fx->s);
+        start_server(fx, fx->port);
 }
 
 void node_fx_done(NodeFx *fx) {

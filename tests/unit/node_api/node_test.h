@@ -39,6 +39,9 @@ typedef struct NodeId {
 } NodeId;
 
 void node_fx_init(NodeFx *fx, bool x509pop);
+/* Stops the server (ending its streams) and starts a new one on the same port, CA and
+ * datastore, as a restart of warden-server does. */
+void node_fx_restart(NodeFx *fx);
 void node_fx_done(NodeFx *fx);
 /* Runs rpc_server_dispatch() for up to ms, or until done(userdata) is true. */
 void node_fx_pump(NodeFx *fx, bool (*done)(void *), void *userdata, int ms);
