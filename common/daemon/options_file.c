@@ -31,6 +31,8 @@ static _Thread_local FileParse *current_parse;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cfg_t *, cfg_free)
 
+/* libconfuse's cfg_errfunc_t; fmt is a printf format. */
+static void on_error(cfg_t *cfg, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_error(cfg_t *cfg, const char *fmt, va_list ap) {
         FileParse *p = current_parse;
         _cleanup_free_ char *text = NULL;

@@ -42,6 +42,8 @@ void wl_test_sha256_path(const char *path, char hex[65]) {
         free(data);
 }
 
+static bool has_v(const SelectorSet *set, const char *type, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 static bool has_v(const SelectorSet *set, const char *type, const char *fmt, va_list ap) {
         char *value = NULL;
         bool found;

@@ -47,8 +47,9 @@ static int teardown(void **state) {
         return 0;
 }
 
-/* An entry with the given selectors (NULL-terminated "type:value"). */
-static Entry *entry_with(bool node, ...) {
+/* An entry with the given selectors (NULL-terminated "type:value"). node is an int:
+ * va_start() needs a last parameter that default promotions leave alone. */
+static Entry *entry_with(int node, ...) {
         Entry *e = NULL;
         const char *s;
         va_list ap;

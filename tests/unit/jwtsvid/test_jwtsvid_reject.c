@@ -35,7 +35,7 @@ void test_tamper_signature(void **state) {
         _cleanup_free_ char *token = mint(fx.ec256, "ec256", NULL, SUB, "aud1", T0, 300);
         _cleanup_free_ char *rsa = mint(fx.rsa, "rsa", "PS256", SUB, "aud1", T0, 300);
         _cleanup_free_ uint8_t *sig = NULL;
-        _cleanup_free_ char *s64 = NULL, *bad = NULL, *der_sig = NULL;
+        _cleanup_free_ char *s64 = NULL, *bad = NULL;
         char *dot = strrchr(token, '.');
         size_t len;
 
