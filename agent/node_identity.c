@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
+#include "file.h"
 #include "log.h"
 #include "ossl_cleanup.h"
 #include "pb_util.h"
@@ -40,46 +40,6 @@ bool node_identity_expired(const NodeIdentity *id, int64_t now) {
 
 int64_t node_identity_renew_at(const NodeIdentity *id) {
         return id->not_before + (id->not_after - id->not_before) / 2;
-}
-
-int node_identity_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-        const uint8_t *p = data;
-        int r;
-
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = fchmod(fd, mode) < 0 ? -errno : 0;
-        while (r >= 0 && len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        r = -errno;
-                else {
-                        p += n;
-                        len -= (size_t) n;
-                }
-        }
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-        dircopy = strdup(path);
-        if (!dircopy)
-                return -ENOMEM;
-        dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
-        return 0;
 }
 
 /* Reads a whole regular file of at most max bytes (NUL-terminated). */
@@ -131,7 +91,7 @@ int node_identity_bundle_save(const WardenBundle *b, const char *data_dir) {
         r = warden_bundle_to_spiffe_json(b, &json);
         if (r < 0)
                 return r;
-        return node_identity_write_file_atomic(path, json, strlen(json), 0600);
+        return file_write_atomic(path, json, strlen(json), 0600);
 }
 
 int node_identity_bundle_from_pem_file(const char *path, const char *td, WardenBundle **ret) {

@@ -128,7 +128,3 @@ int node_identity_x509pop_payload(const uint8_t *nonce,
                                   size_t csr_len,
                                   uint8_t **ret,
                                   size_t *ret_len);
-
-/* Writes data to path atomically with mode (temp file in the same directory, fsync,
- * rename, fsync of the directory). */
-int node_identity_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

@@ -29,6 +29,7 @@
 
 #include "ca_internal.h"
 #include "cleanup.h"
+#include "file.h"
 #include "log.h"
 #include "ossl_cleanup.h"
 
@@ -88,53 +89,6 @@ int ca_store_write_slot(const Ca *ca, CaKind kind, const CaSlot *s) {
         return warden_x509_write_pem_file(path, certs, 0644);
 }
 
-/* ---- atomic writes ---- */
-
-static int fsync_path(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
-static int write_all(int fd, const char *p, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
-static int write_atomic(const char *dir, const char *name, const char *data, size_t len) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        if (path_join(dir, name, &path) < 0 || asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, name) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-        if (fd < 0)
-                return log_debug_errno(-errno, "Failed to create a temp file in %s: %m", dir);
-        r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && close(TAKE_FD(fd)) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return log_debug_errno(r, "Failed to write %s: %m", path);
-        }
-        return fsync_path(dir);
-}
-
 /* ---- state file: save ---- */
 
 static json_t *slot_to_json(CaKind kind, const CaSlot *s) {
@@ -155,7 +109,7 @@ static json_t *slot_to_json(CaKind kind, const CaSlot *s) {
 
 int ca_store_save(const Ca *ca) {
         _cleanup_(json_decrefp) json_t *root = NULL;
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *path = NULL;
 
         if (ca->sequence > INT64_MAX)
                 return -ERANGE;
@@ -177,7 +131,9 @@ int ca_store_save(const Ca *ca) {
         text = json_dumps(root, JSON_INDENT(2));
         if (!text)
                 return -ENOMEM;
-        return write_atomic(ca->dir, CA_STATE_FILE, text, strlen(text));
+        if (path_join(ca->dir, CA_STATE_FILE, &path) < 0)
+                return -ENOMEM;
+        return file_write_atomic(path, text, strlen(text), 0600);
 }
 
 /* ---- state file: load ---- */
@@ -514,7 +470,7 @@ static int create_dir(Ca *ca, const char *final, int (*build)(Ca *ca, time_t now
         if (!ca->dir)
                 return -ENOMEM;
         log_info("Created a new CA in %s", final);
-        return fsync_path(ca->data_dir);
+        return file_fsync_directory(ca->data_dir);
 fail:
         remove_flat_dir(tmp);
         slots_clear(ca);

@@ -9,117 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include <warden/x509.h>
 
 #include "cleanup.h"
+#include "file.h"
 #include "log.h"
 #include "ossl_cleanup.h"
 #include "x509_internal.h"
-
-#define TEMP_ATTEMPTS 16
-
-/* Directory part of path ("." when there is none), malloc'd. */
-static char *dir_of(const char *path) {
-        const char *slash = strrchr(path, '/');
-
-        if (!slash)
-                return strdup(".");
-        if (slash == path)
-                return strdup("/");
-        return strndup(path, (size_t) (slash - path));
-}
-
-/* Creates "<dir>/.<base>.tmp-<random>" exclusively; returns the fd, *ret_tmp the name. */
-static int open_temp(const char *path, mode_t mode, char **ret_tmp) {
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        int dirlen = slash ? (int) (slash - path + 1) : 0;
-
-        for (int i = 0; i < TEMP_ATTEMPTS; i++) {
-                _cleanup_free_ char *tmp = NULL;
-                unsigned char rnd[8];
-                char hex[17];
-                int fd;
-
-                if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-                        return ossl_to_errno(-EIO);
-                for (size_t k = 0; k < sizeof(rnd); k++)
-                        snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
-                if (asprintf(&tmp, "%.*s.%s.tmp-%s", dirlen, path, base, hex) < 0)
-                        return -ENOMEM;
-                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-                if (fd < 0 && errno == EEXIST)
-                        continue;
-                if (fd < 0)
-                        return log_debug_errno(-errno, "Failed to create %s: %m", tmp);
-                *ret_tmp = TAKE_PTR(tmp);
-                return fd;
-        }
-        return -EEXIST;
-}
-
-static int write_all(int fd, const void *data, size_t len) {
-        const uint8_t *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
-static int fsync_dir(const char *path) {
-        _cleanup_free_ char *dir = dir_of(path);
-        _cleanup_close_ int dfd = -EBADF;
-
-        if (!dir)
-                return -ENOMEM;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return log_debug_errno(-errno, "Failed to open directory %s: %m", dir);
-        if (fsync(dfd) < 0)
-                return log_debug_errno(-errno, "Failed to fsync directory %s: %m", dir);
-        return 0;
-}
-
-int x509_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        if (!path || !*path || (!data && len > 0))
-                return -EINVAL;
-        fd = open_temp(path, mode & 07777, &tmp);
-        if (fd < 0)
-                return fd;
-        /* open() applied the umask; make the mode exact. */
-        if (fchmod(fd, mode & 07777) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = write_all(fd, data, len);
-        if (r < 0)
-                goto fail;
-        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        return fsync_dir(path);
-fail:
-        (void) unlink(tmp);
-        return log_debug_errno(r, "Failed to write %s: %m", path);
-}
 
 /* Reads until EOF, at most max bytes (-EMSGSIZE when more). */
 static int read_capped(int fd, size_t max, char **ret, size_t *ret_len) {
@@ -186,7 +82,7 @@ int warden_key_write_file(const char *path, const EVP_PKEY *key) {
         r = warden_key_to_pem(key, &pem);
         if (r < 0)
                 return r;
-        return x509_write_file_atomic(path, pem, strlen(pem), 0600);
+        return file_write_atomic(path, pem, strlen(pem), 0600);
 }
 
 int warden_key_read_file(const char *path, EVP_PKEY **ret) {
@@ -237,5 +133,5 @@ int warden_x509_write_pem_file(const char *path, STACK_OF(X509) * certs, mode_t 
         r = warden_x509_chain_to_pem(certs, &pem);
         if (r < 0)
                 return r;
-        return x509_write_file_atomic(path, pem, strlen(pem), mode);
+        return file_write_atomic(path, pem, strlen(pem), mode);
 }

@@ -32,9 +32,6 @@ int x509_hex_lower(const uint8_t *p, size_t n, char **ret);
 
 /* x509_file.c */
 
-/* Writes data to path atomically (temp file in the same dir, O_EXCL|O_NOFOLLOW, mode
- * set with fchmod, fsync, rename, fsync of the directory). */
-int x509_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* Reads a regular file of at most max bytes (-EMSGSIZE above) without following a
  * final symlink. *ret is NUL-terminated (not counted in *ret_len). When
  * private_mode is true the file must not be accessible by group/others (-EPERM), and

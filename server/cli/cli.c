@@ -20,6 +20,7 @@
 #include <grpc/status.h>
 
 #include "cleanup.h"
+#include "file.h"
 #include "parse.h"
 #include "proto_convert.h"
 #include "rpc_status.h"
@@ -303,40 +304,11 @@ int cli_time_flag(const Options *o, const char *flag, int64_t *ret) {
         return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t k = write(fd, data, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                data += k;
-                len -= (size_t) k;
-        }
-        return 0;
-}
-
 int cli_write_file(const char *path, const char *data, size_t len, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
+        int r = file_write_atomic(path, data, len, mode);
 
-        if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-                return cli_error_errno(-ENOMEM, "out of memory");
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return cli_error_errno(-errno, "cannot write %s: %s", path, strerror(errno));
-        r = fchmod(fd, mode) < 0 ? -errno : 0;
-        if (r >= 0)
-                r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
+        if (r < 0)
                 return cli_error_errno(r, "cannot write %s: %s", path, strerror(-r));
-        }
         return 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include <warden/x509.h>
 
+#include "file.h"
 #include "node_identity.h"
 #include "ossl_cleanup.h"
 #include "testlib.h"
@@ -121,7 +122,7 @@ static void test_identity_files(void **state) {
         assert_ok(node_identity_load(dir, "example.org", pki.bundle, &loaded, &reason));
 
         /* a corrupt bundle.json */
-        assert_ok(node_identity_write_file_atomic(bundle_path, "{\"keys\":", 8, 0600));
+        assert_ok(file_write_atomic(bundle_path, "{\"keys\":", 8, 0600));
         loaded = node_identity_free(loaded);
         assert_errno(node_identity_load(dir, "example.org", NULL, &loaded, &reason), EBADMSG);
         pki_done(&pki);
