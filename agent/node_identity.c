@@ -21,6 +21,7 @@
 #include "ossl_cleanup.h"
 #include "pb_util.h"
 #include "server_client.h"
+#include "x509pop.h"
 
 NodeIdentity *node_identity_free(NodeIdentity *id) {
         if (!id)
@@ -282,25 +283,6 @@ int node_identity_save(const NodeIdentity *id, const char *data_dir) {
         return r;
 }
 
-int node_identity_x509pop_payload(const uint8_t *nonce,
-                                  size_t nonce_len,
-                                  const uint8_t *csr,
-                                  size_t csr_len,
-                                  uint8_t **ret,
-                                  size_t *ret_len) {
-        size_t ctx = strlen(NODE_X509POP_CONTEXT), len = ctx + nonce_len + csr_len;
-        uint8_t *buf = malloc(len);
-
-        if (!buf)
-                return -ENOMEM;
-        memcpy(buf, NODE_X509POP_CONTEXT, ctx);
-        memcpy(buf + ctx, nonce, nonce_len);
-        memcpy(buf + ctx + nonce_len, csr, csr_len);
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
 /* Builds the x509pop proof for csr: challenge, then the signature. proof's buffers are
  * malloc'd (freed by the caller with free_x509pop_proof). */
 static int x509pop_proof(RpcChannel *ch,
@@ -328,8 +310,8 @@ static int x509pop_proof(RpcChannel *ch,
                                      reterr_message);
         if (r < 0)
                 return r;
-        r = node_identity_x509pop_payload(proof->nonce.data, proof->nonce.len, csr, csr_len,
-                                          &payload, &payload_len);
+        r = x509pop_payload(proof->nonce.data, proof->nonce.len, csr, csr_len, &payload,
+                            &payload_len);
         if (r >= 0)
                 r = warden_sign(key, payload, payload_len, &proof->signature.data,
                                 &proof->signature.len);

@@ -12,8 +12,8 @@
  * At start the agent loads them: an unexpired SVID is used for mutual TLS (and renewed
  * at half-life); an expired one, or one the server refuses, means attesting anew.
  *
- * x509pop proof: signature = warden_sign(x509pop key, "warden-x509pop-v1" || nonce ||
- * csr), the nonce from X509PopChallenge (server/node_x509pop.c checks the same bytes). */
+ * x509pop proof: the signature over x509pop_payload() (common/rpc/x509pop.h) made with
+ * the x509pop key. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,7 +31,6 @@
 #define NODE_IDENTITY_KEY_FILE "agent_svid.key"
 #define NODE_IDENTITY_KEY_NEXT_FILE "agent_svid.key.next"
 #define NODE_IDENTITY_BUNDLE_FILE "bundle.json"
-#define NODE_X509POP_CONTEXT "warden-x509pop-v1"
 
 typedef struct NodeIdentity {
         char *spiffe_id;        /* spiffe://<td>/warden/agent/... */
@@ -120,11 +119,3 @@ int node_identity_first_contact_refusal(const char *details,
                                         const WardenBundle *bootstrap,
                                         const char *source,
                                         char **ret);
-
-/* The x509pop signed payload: NODE_X509POP_CONTEXT || nonce || csr (malloc'd). */
-int node_identity_x509pop_payload(const uint8_t *nonce,
-                                  size_t nonce_len,
-                                  const uint8_t *csr,
-                                  size_t csr_len,
-                                  uint8_t **ret,
-                                  size_t *ret_len);

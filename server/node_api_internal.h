@@ -30,7 +30,6 @@
 #define NODE_NONCE_SIZE 32
 #define NODE_NONCE_TTL 60
 #define NODE_NONCES_MAX 1024
-#define NODE_X509POP_CONTEXT "warden-x509pop-v1"
 #define NODE_X509POP_SIGNATURE_MAX 1024 /* RSA-8192 */
 #define NODE_FINGERPRINT_HEX 40
 
@@ -134,7 +133,7 @@ int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message);
 int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message);
 /* Checks an x509pop proof for csr: the chain verifies to the -x509popCA roots, the
  * nonce was issued for this leaf and is unexpired (consumed here), and the signature
- * over NODE_X509POP_CONTEXT || nonce || csr verifies with the leaf's key. On success
+ * over x509pop_payload() (x509pop.h) verifies with the leaf's key. On success
  * *ret_agent_id = spiffe://<td>/warden/agent/x509pop/<sha1 of leaf> and *ret_chain the
  * verified path (leaf first, ending with the trust anchor; certificates the node sent
  * that are not on it are dropped). -EOPNOTSUPP when x509pop is disabled, -EINVAL for a

@@ -31,6 +31,7 @@
 #include "ossl_cleanup.h"
 #include "proto_convert.h"
 #include "rpc_status.h"
+#include "x509pop.h"
 
 static void sk_X509_freep(STACK_OF(X509) * *s) {
         sk_X509_free(*s);
@@ -205,18 +206,14 @@ static int check_signature(X509 *leaf,
                            const ProtobufCBinaryData *csr,
                            const ProtobufCBinaryData *sig) {
         _cleanup_free_ uint8_t *data = NULL;
-        size_t ctx = strlen(NODE_X509POP_CONTEXT), len = ctx + nonce->len + csr->len;
+        size_t len;
         int r;
 
         if (sig->len == 0 || sig->len > NODE_X509POP_SIGNATURE_MAX)
                 return -EINVAL;
-        data = malloc(len);
-        if (!data)
-                return -ENOMEM;
-        memcpy(data, NODE_X509POP_CONTEXT, ctx);
-        memcpy(data + ctx, nonce->data, nonce->len);
-        if (csr->len > 0)
-                memcpy(data + ctx + nonce->len, csr->data, csr->len);
+        r = x509pop_payload(nonce->data, nonce->len, csr->data, csr->len, &data, &len);
+        if (r < 0)
+                return r;
         r = warden_verify(X509_get0_pubkey(leaf), data, len, sig->data, sig->len);
         if (r == -ENOMEM)
                 return r;

@@ -16,6 +16,7 @@
 #include "ossl_cleanup.h"
 #include "pb_util.h"
 #include "testlib.h"
+#include "x509pop.h"
 
 #define TD "spiffe://" NT_TD
 
@@ -93,15 +94,12 @@ static int prove_chain(NodeFx *fx,
         Warden__Node__V1__AttestAgentRequest req = WARDEN__NODE__V1__ATTEST_AGENT_REQUEST__INIT;
         Warden__Node__V1__X509PopProof proof = WARDEN__NODE__V1__X509_POP_PROOF__INIT;
         Warden__Node__V1__AttestAgentResponse *resp = NULL;
-        size_t ctx = strlen(NODE_X509POP_CONTEXT), len = ctx + nonce->len + signed_csr->len;
-        _cleanup_free_ uint8_t *data = malloc(len), *sig = NULL;
-        size_t sig_len = 0;
+        _cleanup_free_ uint8_t *data = NULL, *sig = NULL;
+        size_t len, sig_len = 0;
         int status;
 
-        assert_non_null(data);
-        memcpy(data, NODE_X509POP_CONTEXT, ctx);
-        memcpy(data + ctx, nonce->data, nonce->len);
-        memcpy(data + ctx + nonce->len, signed_csr->data, signed_csr->len);
+        assert_ok(x509pop_payload(nonce->data, nonce->len, signed_csr->data, signed_csr->len, &data,
+                                  &len));
         assert_ok(warden_sign(key, data, len, &sig, &sig_len));
         proof.cert_chain = chain;
         proof.n_cert_chain = n_chain;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The node identity files (agent/node_identity.c): save/load, modes, tampering, a save
- * stopped at every step, and the x509pop payload layout. */
+ * stopped at every step. */
 #define _GNU_SOURCE
 
 #include <fcntl.h>
@@ -199,24 +199,10 @@ static void test_identity_save_steps(void **state) {
         test_rmdir_free(TAKE_PTR(dir));
 }
 
-static void test_x509pop_payload(void **state) {
-        const uint8_t nonce[3] = {1, 2, 3}, csr[2] = {0xaa, 0xbb};
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len;
-
-        assert_ok(
-                node_identity_x509pop_payload(nonce, sizeof(nonce), csr, sizeof(csr), &buf, &len));
-        assert_int_equal(len, strlen("warden-x509pop-v1") + 5);
-        assert_memory_equal(buf, "warden-x509pop-v1", 17);
-        assert_memory_equal(buf + 17, nonce, 3);
-        assert_memory_equal(buf + 20, csr, 2);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_identity_files),
                 cmocka_unit_test(test_identity_save_steps),
-                cmocka_unit_test(test_x509pop_payload),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
