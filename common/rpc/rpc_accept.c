@@ -485,7 +485,10 @@ int rpc_acceptor_start(RpcAcceptor *a, grpc_server *server, const RpcAcceptorCon
 
         if (cfg->limits.max_connections == 0)
                 return -EINVAL;
+        /* The CQ thread already runs: rpc_acceptor_call_begin() reads the limits. */
+        pthread_mutex_lock(&a->lock);
         a->cfg = *cfg;
+        pthread_mutex_unlock(&a->lock);
         a->live = calloc(cfg->limits.max_connections, sizeof(*a->live));
         a->creds = grpc_insecure_server_credentials_create();
         if (!a->live || !a->creds)

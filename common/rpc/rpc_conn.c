@@ -132,12 +132,15 @@ void rpc_account_maybe_free(RpcAcceptor *a, RpcUidAccount *u) {
 /* --- calls --- */
 
 int rpc_acceptor_call_begin(RpcAcceptor *a, int fd, RpcConn **ret) {
-        unsigned cap = a->cfg.limits.max_calls_per_uid;
         RpcUidAccount *u;
         RpcConn *c;
+        unsigned cap;
         int r = 0;
 
         pthread_mutex_lock(&a->lock);
+        /* Under the lock: a call on a TCP port may come before rpc_acceptor_start() set
+         * the configuration. */
+        cap = a->cfg.limits.max_calls_per_uid;
         c = fd >= 0 && (size_t) fd < a->n_table ? a->table[fd] : NULL;
         u = c ? rpc_account_get(a, c->cred.uid, true) : NULL;
         if (!c)

@@ -44,6 +44,14 @@ teardown() {
   for h in "${TEARDOWN_HOOKS[@]:-}"; do
     [ -n "$h" ] && eval "$h" || true
   done
+  # A ThreadSanitizer report does not stop a daemon, it only changes its exit status,
+  # which not every test reads: a report in any log fails the test.
+  local f
+  for f in $(grep -ls "WARNING: ThreadSanitizer" "$T"/*.log 2>/dev/null); do
+    echo "==== ThreadSanitizer report in $f"
+    grep -m1 -A40 "WARNING: ThreadSanitizer" "$f"
+    TEST_OK=0
+  done
   if [ "$TEST_OK" != 1 ] || [ $rc -ne 0 ]; then
     echo "---- $TEST_NAME FAILED (rc=$rc); logs from $T:"
     for f in "$T"/*.log; do
@@ -129,8 +137,14 @@ as_uid() {
   if [[ "${LSAN_OPTIONS:-}" == *suppressions=* ]]; then
     supp=${LSAN_OPTIONS#*suppressions=}
     supp=${supp%%:*}
-    env=(env "LSAN_OPTIONS=${LSAN_OPTIONS/"$supp"/"$(uid_copy "$supp")"}")
+    env+=("LSAN_OPTIONS=${LSAN_OPTIONS/"$supp"/"$(uid_copy "$supp")"}")
   fi
+  if [[ "${TSAN_OPTIONS:-}" == *suppressions=* ]]; then
+    supp=${TSAN_OPTIONS#*suppressions=}
+    supp=${supp%%:*}
+    env+=("TSAN_OPTIONS=${TSAN_OPTIONS/"$supp"/"$(uid_copy "$supp")"}")
+  fi
+  [ ${#env[@]} -eq 0 ] || env=(env "${env[@]}")
   setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "${env[@]}" "${args[@]}"
 }
 

@@ -24,6 +24,7 @@ step "socket-activated agent"
 mkdir -p "$T/sa"
 systemd-socket-activate -l "$T/sa/api.sock" -E NOTIFY_SOCKET="$T/notify.sock" \
   -E WATCHDOG_USEC=400000 -E LSAN_OPTIONS="${LSAN_OPTIONS:-}" -E ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+  -E TSAN_OPTIONS="${TSAN_OPTIONS:-}" \
   "$AGENT_BIN" run -trustDomain example.org -serverPort "$SERVER_PORT" -dataDir "$T/a.data" \
   -socketPath "$T/unused/api.sock" -joinToken "$TOK" -trustBundle "$T/roots.pem" \
   >"$T/agent.log" 2>&1 &

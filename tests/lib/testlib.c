@@ -96,28 +96,34 @@ static void copy_mode(const char *src, const char *dst, mode_t mode) {
         free(data);
 }
 
+/* When the environment variable var (LSAN_OPTIONS, TSAN_OPTIONS) names a suppressions
+ * file, copies it into dir as name and points var at the copy. */
+static void copy_suppressions(const char *var, const char *dir, const char *name) {
+        const char *opts = getenv(var), *supp, *end;
+        _cleanup_free_ char *orig = NULL, *copy = NULL, *env = NULL;
+
+        supp = opts ? strstr(opts, "suppressions=") : NULL;
+        if (!supp)
+                return;
+        supp += strlen("suppressions=");
+        end = supp + strcspn(supp, ":");
+        orig = strndup(supp, (size_t) (end - supp));
+        assert_non_null(orig);
+        assert_true(asprintf(&copy, "%s/%s", dir, name) > 0);
+        copy_mode(orig, copy, 0644);
+        assert_true(asprintf(&env, "%.*s%s%s", (int) (supp - opts), opts, copy, end) > 0);
+        assert_int_equal(setenv(var, env, 1), 0);
+}
+
 char *test_copy_for_other_uid(const char *path, const char *dir) {
-        char *copy = strdup(path), *dst = NULL, *opts, *supp, *end, *env = NULL, *supp_copy = NULL;
+        _cleanup_free_ char *copy = strdup(path);
+        char *dst = NULL;
 
         assert_non_null(copy);
         assert_int_equal(chmod(dir, 0755), 0);
         assert_true(asprintf(&dst, "%s/%s", dir, basename(copy)) > 0);
         copy_mode(path, dst, 0755);
-        free(copy);
-        opts = getenv("LSAN_OPTIONS");
-        supp = opts ? strstr(opts, "suppressions=") : NULL;
-        if (!supp)
-                return dst;
-        supp += strlen("suppressions=");
-        end = supp + strcspn(supp, ":");
-        copy = strndup(supp, (size_t) (end - supp));
-        assert_non_null(copy);
-        assert_true(asprintf(&supp_copy, "%s/lsan.supp", dir) > 0);
-        copy_mode(copy, supp_copy, 0644);
-        assert_true(asprintf(&env, "%.*s%s%s", (int) (supp - opts), opts, supp_copy, end) > 0);
-        assert_int_equal(setenv("LSAN_OPTIONS", env, 1), 0);
-        free(copy);
-        free(supp_copy);
-        free(env);
+        copy_suppressions("LSAN_OPTIONS", dir, "lsan.supp");
+        copy_suppressions("TSAN_OPTIONS", dir, "tsan.supp");
         return dst;
 }

@@ -39,7 +39,8 @@ int test_read_fd(int fd, char **ret, size_t *ret_size);
 
 /* For a child that runs as another uid, which cannot reach a private checkout or build dir
  * (0700): copies the program at path into dir (made 0755: test_tmpdir() dirs are 0700) and
- * returns the copy's path (malloc'd, mode 0755). When LSAN_OPTIONS names a suppressions
- * file, that is copied into dir too and LSAN_OPTIONS (the environment children inherit) is
- * changed to name the copy: a sanitizer that cannot read it aborts the program. */
+ * returns the copy's path (malloc'd, mode 0755). When LSAN_OPTIONS or TSAN_OPTIONS names a
+ * suppressions file, that is copied into dir too and the variable (in the environment
+ * children inherit) is changed to name the copy: a sanitizer that cannot read it aborts
+ * the program. */
 char *test_copy_for_other_uid(const char *path, const char *dir);

@@ -17,6 +17,12 @@ import time
 import grpc
 
 HDR = [("workload.spiffe.io", "true")]
+# Deadlines grow for sanitizer builds, as in tests/integration/lib.sh.
+SCALE = int(os.environ.get("WARDEN_TIME_SCALE") or (3 if os.environ.get("WARDEN_SANITIZE") else 1))
+
+
+def scaled(seconds):
+    return seconds * SCALE
 
 
 def expect_status(fn, code, details=None):
@@ -32,46 +38,47 @@ def expect_status(fn, code, details=None):
 
 def check_unary(ch):
     echo = ch.unary_unary("/test.Open/Echo")
-    got = echo(b"py", timeout=5)
+    got = echo(b"py", timeout=scaled(5))
     want = f"uid={os.getuid()};pid={os.getpid()};py".encode()
     assert got == want, got
 
     secure = ch.unary_unary("/test.Secure/Echo")
-    expect_status(lambda: secure(b"x", timeout=5), grpc.StatusCode.INVALID_ARGUMENT,
+    expect_status(lambda: secure(b"x", timeout=scaled(5)), grpc.StatusCode.INVALID_ARGUMENT,
                   "security header missing from request")
-    expect_status(lambda: secure(b"x", metadata=[("workload.spiffe.io", "false")], timeout=5),
+    expect_status(lambda: secure(b"x", metadata=[("workload.spiffe.io", "false")],
+                                 timeout=scaled(5)),
                   grpc.StatusCode.INVALID_ARGUMENT)
-    assert secure(b"ok", metadata=HDR, timeout=5).endswith(b";ok")
+    assert secure(b"ok", metadata=HDR, timeout=scaled(5)).endswith(b";ok")
 
     start = time.monotonic()
-    expect_status(lambda: ch.unary_unary("/test.Open/Nope")(b"", metadata=HDR, timeout=5),
+    expect_status(lambda: ch.unary_unary("/test.Open/Nope")(b"", metadata=HDR, timeout=scaled(5)),
                   grpc.StatusCode.UNIMPLEMENTED)
-    expect_status(lambda: ch.unary_unary("/Other/Nope")(b"", timeout=5),
+    expect_status(lambda: ch.unary_unary("/Other/Nope")(b"", timeout=scaled(5)),
                   grpc.StatusCode.UNIMPLEMENTED)
     assert time.monotonic() - start < 2, "unknown methods must not hang"
 
     fail = ch.unary_unary("/test.Open/Fail")
-    expect_status(lambda: fail(b"13", timeout=5), grpc.StatusCode.PERMISSION_DENIED,
+    expect_status(lambda: fail(b"13", timeout=scaled(5)), grpc.StatusCode.PERMISSION_DENIED,
                   "failed on request")
-    expect_status(lambda: fail(b"2", timeout=5), grpc.StatusCode.NOT_FOUND)
+    expect_status(lambda: fail(b"2", timeout=scaled(5)), grpc.StatusCode.NOT_FOUND)
 
     # The server copies at most 128 metadata entries per call.
     many = [(f"x-m-{i}", "v") for i in range(100)]
-    assert echo(b"m", metadata=many, timeout=5).endswith(b";m")
+    assert echo(b"m", metadata=many, timeout=scaled(5)).endswith(b";m")
     too_many = [(f"x-m-{i}", "v") for i in range(129)]
-    expect_status(lambda: echo(b"m", metadata=too_many, timeout=5),
+    expect_status(lambda: echo(b"m", metadata=too_many, timeout=scaled(5)),
                   grpc.StatusCode.RESOURCE_EXHAUSTED)
 
     # The server's 4 MiB receive cap, at the limit and one byte past it.
     size = 4 * 1024 * 1024
-    assert len(echo(b"x" * (size - 64), timeout=10)) > size - 64
-    expect_status(lambda: echo(b"x" * (size + 1), timeout=10),
+    assert len(echo(b"x" * (size - 64), timeout=scaled(10))) > size - 64
+    expect_status(lambda: echo(b"x" * (size + 1), timeout=scaled(10)),
                   grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 def check_stream(ch, server):
     watch = ch.unary_stream("/test.Open/Watch")
-    it = watch(b"", timeout=10)
+    it = watch(b"", timeout=scaled(10))
     first = next(it)
     assert first.startswith(b"v="), first
     v0 = int(first[2:])
@@ -83,7 +90,7 @@ def check_stream(ch, server):
 
 
 def check_shutdown(ch, server):
-    it = ch.unary_stream("/test.Open/Watch")(b"", timeout=10)
+    it = ch.unary_stream("/test.Open/Watch")(b"", timeout=scaled(10))
     next(it)
     server.send_signal(signal.SIGTERM)
     try:
@@ -92,7 +99,7 @@ def check_shutdown(ch, server):
         raise AssertionError("stream ended with OK")
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.UNAVAILABLE, e.code()
-    assert server.wait(timeout=10) == 0, "server exit status"
+    assert server.wait(timeout=scaled(10)) == 0, "server exit status"
 
 
 def main():

@@ -54,6 +54,15 @@ static void on_conn_event(RpcConnEvent ev, uid_t uid, void *userdata) {
         pthread_mutex_unlock(&events_lock);
 }
 
+static uid_t last_uid(void) {
+        uid_t uid;
+
+        pthread_mutex_lock(&events_lock);
+        uid = last_event_uid;
+        pthread_mutex_unlock(&events_lock);
+        return uid;
+}
+
 static unsigned events_of(RpcConnEvent ev) {
         unsigned n;
 
@@ -159,7 +168,7 @@ static void test_uid_connection_cap(void **state) {
         rpc_server_get_stats(t.s, &st);
         assert_true(st.connections_refused >= 1);
         assert_true(events_of(RPC_CONN_REFUSED_UID) >= 1);
-        assert_int_equal(last_event_uid, geteuid());
+        assert_int_equal(last_uid(), geteuid());
 
         if (geteuid() == 0) {
                 /* Another uid is not held back by root's cap. */

@@ -201,23 +201,20 @@ static void test_fetch_jwt_source(void **state) {
         h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
         /* Answers from other threads, later. */
-        h.fx->jwt_async = true;
-        h.fx->jwt_delay_ms = 20;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.async = true, .delay_ms = 20});
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, &r, NULL), GRPC_STATUS_OK);
         assert_int_equal(r->n_svids, 2);
         check_token(&h, r->svids[1]->svid, ID_B, 1, "aud1");
         free_msg(r);
         /* Server unreachable: UNAVAILABLE, from the callback or at once. */
-        h.fx->jwt_fail = -EAGAIN;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.async = true, .delay_ms = 20, .fail = -EAGAIN});
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
-        h.fx->jwt_async = false;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.fail = -EAGAIN});
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
-        h.fx->jwt_fail = 0;
-        h.fx->jwt_fail_now = -ECONNREFUSED;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.fail_now = -ECONNREFUSED});
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
-        h.fx->jwt_fail_now = 0;
         /* Refused by the server. */
-        h.fx->jwt_fail = -EPERM;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.fail = -EPERM});
         assert_int_equal(fetch_jwt(&h, aud1, 1, NULL, NULL, NULL), GRPC_STATUS_PERMISSION_DENIED);
         h_stop(&h);
 }
@@ -245,11 +242,10 @@ static void test_stop_with_jwt_in_flight(void **state) {
         (void) state;
         h_start(&h);
         h_publish(&h, entries_root, ELEMENTSOF(entries_root));
-        h.fx->jwt_async = true;
-        h.fx->jwt_delay_ms = 400;
+        fx_set_jwt_mode(h.fx, (FxJwtMode){.async = true, .delay_ms = 400});
         c = (Caller){.h = &h, .status = -1};
         assert_int_equal(pthread_create(&t, NULL, caller_main, &c), 0);
-        while (__atomic_load_n(&h.fx->n_fetches, __ATOMIC_ACQUIRE) < 2)
+        while (fx_n_fetches(h.fx) < 2)
                 usleep(1000);
         h_stop_server(&h);
         pthread_join(t, NULL);

@@ -137,6 +137,21 @@ static int fx_token(
         return 0;
 }
 
+void fx_set_jwt_mode(Fixture *f, FxJwtMode mode) {
+        pthread_mutex_lock(&f->lock);
+        f->jwt = mode;
+        pthread_mutex_unlock(&f->lock);
+}
+
+unsigned fx_n_fetches(Fixture *f) {
+        unsigned n;
+
+        pthread_mutex_lock(&f->lock);
+        n = f->n_fetches;
+        pthread_mutex_unlock(&f->lock);
+        return n;
+}
+
 static int fx_fetch_jwt(void *userdata,
                         uid_t uid,
                         const CachedSvid *svid,
@@ -148,14 +163,16 @@ static int fx_fetch_jwt(void *userdata,
         char *token = NULL;
         FxAsync *a;
         int r, fail, fail_now;
+        unsigned delay_ms;
         bool async;
 
         pthread_mutex_lock(&f->lock);
         f->n_fetches++;
         f->last_uid = uid;
-        fail = f->jwt_fail;
-        fail_now = f->jwt_fail_now;
-        async = f->jwt_async && f->n_threads < FX_MAX_THREADS;
+        fail = f->jwt.fail;
+        fail_now = f->jwt.fail_now;
+        delay_ms = f->jwt.delay_ms;
+        async = f->jwt.async && f->n_threads < FX_MAX_THREADS;
         pthread_mutex_unlock(&f->lock);
         if (fail_now < 0)
                 return fail_now;
@@ -171,7 +188,7 @@ static int fx_fetch_jwt(void *userdata,
                 erase_and_free(token);
                 return -ENOMEM;
         }
-        *a = (FxAsync){.delay_ms = f->jwt_delay_ms,
+        *a = (FxAsync){.delay_ms = delay_ms,
                        .done = done,
                        .userdata = done_userdata,
                        .r = r,

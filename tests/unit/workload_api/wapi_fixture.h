@@ -37,6 +37,14 @@ typedef struct FxEntry {
         int64_t created_at;
 } FxEntry;
 
+/* How fetch_jwt_svid answers. */
+typedef struct FxJwtMode {
+        bool async;        /* call done from a new thread ... */
+        unsigned delay_ms; /* ... after this long */
+        int fail;          /* < 0: fail every fetch with this */
+        int fail_now;      /* < 0: return this from fetch_jwt_svid itself */
+} FxJwtMode;
+
 typedef struct Fixture {
         EVP_PKEY *ca_key, *jwt_key, *fed_ca_key, *fed_jwt_key, *other_ca_key;
         X509 *ca, *fed_ca, *other_ca;
@@ -50,14 +58,11 @@ typedef struct Fixture {
         AgentSnapshot *current; /* under lock */
         uint64_t version;
 
-        /* fetch_jwt_svid behaviour (set before use; read under lock) */
-        bool jwt_cache;        /* reuse a token per (SPIFFE ID, audiences) */
-        bool jwt_async;        /* call done from a new thread ... */
-        unsigned jwt_delay_ms; /* ... after this long */
-        int jwt_fail;          /* < 0: fail every fetch with this */
-        int jwt_fail_now;      /* < 0: return this from fetch_jwt_svid itself */
-        unsigned n_fetches, n_mints;
-        uid_t last_uid; /* the caller's uid of the last fetch */
+        /* fetch_jwt_svid behaviour */
+        bool jwt_cache;              /* reuse a token per (SPIFFE ID, audiences); set before use */
+        FxJwtMode jwt;               /* under lock: fx_set_jwt_mode() */
+        unsigned n_fetches, n_mints; /* under lock: fx_n_fetches() */
+        uid_t last_uid;              /* the caller's uid of the last fetch (under lock) */
         char **cache_keys, **cache_tokens;
         size_t n_cache;
         pthread_t threads[FX_MAX_THREADS];
@@ -70,6 +75,12 @@ typedef struct Fixture {
 int fx_new(Fixture **ret);
 /* Joins async JWT threads and frees everything. */
 Fixture *fx_free(Fixture *f);
+
+/* Sets how fetch_jwt_svid answers from now on. The Workload API calls it from its own
+ * threads: a test changes it only through here. */
+void fx_set_jwt_mode(Fixture *f, FxJwtMode mode);
+/* fetch_jwt_svid calls so far. */
+unsigned fx_n_fetches(Fixture *f);
 
 /* Builds and publishes a snapshot holding these entries, each signed SVID fresh
  * (a new key and serial every time); version increases. The federated bundles of
