@@ -291,25 +291,6 @@ WorkloadApi *workload_api_free(WorkloadApi *w) {
 
 /* --- request and response helpers --- */
 
-int wapi_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len) {
-        size_t n = protobuf_c_message_get_packed_size(m);
-        uint8_t *p;
-
-        if (n > RPC_MAX_MESSAGE_SIZE)
-                return -EMSGSIZE;
-        p = malloc(n > 0 ? n : 1);
-        if (!p)
-                return -ENOMEM;
-        *ret_len = protobuf_c_message_pack(m, p);
-        *ret = p;
-        return 0;
-}
-
-void wapi_free_secret(uint8_t *p, size_t len) {
-        explicit_erase(p, len);
-        free(p);
-}
-
 /* Reads a base-128 varint at *p. Returns 0 or -EBADMSG. */
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret) {
         uint64_t v = 0;

@@ -47,7 +47,7 @@ int wapi_x509_bundles_response(const WapiView *v,
                 ptrs[resp.n_bundles++] = x;
         }
         resp.bundles = ptrs;
-        r = wapi_pack(&resp.base, ret, ret_len);
+        r = rpc_message_pack(&resp.base, ret, ret_len);
         return r < 0 ? r : 1;
 }
 
@@ -78,6 +78,6 @@ int wapi_jwt_bundles_response(const WapiView *v,
                 ptrs[resp.n_bundles++] = x;
         }
         resp.bundles = ptrs;
-        r = wapi_pack(&resp.base, ret, ret_len);
+        r = rpc_message_pack(&resp.base, ret, ret_len);
         return r < 0 ? r : 1;
 }

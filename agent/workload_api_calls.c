@@ -131,14 +131,12 @@ void wapi_finish(WapiCall *call, grpc_status_code status, const char *message) {
         wapi_call_count(call, status);
 }
 
-int wapi_reply(WapiCall *call, const void *msg, size_t len) {
+int wapi_reply(WapiCall *call, const ProtobufCMessage *m, RpcMessageFlags flags) {
         int r;
 
-        r = rpc_call_reply(call->rpc, msg, len);
+        r = rpc_message_reply(call->rpc, m, flags);
         if (r >= 0)
-                wapi_call_count(call, GRPC_STATUS_OK);
-        else if (r == -ENOTCONN)
-                wapi_call_count(call, GRPC_STATUS_CANCELLED);
+                wapi_call_count(call, r > 0 ? GRPC_STATUS_OK : GRPC_STATUS_CANCELLED);
         return r;
 }
 
@@ -220,18 +218,16 @@ static const WapiConn *call_caller(WapiCall *call) {
 /* The request, unpacked; NULL (call finished with INVALID_ARGUMENT) when malformed. */
 static ProtobufCMessage *call_request(WapiCall *call) {
         const char *why = WAPI_MSG_BAD_REQUEST;
-        ProtobufCMessage *m;
+        ProtobufCMessage *m = NULL;
         const void *req;
         size_t len;
 
         req = rpc_call_request(call->rpc, &len);
-        if (call->method->strings_only && wapi_check_strings(req, len, &why) < 0) {
+        if ((call->method->strings_only && wapi_check_strings(req, len, &why) < 0) ||
+            rpc_message_unpack(call->rpc, call->method->request, &m) < 0) {
                 wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, why);
                 return NULL;
         }
-        m = protobuf_c_message_unpack(call->method->request, NULL, len, req);
-        if (!m)
-                wapi_finish(call, GRPC_STATUS_INVALID_ARGUMENT, WAPI_MSG_BAD_REQUEST);
         return m;
 }
 
@@ -284,12 +280,9 @@ void wapi_call_start(RpcCall *rpc, void *userdata) {
  * any service name (the agent serves one thing). */
 void wapi_health_check(WapiCall *call, const WapiView *v, ProtobufCMessage *req) {
         Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-        uint8_t buf[8];
-        size_t len;
 
         protobuf_c_message_free_unpacked(req, NULL);
         resp.status = v ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                         : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-        len = protobuf_c_message_pack(&resp.base, buf);
-        (void) wapi_reply(call, buf, len);
+        (void) wapi_reply(call, &resp.base, 0);
 }

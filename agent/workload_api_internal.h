@@ -35,6 +35,7 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "metrics_names.h"
 #include "rpc.h"
+#include "rpc_message.h"
 #include "selector.h"
 #include "workload_api.h"
 
@@ -158,10 +159,6 @@ void wapi_conn_free(void *p);
 /* The newest view, borrowed until the next call on this thread; NULL before the first
  * snapshot with a bundle. CQ thread only. */
 const WapiView *wapi_view_current(WorkloadApi *w);
-/* Packs m into a malloc'd buffer. */
-int wapi_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);
-/* Wipes and frees a packed message that held secrets. */
-void wapi_free_secret(uint8_t *p, size_t len);
 /* Checks every length-delimited field of a request made of strings only: UTF-8
  * without NUL (protobuf-c would cut a string at its first NUL). Returns 0 or -EINVAL
  * with a static reason. */
@@ -216,10 +213,10 @@ void wapi_call_start(RpcCall *rpc, void *userdata);
 void wapi_call_count(WapiCall *call, grpc_status_code status);
 /* rpc_call_finish() + wapi_call_count(). */
 void wapi_finish(WapiCall *call, grpc_status_code status, const char *message);
-/* rpc_call_reply(); counts OK when it went out and CANCELLED when the caller was
- * gone (-ENOTCONN), nothing on other errors (the caller finishes the call). Returns
- * what rpc_call_reply() returned. */
-int wapi_reply(WapiCall *call, const void *msg, size_t len);
+/* rpc_message_reply(); counts OK when the answer went out and CANCELLED when the
+ * caller was gone, nothing on errors (the caller finishes the call). Returns what
+ * rpc_message_reply() returned: 1, 0 (caller gone) or -errno. */
+int wapi_reply(WapiCall *call, const ProtobufCMessage *m, RpcMessageFlags flags);
 /* Open streams gauge of the call's method, +1 or -1. */
 void wapi_call_stream_opened(WapiCall *call, int delta);
 /* The method's short name ("FetchX509SVID"), for labels and logs. */

@@ -68,9 +68,6 @@ static grpc_status_code jwt_error_status(int r) {
 static int jwt_reply(JwtRequest *q) {
         JWTSVIDResponse resp = JWTSVIDRESPONSE__INIT;
         _cleanup_free_ JWTSVID *svids = NULL, **ptrs = NULL;
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        int r;
 
         svids = calloc(q->n_slots, sizeof(*svids));
         ptrs = calloc(q->n_slots, sizeof(*ptrs));
@@ -86,12 +83,8 @@ static int jwt_reply(JwtRequest *q) {
         }
         resp.n_svids = q->n_slots;
         resp.svids = ptrs;
-        r = wapi_pack(&resp.base, &buf, &len);
-        if (r < 0)
-                return r;
-        r = wapi_reply(&q->stats, buf, len);
-        wapi_free_secret(buf, len);
-        return r == -ENOTCONN ? 0 : r; /* the caller went away: nothing to tell */
+        /* 0 when the caller went away: nothing to tell */
+        return wapi_reply(&q->stats, &resp.base, RPC_MESSAGE_ERASE);
 }
 
 static void jwt_complete(JwtRequest *q) {

@@ -55,13 +55,6 @@ static void stream_end(WapiStream *st, grpc_status_code status, const char *mess
         wapi_finish(&st->stats, status, message); /* counted only if nothing went out */
 }
 
-static void free_message(const WapiStream *st, uint8_t *msg, size_t len) {
-        if (st->method->wipe_messages)
-                wapi_free_secret(msg, len);
-        else
-                free(msg);
-}
-
 /* Sends msg unless it equals the last message sent. st->lock is held. */
 static void stream_send_locked(WapiStream *st, const uint8_t *msg, size_t len) {
         uint8_t digest[EVP_MAX_MD_SIZE];
@@ -107,8 +100,7 @@ static void stream_apply(WapiStream *st, const WapiView *v) {
                 stream_send_locked(st, msg, len);
         /* r == 0: SVIDs not signed yet, the first message comes later */
         pthread_mutex_unlock(&st->lock);
-        if (msg)
-                free_message(st, msg, len);
+        rpc_message_free(msg, len, st->method->wipe_messages ? RPC_MESSAGE_ERASE : 0);
 }
 
 static void stream_on_close(RpcCall *c, void *userdata) {

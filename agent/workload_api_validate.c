@@ -90,8 +90,6 @@ static int validate_reply(WapiCall *call, const WardenJwtClaims *claims, const c
         ValidateJWTSVIDResponse resp = VALIDATE_JWTSVIDRESPONSE__INIT;
         _cleanup_(json_decrefp) json_t *out = NULL;
         Google__Protobuf__Struct *st = NULL;
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len = 0;
         int r;
 
         out = claims_out(claims, own_td);
@@ -102,11 +100,9 @@ static int validate_reply(WapiCall *call, const WardenJwtClaims *claims, const c
                 return r;
         resp.spiffe_id = claims->spiffe_id;
         resp.claims = st;
-        r = wapi_pack(&resp.base, &buf, &len);
+        r = wapi_reply(call, &resp.base, 0);
         protobuf_c_message_free_unpacked(&st->base, NULL);
-        if (r < 0)
-                return r;
-        return wapi_reply(call, buf, len);
+        return r;
 }
 
 static void validate(WapiCall *call, const WapiView *v, const ValidateJWTSVIDRequest *pb) {
@@ -132,7 +128,7 @@ static void validate(WapiCall *call, const WapiView *v, const ValidateJWTSVIDReq
                 return;
         }
         r = validate_reply(call, claims, v->tds[0].td);
-        if (r < 0 && r != -ENOTCONN) {
+        if (r < 0) {
                 log_debug_errno(r, "workload api: ValidateJWTSVID reply failed: %m");
                 wapi_finish(call, GRPC_STATUS_INTERNAL, "internal error");
         }

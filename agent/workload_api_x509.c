@@ -93,6 +93,6 @@ int wapi_x509_svid_response(const WapiView *v,
         }
         resp.federated_bundles = p.fed_ptrs;
 
-        r = wapi_pack(&resp.base, ret, ret_len);
+        r = rpc_message_pack(&resp.base, ret, ret_len);
         return r < 0 ? r : 1;
 }

@@ -61,33 +61,6 @@ int admin_fail(int r, char *err, size_t n, const char *fmt, ...) {
         return r;
 }
 
-int admin_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret) {
-        size_t len;
-        const void *data = rpc_call_request(c, &len);
-        ProtobufCMessage *m;
-
-        m = protobuf_c_message_unpack(desc, NULL, len, data);
-        if (!m)
-                return -EINVAL;
-        *ret = m;
-        return 0;
-}
-
-int admin_reply(RpcCall *c, const void *msg) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len;
-        int r;
-
-        r = pb_pack(msg, &buf, &len);
-        if (r < 0)
-                return r;
-        if (len > RPC_MAX_MESSAGE_SIZE)
-                return -EMSGSIZE;
-        r = rpc_call_reply(c, buf, len);
-        /* The call may have gone away meanwhile; nothing left to answer then. */
-        return r == -ENOTCONN ? 0 : r;
-}
-
 static bool admin_uid_allowed(const Server *s, uid_t uid) {
         if (uid == 0 || uid == s->own_uid)
                 return true;
@@ -106,7 +79,8 @@ static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err
         int64_t count;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__health_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__health_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         if (!req->shallow) {
@@ -124,7 +98,7 @@ static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err
         resp.trust_domain = s->cfg.trust_domain;
         resp.started_at = s->started_at;
         resp.version = (char *) WARDEN_SERVER_VERSION;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 static int reply_logger(Server *s, RpcCall *c) {
@@ -132,7 +106,7 @@ static int reply_logger(Server *s, RpcCall *c) {
 
         resp.current_level = (char *) log_level_to_string(log_get_max_level());
         resp.launch_level = (char *) log_level_to_string(s->launch_log_level);
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 static int admin_get_logger(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -144,7 +118,8 @@ static int admin_set_logger(Server *s, RpcCall *c, const AdminCaller *who, char 
         _cleanup_(pb_freep) Warden__Admin__V1__SetLoggerRequest *req = NULL;
         int r, level, old = log_get_max_level();
 
-        r = admin_unpack(c, &warden__admin__v1__set_logger_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__set_logger_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         level = *req->level ? log_level_from_string(req->level) : s->launch_log_level;

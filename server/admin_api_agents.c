@@ -50,8 +50,8 @@ int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char 
         int64_t ttl, expires_at;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__create_join_token_request__descriptor,
-                         (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__create_join_token_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         ttl = req->ttl == 0 ? JOIN_TOKEN_DEFAULT_TTL : req->ttl;
@@ -79,7 +79,7 @@ int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char 
                          alias ? alias : "-", (unsigned) who->uid);
                 resp.token = token;
                 resp.expires_at = expires_at;
-                r = admin_reply(c, &resp);
+                r = rpc_message_reply(c, &resp.base, RPC_MESSAGE_ERASE);
         }
         explicit_erase(token, sizeof(token));
         return r;
@@ -92,7 +92,8 @@ static int query_agents(
         _cleanup_(admin_agent_query_done) AgentQuery q = {};
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__list_agents_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__list_agents_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = admin_agent_query_init(req, &q, err, n);
         if (r >= 0)
@@ -112,7 +113,7 @@ int admin_count_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err,
                 return r;
         attested_agent_array_free(agents, count);
         resp.count = (int64_t) count;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -132,7 +133,7 @@ int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, 
         if (r >= 0) {
                 resp.agents = pbs;
                 resp.n_agents = count;
-                r = admin_reply(c, &resp);
+                r = rpc_message_reply(c, &resp.base, 0);
         }
         for (size_t i = 0; pbs && i < count; i++)
                 pb_free(pbs[i]);
@@ -161,7 +162,8 @@ int admin_get_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, si
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__get_agent_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__get_agent_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_agent_id(req->spiffe_id, err, n);
         if (r < 0)
@@ -173,7 +175,7 @@ int admin_get_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, si
                 r = agent_to_pb(a, &pb);
         if (r < 0)
                 return r;
-        return admin_reply(c, pb);
+        return rpc_message_reply(c, &pb->base, 0);
 }
 
 /* Evict (ban = false) deletes the agent; ban sets its banned flag. Either way its
@@ -186,7 +188,8 @@ static int agent_action(
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__agent_idrequest__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__agent_idrequest__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_agent_id(req->spiffe_id, err, n);
         if (r < 0)
@@ -201,7 +204,7 @@ static int agent_action(
         log_info("admin: agent %s agent_id=%s method=%s uid=%u", ban ? "banned" : "evicted",
                  req->spiffe_id, a ? strna(a->attestation_type) : "-", (unsigned) who->uid);
         server_agent_changed(s, req->spiffe_id);
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 int admin_evict_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -249,7 +252,8 @@ int admin_purge_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         int64_t now = (int64_t) time(NULL);
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__purge_agents_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__purge_agents_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         if (req->expired_for < 0 || req->expired_for > now)
@@ -271,5 +275,5 @@ int admin_purge_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         resp.n_purged = purged.n;
         resp.kept_banned = banned.v;
         resp.n_kept_banned = banned.n;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }

@@ -105,7 +105,7 @@ static int batch_reply_failure(RpcCall *c, size_t n, size_t bad, int r, const ch
         }
         resp.results = ptrs;
         resp.n_results = n;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 static int batch_reply_success(RpcCall *c, Entry **entries, size_t n) {
@@ -126,7 +126,7 @@ static int batch_reply_success(RpcCall *c, Entry **entries, size_t n) {
         if (r >= 0) {
                 resp.results = ptrs;
                 resp.n_results = n;
-                r = admin_reply(c, &resp);
+                r = rpc_message_reply(c, &resp.base, 0);
         }
         for (size_t i = 0; i < n; i++)
                 pb_free(res[i].entry);
@@ -189,8 +189,8 @@ int admin_batch_create_entry(Server *s, RpcCall *c, const AdminCaller *who, char
         EntryPolicy policy;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__batch_create_entry_request__descriptor,
-                         (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__batch_create_entry_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         if (req->n_entries == 0)
@@ -234,7 +234,7 @@ static int reply_entry(RpcCall *c, const Entry *e) {
         r = entry_to_pb(e, &pb);
         if (r < 0)
                 return r;
-        return admin_reply(c, pb);
+        return rpc_message_reply(c, &pb->base, 0);
 }
 
 int admin_get_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -242,7 +242,8 @@ int admin_get_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err, si
         _cleanup_(entry_freep) Entry *e = NULL;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__get_entry_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__get_entry_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_entry_id(req->id, err, n);
         if (r < 0)
@@ -264,7 +265,8 @@ int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         _cleanup_free_ Warden__Types__V1__Entry **pbs = NULL;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__list_entries_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__list_entries_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = admin_entry_query_init(req, &q, err, n);
         if (r >= 0)
@@ -279,7 +281,7 @@ int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         if (r >= 0) {
                 resp.entries = pbs;
                 resp.n_entries = v.n;
-                r = admin_reply(c, &resp);
+                r = rpc_message_reply(c, &resp.base, 0);
                 if (r == -EMSGSIZE)
                         (void) admin_fail(r, err, n,
                                           "too many entries (%zu) for one answer; narrow "
@@ -297,7 +299,8 @@ int admin_update_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         EntryPolicy policy;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__update_entry_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__update_entry_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_entry_id(req->entry ? req->entry->id : NULL, err, n);
         if (r < 0)
@@ -343,7 +346,8 @@ int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         _cleanup_(entry_freep) Entry *old = NULL;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__delete_entry_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__delete_entry_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_entry_id(req->id, err, n);
         if (r < 0)
@@ -357,7 +361,7 @@ int admin_delete_entry(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         log_info("admin: entry deleted entry_id=%s spiffe_id=%s uid=%u", req->id,
                  old ? old->spiffe_id : "-", (unsigned) who->uid);
         server_entries_changed(s);
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
@@ -369,7 +373,8 @@ int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err
         int64_t count;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__count_entries_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__count_entries_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0)
                 return r;
         if (!req->filter) {
@@ -377,7 +382,7 @@ int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err
                 if (r < 0)
                         return r;
                 resp.count = count;
-                return admin_reply(c, &resp);
+                return rpc_message_reply(c, &resp.base, 0);
         }
         r = admin_entry_query_init(req->filter, &q, err, n);
         if (r >= 0)
@@ -385,5 +390,5 @@ int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err
         if (r < 0)
                 return r;
         resp.count = (int64_t) v.n;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }

@@ -11,6 +11,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "rpc.h"
+#include "rpc_message.h"
 #include "server.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
@@ -23,15 +24,11 @@ typedef struct AdminCaller {
         char actor[32];
 } AdminCaller;
 
-/* A handler answers the call itself (rpc_call_reply) and returns 0, or returns a
+/* A handler answers the call itself (rpc_message_reply()) and returns >= 0, or returns a
  * negative errno; the dispatcher then ends the call with errno_to_grpc_status(r) and
  * err (if the handler wrote one) or a generic text. */
 typedef int (*AdminHandler)(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
 
-/* Unpacks the call's request as a message of desc (-EINVAL "malformed request"). */
-int admin_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret);
-/* Packs msg and replies with it. */
-int admin_reply(RpcCall *c, const void *msg);
 /* snprintf into err; returns r. */
 int admin_fail(int r, char *err, size_t n, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));

@@ -76,7 +76,7 @@ int admin_get_bundle(Server *s, RpcCall *c, const AdminCaller *who, char *err, s
                 return r;
         resp.bundle = pb;
         resp.spiffe_json = json;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, 0);
 }
 
 /* The ID must be a workload ID of our trust domain, outside the reserved /warden
@@ -136,7 +136,7 @@ static int reply_x509(RpcCall *c, const Ca *ca, STACK_OF(X509) * chain) {
                 resp.n_svid_chain = svid.n;
                 resp.root_cas = roots.v;
                 resp.n_root_cas = roots.n;
-                r = admin_reply(c, &resp);
+                r = rpc_message_reply(c, &resp.base, 0);
         }
         der_list_done(&svid);
         der_list_done(&roots);
@@ -153,7 +153,8 @@ int admin_mint_x509_svid(Server *s, RpcCall *c, const AdminCaller *who, char *er
         int64_t ttl;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__mint_x509_svidrequest__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__mint_x509_svidrequest__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_mint_x509(s, req, err, n);
         if (r < 0)
@@ -203,7 +204,8 @@ int admin_mint_jwt_svid(Server *s, RpcCall *c, const AdminCaller *who, char *err
         int64_t ttl, expires_at = 0;
         int r;
 
-        r = admin_unpack(c, &warden__admin__v1__mint_jwtsvidrequest__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__admin__v1__mint_jwtsvidrequest__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r >= 0)
                 r = check_mint_id(s, req->spiffe_id, err, n);
         if (r >= 0)
@@ -221,5 +223,5 @@ int admin_mint_jwt_svid(Server *s, RpcCall *c, const AdminCaller *who, char *err
                  (long long) ttl, (unsigned) who->uid);
         resp.token = token;
         resp.expires_at = expires_at;
-        return admin_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, RPC_MESSAGE_ERASE);
 }

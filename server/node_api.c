@@ -122,32 +122,6 @@ int node_api_register(NodeApi *n, RpcServer *rpc) {
         return 0;
 }
 
-int node_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret) {
-        size_t len;
-        const void *data = rpc_call_request(c, &len);
-        ProtobufCMessage *m;
-
-        m = protobuf_c_message_unpack(desc, NULL, len, data);
-        if (!m)
-                return -EINVAL;
-        *ret = m;
-        return 0;
-}
-
-int node_reply(RpcCall *c, const void *msg) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len;
-        int r;
-
-        r = pb_pack(msg, &buf, &len);
-        if (r < 0)
-                return r;
-        if (len > RPC_MAX_MESSAGE_SIZE)
-                return -EMSGSIZE;
-        r = rpc_call_reply(c, buf, len);
-        return r == -ENOTCONN ? 0 : r;
-}
-
 int node_authenticate(NodeApi *n, RpcCall *c, AttestedAgent **ret) {
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
         const RpcPeer *p = rpc_call_peer(c);

@@ -18,6 +18,7 @@
 #include "node_api.h"
 #include "proto_convert.h"
 #include "rpc.h"
+#include "rpc_message.h"
 #include "server.h"
 #include "warden/node/v1/node.pb-c.h"
 
@@ -57,7 +58,8 @@ typedef struct NodeRenewal {
         int64_t until;
 } NodeRenewal;
 
-/* A handler answers the call itself and returns 0, or returns a negative errno; the
+/* A handler answers the call itself (rpc_message_reply()) and returns >= 0, or returns
+ * a negative errno; the
  * dispatcher then ends the call with errno_to_grpc_status(r) and *reterr_message (a
  * static string, or a generic text when the handler left it NULL). */
 typedef int (*NodeHandler)(NodeApi *n, RpcCall *c, const char **reterr_message);
@@ -94,10 +96,6 @@ static inline void node_pb_freep(void *p) {
 
 /* ---- node_api.c ---- */
 
-/* Unpacks the call's request as a message of desc; -EINVAL when malformed. */
-int node_unpack(RpcCall *c, const ProtobufCMessageDescriptor *desc, void **ret);
-/* Packs msg and replies with it (a call that went away meanwhile is not an error). */
-int node_reply(RpcCall *c, const void *msg);
 /* Per-call authentication: the caller's client certificate names an agent that is in
  * the datastore and not banned, and is that agent's current node SVID (or the one it
  * just renewed away from, see node_serial_check()). On success *ret (optional) is that

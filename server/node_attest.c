@@ -289,7 +289,8 @@ static int attest_agent(NodeApi *n,
         int64_t now = time(NULL), prev_expires_at = 0;
         int r;
 
-        r = node_unpack(c, &warden__node__v1__attest_agent_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__node__v1__attest_agent_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
@@ -324,7 +325,7 @@ static int attest_agent(NodeApi *n,
                 return r;
         if (alias)
                 create_alias(n, alias, agent_id);
-        return node_reply(c, resp);
+        return rpc_message_reply(c, &resp->base, 0);
 }
 
 int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
@@ -352,7 +353,8 @@ int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
                 *reterr_message = NODE_NOT_ATTESTED;
         if (r < 0)
                 return r;
-        r = node_unpack(c, &warden__node__v1__renew_agent_request__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__node__v1__renew_agent_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
@@ -370,5 +372,5 @@ int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
                             reterr_message);
         if (r < 0)
                 return r;
-        return node_reply(c, resp);
+        return rpc_message_reply(c, &resp->base, 0);
 }

@@ -101,8 +101,8 @@ int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message
         r = load_authz(n, c, &set, reterr_message);
         if (r < 0)
                 return r;
-        r = node_unpack(c, &warden__node__v1__batch_new_x509_svidrequest__descriptor,
-                        (void **) &req);
+        r = rpc_message_unpack(c, &warden__node__v1__batch_new_x509_svidrequest__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
@@ -131,7 +131,7 @@ int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message
                 if (r < 0)
                         return r;
         }
-        return node_reply(c, resp);
+        return rpc_message_reply(c, &resp->base, 0);
 }
 
 static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
@@ -159,7 +159,8 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         r = load_authz(n, c, &set, reterr_message);
         if (r < 0)
                 return r;
-        r = node_unpack(c, &warden__node__v1__new_jwtsvidrequest__descriptor, (void **) &req);
+        r = rpc_message_unpack(c, &warden__node__v1__new_jwtsvidrequest__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
@@ -189,5 +190,5 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         resp.issued_at = now;
         log_debug("Minted a JWT-SVID for %s (entry %s, agent %s), expires %s", e->spiffe_id, e->id,
                   rpc_call_peer(c)->spiffe_id, format_timestamp(expires_at, t, sizeof(t)));
-        return node_reply(c, &resp);
+        return rpc_message_reply(c, &resp.base, RPC_MESSAGE_ERASE);
 }

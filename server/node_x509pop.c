@@ -182,8 +182,8 @@ int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message) 
         uint8_t nonce[NODE_NONCE_SIZE];
         int r;
 
-        r = node_unpack(c, &warden__node__v1__x509_pop_challenge_request__descriptor,
-                        (void **) &req);
+        r = rpc_message_unpack(c, &warden__node__v1__x509_pop_challenge_request__descriptor,
+                               (ProtobufCMessage **) &req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
@@ -196,7 +196,7 @@ int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message) 
         if (r < 0)
                 return r;
         resp.nonce = (ProtobufCBinaryData){.data = nonce, .len = sizeof(nonce)};
-        r = node_reply(c, &resp);
+        r = rpc_message_reply(c, &resp.base, RPC_MESSAGE_ERASE);
         explicit_erase(nonce, sizeof(nonce));
         return r;
 }
