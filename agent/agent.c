@@ -477,30 +477,27 @@ Agent *agent_free(Agent *a) {
         return NULL;
 }
 
-int agent_main(int argc, char **argv) {
+/* `warden-agent run`: parse → new → run → free. */
+static int run(int argc, char **argv) {
         _cleanup_(agent_freep) Agent *a = NULL;
         _cleanup_free_ char *msg = NULL;
         AgentConfig cfg = {};
         int r;
 
         r = agent_config_parse(argc, argv, &cfg, &msg);
-        if (r == -ECANCELED)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "Error: %s\n", msg ? msg : strerror(-r));
-                return 1;
-        }
-        log_set_max_level(cfg.log_level);
-        (void) log_parse_environment(); /* WARDEN_LOG_LEVEL overrides -logLevel */
+        r = daemon_options_parsed(r, msg, cfg.log_level);
+        if (r <= 0)
+                return r;
         r = agent_new(&cfg, &a);
         agent_config_done(&cfg);
         if (r < 0)
-                return 1;
+                return r;
         a->argc = argc;
         a->argv = argv;
         r = agent_run(a);
         /* A failed run takes back what its start created (a node SVID it saved stays). */
         a->undo_start = r < 0;
-        a = agent_free(a);
-        return r < 0 ? 1 : 0;
+        return r;
 }
+
+DEFINE_DAEMON_MAIN_FUNCTION(agent_main, "agent", run)

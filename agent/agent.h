@@ -74,6 +74,7 @@ int agent_run(Agent *a);
 Agent *agent_free(Agent *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Agent *, agent_free)
 
-/* `warden-agent run ...`: parse, agent_new, agent_run, agent_free. Returns the exit
- * status (0 clean shutdown or help, 1 on any error). */
+/* `warden-agent run ...` (DEFINE_DAEMON_MAIN_FUNCTION): logs as "agent", parses,
+ * agent_new, agent_run, agent_free. Returns the exit status (0 clean shutdown or help,
+ * 1 on any error). */
 int agent_main(int argc, char **argv);

@@ -178,9 +178,9 @@ int server_tls_config(Server *s, RpcTlsServerConfig *ret);
 Server *server_free(Server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free)
 
-/* `warden-server run ...`: parse, server_new, server_run, server_free. Returns the
- * process exit status (0 clean shutdown or help, 1 on any error, printed as
- * "Error: ..." on stderr or logged). */
+/* `warden-server run ...` (DEFINE_DAEMON_MAIN_FUNCTION): logs as "server", parses,
+ * server_new, server_run, server_free. Returns the process exit status (0 clean
+ * shutdown or help, 1 on any error, printed as "Error: ..." on stderr or logged). */
 int server_main(int argc, char **argv);
 
 /* ca_sign_x509_svid() / ca_mint_jwt_svid() on s->ca, counted in the signings and

@@ -161,7 +161,8 @@ int server_run(Server *s) {
         return 0;
 }
 
-int server_main(int argc, char **argv) {
+/* `warden-server run`: parse → new → run → free. */
+static int run(int argc, char **argv) {
         _cleanup_(server_freep) Server *s = NULL;
         _cleanup_free_ char *msg = NULL;
         ServerConfig cfg = {};
@@ -173,25 +174,19 @@ int server_main(int argc, char **argv) {
                         break;
                 }
         r = server_config_parse(argc, argv, &cfg, &msg);
-        if (r == -ECANCELED)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "Error: %s\n", msg ? msg : strerror(-r));
-                return 1;
-        }
-        log_set_max_level(cfg.log_level);
-        (void) log_parse_environment(); /* WARDEN_LOG_LEVEL overrides -logLevel */
+        r = daemon_options_parsed(r, msg, cfg.log_level);
+        if (r <= 0)
+                return r;
         if (cfg.default_x509_ttl > cfg.ca_ttl)
                 log_warning("-defaultX509SVIDTTL is longer than -caTTL: SVIDs will be cut "
                             "short at their CA's expiry");
-
         r = server_new(&cfg, &s);
         server_config_done(&cfg);
         if (r < 0)
-                return 1;
+                return r;
         s->argc = argc;
         s->argv = argv;
-        r = server_run(s);
-        s = server_free(s);
-        return r < 0 ? 1 : 0;
+        return server_run(s);
 }
+
+DEFINE_DAEMON_MAIN_FUNCTION(server_main, "server", run)

@@ -5,8 +5,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
+#include "log_journal.h"
 
 static const int daemon_signals[DAEMON_N_SIGNALS] = {
         [DAEMON_SIGTERM] = SIGTERM,
@@ -43,4 +47,22 @@ int daemon_add_signals(sd_event *event,
 void daemon_remove_signals(sd_event_source *sources[DAEMON_N_SIGNALS]) {
         for (int i = 0; i < DAEMON_N_SIGNALS; i++)
                 sources[i] = sd_event_source_disable_unref(sources[i]);
+}
+
+int daemon_main(int argc, char **argv, const char *component, DaemonRun run) {
+        log_set_component(component);
+        log_open();
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int daemon_options_parsed(int r, const char *msg, int log_level) {
+        if (r == -ECANCELED)
+                return 0;
+        if (r < 0) {
+                fprintf(stderr, "Error: %s\n", msg ? msg : strerror(-r));
+                return r;
+        }
+        log_set_max_level(log_level);
+        (void) log_parse_environment(); /* WARDEN_LOG_LEVEL overrides the option */
+        return 1;
 }

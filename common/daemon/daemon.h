@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* What both daemons do the same way around their sd-event loop: the signals they
- * handle (SIGTERM, SIGINT: stop; SIGHUP: reload) and the systemd watchdog. */
+/* What both daemons do the same way: the start-up shape of their `run` verb, and
+ * around their sd-event loop the signals they handle (SIGTERM, SIGINT: stop; SIGHUP:
+ * reload) and the systemd watchdog. */
 
 #include <systemd/sd-event.h>
 
@@ -28,3 +29,33 @@ int daemon_add_signals(sd_event *event,
 
 /* Disables and drops the sources; entries become NULL. */
 void daemon_remove_signals(sd_event_source *sources[DAEMON_N_SIGNALS]);
+
+/* The start-up shape of a daemon's `run` verb, after systemd's run() +
+ * DEFINE_MAIN_FUNCTION. The daemon writes one
+ *
+ *   static int run(int argc, char **argv) {
+ *           r = foo_config_parse(argc, argv, &cfg, &msg);
+ *           r = daemon_options_parsed(r, msg, cfg.log_level);
+ *           if (r <= 0)
+ *                   return r;
+ *           r = foo_new(&cfg, &f);            (parse → new → run → free)
+ *           ...
+ *           return foo_run(f);                (_cleanup_ frees f)
+ *   }
+ *   DEFINE_DAEMON_MAIN_FUNCTION(foo_main, "foo", run)
+ *
+ * and foo_main is the verb: it logs as component "foo" (to the journal when that is
+ * our stderr), runs run() and turns its result into the exit status: 1 when it is
+ * negative (run() logged or printed why), else 0. */
+typedef int (*DaemonRun)(int argc, char **argv);
+int daemon_main(int argc, char **argv, const char *component, DaemonRun run);
+#define DEFINE_DAEMON_MAIN_FUNCTION(name, component, run)                                          \
+        int name(int argc, char **argv) {                                                          \
+                return daemon_main(argc, argv, component, run);                                    \
+        }
+
+/* The end of a `run` verb's option parsing: r and msg from the parser. -ECANCELED
+ * (the help was printed) returns 0: stop, exit status 0. Another error is printed as
+ * "Error: <msg or strerror(r)>" on stderr and returned. Otherwise log_level becomes
+ * the log's (WARDEN_LOG_LEVEL overrides it) and 1 says go on. */
+int daemon_options_parsed(int r, const char *msg, int log_level);
