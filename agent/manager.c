@@ -92,10 +92,10 @@ static void entry_remove(Manager *m, const char *entry_id) {
 /* Checks an entry from the server and copies what the agent needs. Returns 0 with
  * *ret NULL for an entry no workload can match (node alias, no selectors, expired,
  * not active); -EINVAL + reason for an invalid one. */
-static int entry_from_pb(Manager *m,
-                         const Warden__Types__V1__Entry *pb,
-                         ManagedEntry **ret,
-                         const char **reterr_reason) {
+static int managed_entry_from_pb(Manager *m,
+                                 const Warden__Types__V1__Entry *pb,
+                                 ManagedEntry **ret,
+                                 const char **reterr_reason) {
         _cleanup_(managed_entry_freep) ManagedEntry *e = NULL;
         int r;
 
@@ -210,7 +210,7 @@ static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp)
                 ManagedEntry *e = NULL;
                 const char *reason = NULL;
 
-                r = entry_from_pb(m, pb, &e, &reason);
+                r = managed_entry_from_pb(m, pb, &e, &reason);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)

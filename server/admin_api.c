@@ -14,7 +14,7 @@
 #include "admin_api_internal.h"
 #include "cleanup.h"
 #include "log.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "rpc_status.h"
 
 static int admin_health(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);

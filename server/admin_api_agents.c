@@ -17,7 +17,7 @@
 #include "log.h"
 #include "ossl_cleanup.h"
 #include "parse.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "strv.h"
 
 #define JOIN_TOKEN_DEFAULT_TTL 600
@@ -129,7 +129,7 @@ int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, 
         pbs = calloc(count + 1, sizeof(*pbs));
         r = pbs ? 0 : -ENOMEM;
         for (size_t i = 0; i < count && r >= 0; i++)
-                r = agent_to_pb(agents[i], &pbs[i]);
+                r = attested_agent_to_pb(agents[i], &pbs[i]);
         if (r >= 0) {
                 resp.agents = pbs;
                 resp.n_agents = count;
@@ -172,7 +172,7 @@ int admin_get_agent(Server *s, RpcCall *c, const AdminCaller *who, char *err, si
         if (r == -ENOENT)
                 return no_agent(req->spiffe_id, err, n);
         if (r >= 0)
-                r = agent_to_pb(a, &pb);
+                r = attested_agent_to_pb(a, &pb);
         if (r < 0)
                 return r;
         return rpc_message_reply(c, &pb->base, 0);

@@ -13,9 +13,9 @@
 
 #include "admin_api_internal.h"
 #include "cleanup.h"
+#include "entry_pb.h"
 #include "entry_policy.h"
 #include "log.h"
-#include "proto_convert.h"
 #include "rpc_status.h"
 
 static void pb_freep(void *p) {
@@ -69,7 +69,7 @@ static int entry_from_client(
 
         if (!pb)
                 return admin_fail(-EINVAL, err, n, "missing entry");
-        r = entry_from_pb(pb, &e, &reason);
+        r = entry_new_from_pb(pb, &e, &reason);
         if (r == -ENOMEM)
                 return r;
         if (r >= 0)

@@ -12,7 +12,7 @@
 
 #include "admin_api_internal.h"
 #include "cleanup.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 
 int admin_selector_match_from_string(const char *s, SelectorMatch *ret) {
         static const char *const names[] = {

@@ -21,7 +21,7 @@
 #include "entry.h"
 #include "log.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 
 static void pb_freep(void *p) {
         pb_free(*(void **) p);
@@ -116,7 +116,7 @@ static int check_mint_x509(const Server *s,
                 return admin_fail(-EINVAL, err, n, "too many DNS names (at most %d)",
                                   ENTRY_DNS_NAMES_MAX);
         for (size_t i = 0; i < req->n_dns_names; i++)
-                if (dns_name_validate(req->dns_names[i], &reason) < 0)
+                if (entry_dns_name_validate(req->dns_names[i], &reason) < 0)
                         return admin_fail(-EINVAL, err, n, "invalid DNS name \"%.64s\": %s",
                                           req->dns_names[i], reason);
         return 0;

@@ -25,7 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attested_agent.h"
+#include "bundle_row.h"
 #include "entry.h"
+#include "join_token.h"
 #include "metrics.h"
 
 typedef struct Datastore Datastore;

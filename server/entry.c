@@ -10,20 +10,8 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
+#include "str.h"
 #include "strv.h"
-
-/* Duplicates s (NULL stays NULL) into *ret. */
-static int strdup_opt(const char *s, char **ret) {
-        char *c = NULL;
-
-        if (s) {
-                c = strdup(s);
-                if (!c)
-                        return -ENOMEM;
-        }
-        *ret = c;
-        return 0;
-}
 
 int entry_new(Entry **ret) {
         Entry *e = calloc(1, sizeof(Entry));
@@ -66,13 +54,14 @@ Entry **entry_array_free(Entry **a, size_t n) {
 static int entry_copy_strings(const Entry *e, Entry *c) {
         int r;
 
-        if ((r = strdup_opt(e->id, &c->id)) < 0 ||
-            (r = strdup_opt(e->spiffe_id, &c->spiffe_id)) < 0 ||
-            (r = strdup_opt(e->parent_id, &c->parent_id)) < 0 ||
-            (r = strdup_opt(e->hint, &c->hint)) < 0 || (r = strdup_opt(e->env, &c->env)) < 0 ||
-            (r = strdup_opt(e->task, &c->task)) < 0 || (r = strdup_opt(e->state, &c->state)) < 0 ||
-            (r = strdup_opt(e->created_by, &c->created_by)) < 0 ||
-            (r = strdup_opt(e->approved_by, &c->approved_by)) < 0)
+        if ((r = str_dup_opt(e->id, &c->id)) < 0 ||
+            (r = str_dup_opt(e->spiffe_id, &c->spiffe_id)) < 0 ||
+            (r = str_dup_opt(e->parent_id, &c->parent_id)) < 0 ||
+            (r = str_dup_opt(e->hint, &c->hint)) < 0 || (r = str_dup_opt(e->env, &c->env)) < 0 ||
+            (r = str_dup_opt(e->task, &c->task)) < 0 ||
+            (r = str_dup_opt(e->state, &c->state)) < 0 ||
+            (r = str_dup_opt(e->created_by, &c->created_by)) < 0 ||
+            (r = str_dup_opt(e->approved_by, &c->approved_by)) < 0)
                 return r;
         return 0;
 }
@@ -133,7 +122,7 @@ static bool is_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-int dns_name_validate(const char *name, const char **reterr_reason) {
+int entry_dns_name_validate(const char *name, const char **reterr_reason) {
         /* The same rules the CA applies when it puts the names into an SVID. */
         return warden_dns_name_validate(name, reterr_reason);
 }
@@ -221,7 +210,7 @@ static const char *validate_lists(const Entry *e, const char *td) {
         if (e->n_dns_names > ENTRY_DNS_NAMES_MAX)
                 return "too many DNS names";
         for (size_t i = 0; i < e->n_dns_names; i++)
-                if (dns_name_validate(e->dns_names[i], NULL) < 0)
+                if (entry_dns_name_validate(e->dns_names[i], NULL) < 0)
                         return "invalid DNS name";
         if (e->n_federates_with > ENTRY_FEDERATES_WITH_MAX)
                 return "too many federates_with trust domains";
@@ -287,82 +276,4 @@ int entry_validate(const Entry *e, const char *trust_domain, const char **reterr
         if (reterr_reason)
                 *reterr_reason = reason;
         return -EINVAL;
-}
-
-int attested_agent_new(AttestedAgent **ret) {
-        AttestedAgent *a = calloc(1, sizeof(AttestedAgent));
-
-        if (!a)
-                return -ENOMEM;
-        *ret = a;
-        return 0;
-}
-
-AttestedAgent *attested_agent_free(AttestedAgent *a) {
-        if (!a)
-                return NULL;
-        free(a->spiffe_id);
-        free(a->attestation_type);
-        free(a->serial);
-        selector_set_done(&a->selectors);
-        free(a);
-        return NULL;
-}
-
-int attested_agent_copy(const AttestedAgent *a, AttestedAgent **ret) {
-        _cleanup_(attested_agent_freep) AttestedAgent *c = NULL;
-        int r;
-
-        if (!a)
-                return -EINVAL;
-        r = attested_agent_new(&c);
-        if (r < 0)
-                return r;
-        if ((r = strdup_opt(a->spiffe_id, &c->spiffe_id)) < 0 ||
-            (r = strdup_opt(a->attestation_type, &c->attestation_type)) < 0 ||
-            (r = strdup_opt(a->serial, &c->serial)) < 0 ||
-            (r = selector_set_copy(&a->selectors, &c->selectors)) < 0)
-                return r;
-        c->svid_expires_at = a->svid_expires_at;
-        c->banned = a->banned;
-        c->created_at = a->created_at;
-        c->last_seen_at = a->last_seen_at;
-        *ret = TAKE_PTR(c);
-        return 0;
-}
-
-AttestedAgent **attested_agent_array_free(AttestedAgent **a, size_t n) {
-        if (!a)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                attested_agent_free(a[i]);
-        free(a);
-        return NULL;
-}
-
-JoinToken *join_token_free(JoinToken *t) {
-        if (!t)
-                return NULL;
-        erase_and_free(t->token);
-        free(t->alias_spiffe_id);
-        free(t);
-        return NULL;
-}
-
-BundleRow *bundle_row_free(BundleRow *b) {
-        if (!b)
-                return NULL;
-        free(b->trust_domain);
-        free(b->data);
-        free(b);
-        return NULL;
-}
-
-BundleRow **bundle_row_array_free(BundleRow **a, size_t n) {
-        if (!a)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                bundle_row_free(a[i]);
-        free(a);
-        return NULL;
 }

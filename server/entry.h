@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* The issuing server's data model: registration entries, attested agents, join
- * tokens and stored federation bundles, as plain C structs with owned strings.
+/* The issuing server's data model: registration entries here; attested agents, join
+ * tokens and stored federation bundles in attested_agent.h, join_token.h and
+ * bundle_row.h. Plain C structs with owned strings.
  *
  * Every *_free() accepts NULL and returns NULL. Copies are deep. Timestamps are
  * seconds since the Unix epoch (0 = unset / never). TTLs are seconds (0 = the
@@ -56,31 +57,6 @@ typedef struct Entry {
         size_t n_scopes;
 } Entry;
 
-typedef struct AttestedAgent {
-        char *spiffe_id;
-        char *attestation_type; /* "join_token", "x509pop", ... */
-        char *serial;           /* hex serial of the current node SVID, may be NULL */
-        int64_t svid_expires_at;
-        bool banned;
-        SelectorSet selectors;
-        int64_t created_at;
-        int64_t last_seen_at;
-} AttestedAgent;
-
-typedef struct JoinToken {
-        char *token; /* secret: erased on free */
-        int64_t expires_at;
-        char *alias_spiffe_id; /* may be NULL */
-        bool used;
-} JoinToken;
-
-typedef struct BundleRow {
-        char *trust_domain;
-        uint8_t *data; /* serialized warden.types.v1.Bundle; the caller converts */
-        size_t len;
-        int64_t updated_at;
-} BundleRow;
-
 /* A zeroed entry. -ENOMEM. */
 int entry_new(Entry **ret);
 Entry *entry_free(Entry *e);
@@ -120,22 +96,9 @@ bool entry_spiffe_id_is_reserved(const char *spiffe_id);
  * of 1..63 [A-Za-z0-9-] not starting or ending with '-', optionally a leading
  * "*." wildcard label; else -EINVAL. The rules of warden_dns_name_validate(), which the
  * CA applies when signing, so an entry that validates can always be signed. */
-int dns_name_validate(const char *name, const char **reterr_reason);
+int entry_dns_name_validate(const char *name, const char **reterr_reason);
 
 /* 0 when id is usable as an entry ID: 1..64 bytes of [A-Za-z0-9_-]; else -EINVAL. */
 int entry_id_validate(const char *id);
 
-int attested_agent_new(AttestedAgent **ret);
-AttestedAgent *attested_agent_free(AttestedAgent *a);
-int attested_agent_copy(const AttestedAgent *a, AttestedAgent **ret);
-AttestedAgent **attested_agent_array_free(AttestedAgent **a, size_t n);
-
-JoinToken *join_token_free(JoinToken *t);
-
-BundleRow *bundle_row_free(BundleRow *b);
-BundleRow **bundle_row_array_free(BundleRow **a, size_t n);
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(Entry *, entry_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(AttestedAgent *, attested_agent_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(JoinToken *, join_token_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(BundleRow *, bundle_row_free)

@@ -16,7 +16,7 @@
 
 #include "entry.h"
 #include "node_api.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "rpc.h"
 #include "rpc_message.h"
 #include "server.h"

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 
 #define TOKEN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 #define JOIN_TOKEN_REFUSED "join token is invalid, expired or already used"

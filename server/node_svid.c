@@ -18,7 +18,7 @@
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
 #include "parse.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "rpc_status.h"
 
 #define NOT_AUTHORIZED "entry is not authorized for this agent"

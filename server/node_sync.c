@@ -16,9 +16,9 @@
 
 #include "authz.h"
 #include "cleanup.h"
+#include "entry_pb.h"
 #include "log.h"
 #include "node_api_internal.h"
-#include "proto_convert.h"
 #include "rpc_status.h"
 
 struct NodeStream {

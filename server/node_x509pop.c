@@ -29,7 +29,7 @@
 #include "log.h"
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "rpc_status.h"
 #include "x509pop.h"
 

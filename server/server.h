@@ -96,7 +96,7 @@ typedef struct Server {
         int launch_log_level; /* the level from the configuration: `logger reset` */
 } Server;
 
-/* Frees the strings of c and zeroes it (config.c). */
+/* Frees the strings of c and zeroes it (server_config.c). */
 void server_config_done(ServerConfig *c);
 
 /* Creates the server state from cfg, which it takes over (*cfg is zeroed on success):

@@ -12,11 +12,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "cleanup.h"
-#include "config.h"
 #include "log.h"
 #include "node_api.h"
 #include "parse.h"
 #include "server.h"
+#include "server_config.h"
 
 void server_notify_status(Server *s, const char *extra, const char *note) {
         AttestedAgent **agents = NULL;

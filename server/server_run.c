@@ -13,11 +13,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "cleanup.h"
-#include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "node_api.h"
 #include "server.h"
+#include "server_config.h"
 
 #define USEC_PER_SEC 1000000ULL
 #define PRUNE_INTERVAL_USEC (3600ULL * USEC_PER_SEC)

@@ -22,7 +22,7 @@
 #include "cleanup.h"
 #include "file.h"
 #include "parse.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "rpc_status.h"
 #include "selector.h"
 

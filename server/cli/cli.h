@@ -17,9 +17,9 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "config.h"
 #include "options.h"
 #include "rpc_client.h"
+#include "server_config.h"
 #include "warden/types/v1/types.pb-c.h"
 
 /* Timeout of one admin call. */

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "cli_nouns.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
 static void pb_freep(void *p) {

@@ -15,8 +15,8 @@
 #include "cli.h"
 #include "cli_nouns.h"
 #include "entry.h"
+#include "entry_pb.h"
 #include "parse.h"
-#include "proto_convert.h"
 #include "strv.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
@@ -113,7 +113,7 @@ static int set_lists(const Options *o, Entry *e) {
         if (options_is_set(o, "dns")) {
                 strv_clear(&e->dns_names, &e->n_dns_names);
                 for (v = options_get_strv(o, "dns", NULL); !clears(o, "dns") && *v; v++) {
-                        if (dns_name_validate(*v, &reason) < 0)
+                        if (entry_dns_name_validate(*v, &reason) < 0)
                                 return cli_error("invalid -dns \"%s\": %s", *v, reason);
                         if ((r = entry_add_dns_name(e, *v)) < 0)
                                 return r;

@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "cli_entry.h"
 #include "cli_nouns.h"
-#include "proto_convert.h"
+#include "entry_pb.h"
 #include "strv.h"
 
 static const Option update_options[] = {
@@ -60,7 +60,7 @@ static int update_from_flags(Cli *cli, const Options *o) {
         r = cli_entry_get(cli, options_get_string(o, "entryID"), &old);
         if (r < 0)
                 return r;
-        r = entry_from_pb(old, &e, &reason);
+        r = entry_new_from_pb(old, &e, &reason);
         if (r < 0)
                 return cli_error_errno(r, "cannot read the stored entry: %s", strna(reason));
         r = cli_entry_apply_flags(o, e);

@@ -17,8 +17,8 @@
 #include "cli_entry.h"
 #include "ds.h"
 #include "entry.h"
+#include "entry_pb.h"
 #include "parse.h"
-#include "proto_convert.h"
 #include "rpc.h"
 #include "strv.h"
 

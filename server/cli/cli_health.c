@@ -10,7 +10,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "cli_nouns.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
 static void pb_freep(void *p) {

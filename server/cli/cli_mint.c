@@ -21,7 +21,7 @@
 #include "entry.h"
 #include "ossl_cleanup.h"
 #include "parse.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "warden/admin/v1/admin.pb-c.h"
 
 static void pb_freep(void *p) {
@@ -146,7 +146,7 @@ static int mint_request(Cli *cli,
         req.dns_names = (char **) options_get_strv(o, "dns", &n_dns);
         req.n_dns_names = n_dns;
         for (size_t i = 0; i < n_dns; i++)
-                if (dns_name_validate(req.dns_names[i], NULL) < 0)
+                if (entry_dns_name_validate(req.dns_names[i], NULL) < 0)
                         return cli_error("invalid -dns \"%s\"", req.dns_names[i]);
         r = cli_ttl(o, "ttl", ENTRY_TTL_MAX, &req.ttl);
         if (r < 0)

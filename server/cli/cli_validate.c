@@ -14,8 +14,8 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "cli_nouns.h"
-#include "config.h"
 #include "server.h"
+#include "server_config.h"
 #include "strv.h"
 
 /* Takes -output VALUE / -output=VALUE out of argv (in place); *ret_json. */
@@ -110,11 +110,11 @@ int cli_validate_main(int argc, char **argv) {
                 r = check_data_dir(&c, &p);
         server_config_done(&c);
         if (r == -ENOMEM) {
-                config_problems_done(&p);
+                server_config_problems_done(&p);
                 (void) cli_error_errno(r, "out of memory");
                 return 1;
         }
         r = report(json, &p);
-        config_problems_done(&p);
+        server_config_problems_done(&p);
         return r;
 }

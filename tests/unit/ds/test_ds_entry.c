@@ -334,18 +334,18 @@ static void test_dns_names(void **state) {
         (void) state;
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
-                assert_ok(dns_name_validate(good[i], &reason));
+                assert_ok(entry_dns_name_validate(good[i], &reason));
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 reason = NULL;
-                assert_errno(dns_name_validate(bad[i].name, &reason), EINVAL);
+                assert_errno(entry_dns_name_validate(bad[i].name, &reason), EINVAL);
                 assert_string_equal(reason, bad[i].reason);
         }
         memset(label, 'a', 63);
         label[63] = '\0';
-        assert_ok(dns_name_validate(label, &reason));
+        assert_ok(entry_dns_name_validate(label, &reason));
         label[63] = 'a';
         label[64] = '\0';
-        assert_errno(dns_name_validate(label, &reason), EINVAL);
+        assert_errno(entry_dns_name_validate(label, &reason), EINVAL);
         assert_string_equal(reason, "DNS label too long");
         /* 253 bytes fine, 254 too long: labels of 9 + '.' */
         name[0] = '\0';
@@ -353,11 +353,11 @@ static void test_dns_names(void **state) {
                 strcat(name, "abcdefghi.");
         strcat(name, "abc");
         assert_int_equal(strlen(name), 253);
-        assert_ok(dns_name_validate(name, &reason));
+        assert_ok(entry_dns_name_validate(name, &reason));
         strcat(name, "d");
-        assert_errno(dns_name_validate(name, &reason), EINVAL);
+        assert_errno(entry_dns_name_validate(name, &reason), EINVAL);
         assert_string_equal(reason, "DNS name too long");
-        assert_errno(dns_name_validate(NULL, NULL), EINVAL);
+        assert_errno(entry_dns_name_validate(NULL, NULL), EINVAL);
 }
 
 static void test_entry_ids(void **state) {

@@ -6,8 +6,9 @@
 #include <warden/bundle.h>
 #include <warden/x509.h>
 
+#include "attested_agent.h"
+#include "entry_pb.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
 #include "testlib.h"
 
 static Entry *make_entry(void) {
@@ -47,7 +48,7 @@ static void test_entry_round_trip(void **state) {
         pb_free(pb);
         unpacked = warden__types__v1__entry__unpack(NULL, len, buf);
         assert_non_null(unpacked);
-        assert_ok(entry_from_pb(unpacked, &back, &reason));
+        assert_ok(entry_new_from_pb(unpacked, &back, &reason));
         pb_free(unpacked);
 
         assert_string_equal(back->id, e->id);
@@ -84,7 +85,7 @@ static void test_entry_bad_selector(void **state) {
         sel.value = (char *) "uid:abc";
         pb.selectors = sels;
         pb.n_selectors = 1;
-        assert_errno(entry_from_pb(&pb, &e, &reason), EINVAL);
+        assert_errno(entry_new_from_pb(&pb, &e, &reason), EINVAL);
         assert_null(e);
         assert_non_null(reason);
 }
@@ -150,7 +151,7 @@ static void test_agent_to_pb(void **state) {
         a->banned = true;
         a->svid_expires_at = 123;
         assert_ok(selector_set_add(&a->selectors, "warden", "agent_id:x"));
-        assert_ok(agent_to_pb(a, &pb));
+        assert_ok(attested_agent_to_pb(a, &pb));
         assert_string_equal(pb->spiffe_id, a->spiffe_id);
         assert_string_equal(pb->x509_svid_serial, ""); /* NULL serial -> "" */
         assert_true(pb->banned);

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "cli_entry.h"
 #include "ds.h"
-#include "proto_convert.h"
+#include "pb_util.h"
 #include "strv.h"
 #include "testlib.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "server_config.h"
 #include "testlib.h"
 
 static char *tmpdir;
@@ -113,7 +113,7 @@ static void test_all_problems(void **state) {
         assert_non_null(strstr(p.v[4], "-bindAddress: not an IP address: \"host\""));
         assert_non_null(strstr(p.v[5], "-x509popCA: cannot read /nonexistent/ca.pem"));
         assert_string_equal(p.v[6], "-defaultJWTSVIDTTL: 5s is shorter than -minJWTSVIDTTL 10s");
-        config_problems_done(&p);
+        server_config_problems_done(&p);
         assert_int_equal(p.n, 0);
 
         /* A syntax error stops at once: one problem. */
@@ -121,7 +121,7 @@ static void test_all_problems(void **state) {
         assert_errno(server_config_parse_all(5, bad, &c, &p), EINVAL);
         assert_int_equal(p.n, 1);
         assert_non_null(strstr(p.v[0], "unknown flag: -nosuchflag"));
-        config_problems_done(&p);
+        server_config_problems_done(&p);
 }
 
 static void test_health_address(void **state) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Conversions between the server's C model (entry.h, WardenBundle) and the
- * warden.types.v1 protobuf messages used on the node and admin APIs.
+/* Conversions between the server's registration entries (entry.h) and the
+ * warden.types.v1.Entry messages used on the node and admin APIs (attested agents:
+ * attested_agent_to_pb()).
  *
  * *_to_pb() build deep copies in which every string, byte array and sub-message
  * is malloc'd, so the result is released with pb_free() (protobuf-c's
@@ -25,6 +26,4 @@ int entry_to_pb(const Entry *e, Warden__Types__V1__Entry **ret);
 
 /* Copies pb into a new Entry. Selectors are validated (-EINVAL + reason); empty
  * optional strings become NULL. entry_validate() is the caller's next step. */
-int entry_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **reterr_reason);
-
-int agent_to_pb(const AttestedAgent *a, Warden__Types__V1__AttestedAgent **ret);
+int entry_new_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **reterr_reason);

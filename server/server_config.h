@@ -25,7 +25,7 @@ typedef struct ConfigProblems {
         size_t n;
 } ConfigProblems;
 
-void config_problems_done(ConfigProblems *p);
+void server_config_problems_done(ConfigProblems *p);
 
 /* Parses the `run` arguments (argv[0] is the verb and is skipped) into *ret. On
  * success *ret owns its strings (release with server_config_done()). Returns

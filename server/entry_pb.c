@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "proto_convert.h"
+#include "entry_pb.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -104,7 +104,7 @@ static int entry_lists_from_pb(const Warden__Types__V1__Entry *pb, Entry *e) {
         return 0;
 }
 
-int entry_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **reterr_reason) {
+int entry_new_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **reterr_reason) {
         _cleanup_(entry_freep) Entry *e = NULL;
         int r = entry_new(&e);
 
@@ -139,30 +139,5 @@ int entry_from_pb(const Warden__Types__V1__Entry *pb, Entry **ret, const char **
         e->revision = pb->revision;
         e->created_at = pb->created_at;
         *ret = TAKE_PTR(e);
-        return 0;
-}
-
-int agent_to_pb(const AttestedAgent *a, Warden__Types__V1__AttestedAgent **ret) {
-        Warden__Types__V1__AttestedAgent *pb = calloc(1, sizeof(*pb));
-        int r;
-
-        if (!pb)
-                return -ENOMEM;
-        warden__types__v1__attested_agent__init(pb);
-        pb->spiffe_id = pb_strdup(a->spiffe_id);
-        pb->attestation_type = pb_strdup(a->attestation_type);
-        pb->x509_svid_serial = pb_strdup(a->serial);
-        r = (!pb->spiffe_id || !pb->attestation_type || !pb->x509_svid_serial) ? -ENOMEM : 0;
-        if (r >= 0)
-                r = pb_from_selectors(&a->selectors, &pb->selectors, &pb->n_selectors);
-        if (r < 0) {
-                pb_free(pb);
-                return r;
-        }
-        pb->x509_svid_expires_at = a->svid_expires_at;
-        pb->banned = a->banned;
-        pb->created_at = a->created_at;
-        pb->last_seen_at = a->last_seen_at;
-        *ret = pb;
         return 0;
 }

@@ -2,7 +2,7 @@
 /* `warden-server run` flags and config file → ServerConfig, with validation. */
 #define _GNU_SOURCE
 
-#include "config.h"
+#include "server_config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,7 +74,7 @@ void server_config_done(ServerConfig *c) {
         *c = (ServerConfig){};
 }
 
-void config_problems_done(ConfigProblems *p) {
+void server_config_problems_done(ConfigProblems *p) {
         if (!p)
                 return;
         strv_free(p->v, p->n);
@@ -346,7 +346,7 @@ int server_config_check(const ServerConfig *c, ConfigProblems *p) {
 static int first_problem(ConfigProblems *p, int r, char **reterr_message) {
         if (r < 0 && r != -ENOMEM && p->n > 0 && reterr_message)
                 *reterr_message = TAKE_PTR(p->v[0]);
-        config_problems_done(p);
+        server_config_problems_done(p);
         return r;
 }
 
