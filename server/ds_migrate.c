@@ -139,7 +139,7 @@ static int migrate_one(sqlite3 *db, int to) {
         char pragma[64];
         int r, v;
 
-        r = sq_exec(db, "BEGIN IMMEDIATE");
+        r = ds_sqlite_exec(db, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = ds_migrate_read_version(db, &v);
@@ -150,21 +150,21 @@ static int migrate_one(sqlite3 *db, int to) {
                 goto fail;
         }
         if (v >= to) /* done meanwhile by another process */
-                return sq_exec(db, "COMMIT");
-        r = sq_exec(db, migrations[to - 1]);
+                return ds_sqlite_exec(db, "COMMIT");
+        r = ds_sqlite_exec(db, migrations[to - 1]);
         if (r < 0)
                 goto fail;
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", to);
-        r = sq_exec(db, pragma);
+        r = ds_sqlite_exec(db, pragma);
         if (r < 0)
                 goto fail;
-        r = sq_exec(db, "COMMIT");
+        r = ds_sqlite_exec(db, "COMMIT");
         if (r < 0)
                 goto fail;
         log_debug("sqlite: applied schema migration %d", to);
         return 0;
 fail:
-        (void) sq_exec(db, "ROLLBACK");
+        (void) ds_sqlite_exec(db, "ROLLBACK");
         return r;
 }
 

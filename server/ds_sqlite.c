@@ -47,7 +47,7 @@ int sqlite_to_errno(int rc) {
         }
 }
 
-int sq_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **ret) {
+int ds_sqlite_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **ret) {
         int rc;
 
         if (!*slot) {
@@ -65,11 +65,11 @@ int sq_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt
         return 0;
 }
 
-int sq_stmt(DsSqlite *s, StmtId id, const char *sql, sqlite3_stmt **ret) {
-        return sq_stmt_slot(s, &s->stmts[id], sql, ret);
+int ds_sqlite_stmt(DsSqlite *s, StmtId id, const char *sql, sqlite3_stmt **ret) {
+        return ds_sqlite_stmt_slot(s, &s->stmts[id], sql, ret);
 }
 
-int sq_step(sqlite3_stmt *st) {
+int ds_sqlite_step(sqlite3_stmt *st) {
         int rc = sqlite3_step(st);
 
         if (rc == SQLITE_ROW)
@@ -80,8 +80,8 @@ int sq_step(sqlite3_stmt *st) {
         return sqlite_to_errno(rc);
 }
 
-int sq_exec_stmt(sqlite3_stmt *st) {
-        int r = sq_step(st);
+int ds_sqlite_exec_stmt(sqlite3_stmt *st) {
+        int r = ds_sqlite_step(st);
 
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -90,7 +90,7 @@ int sq_exec_stmt(sqlite3_stmt *st) {
         return r == 0 ? 0 : -EIO;
 }
 
-int sq_exec(sqlite3 *db, const char *sql) {
+int ds_sqlite_exec(sqlite3 *db, const char *sql) {
         char *msg = NULL;
         int rc;
 
@@ -103,21 +103,21 @@ int sq_exec(sqlite3 *db, const char *sql) {
         return 0;
 }
 
-int sq_bind_text(sqlite3_stmt *st, int idx, const char *s) {
+int ds_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s) {
         int rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
 
         return sqlite_to_errno(rc);
 }
 
-int sq_bind_int64(sqlite3_stmt *st, int idx, int64_t v) {
+int ds_sqlite_bind_int64(sqlite3_stmt *st, int idx, int64_t v) {
         return sqlite_to_errno(sqlite3_bind_int64(st, idx, v));
 }
 
-int sq_bind_blob(sqlite3_stmt *st, int idx, const void *data, size_t len) {
+int ds_sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *data, size_t len) {
         return sqlite_to_errno(sqlite3_bind_blob64(st, idx, data, len, SQLITE_STATIC));
 }
 
-int sq_column_strdup(sqlite3_stmt *st, int col, char **ret) {
+int ds_sqlite_column_strdup(sqlite3_stmt *st, int col, char **ret) {
         const unsigned char *t = sqlite3_column_text(st, col);
         char *c = NULL;
 
@@ -131,84 +131,84 @@ int sq_column_strdup(sqlite3_stmt *st, int col, char **ret) {
         return 0;
 }
 
-int sq_begin(DsSqlite *s, bool write) {
+int ds_sqlite_begin(DsSqlite *s, bool write) {
         sqlite3_stmt *st;
         int r;
 
         if (write)
-                r = sq_stmt(s, STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE", &st);
+                r = ds_sqlite_stmt(s, STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE", &st);
         else
-                r = sq_stmt(s, STMT_BEGIN, "BEGIN", &st);
+                r = ds_sqlite_stmt(s, STMT_BEGIN, "BEGIN", &st);
         if (r < 0)
                 return r;
-        return sq_exec_stmt(st);
+        return ds_sqlite_exec_stmt(st);
 }
 
-int sq_commit(DsSqlite *s) {
+int ds_sqlite_commit(DsSqlite *s) {
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_COMMIT, "COMMIT", &st);
+        r = ds_sqlite_stmt(s, STMT_COMMIT, "COMMIT", &st);
         if (r < 0)
                 return r;
-        return sq_exec_stmt(st);
+        return ds_sqlite_exec_stmt(st);
 }
 
-void sq_rollback(DsSqlite *s) {
+void ds_sqlite_rollback(DsSqlite *s) {
         sqlite3_stmt *st;
 
         if (sqlite3_get_autocommit(s->db))
                 return; /* no transaction open (SQLite may have rolled back itself) */
-        if (sq_stmt(s, STMT_ROLLBACK, "ROLLBACK", &st) < 0 || sq_exec_stmt(st) < 0)
+        if (ds_sqlite_stmt(s, STMT_ROLLBACK, "ROLLBACK", &st) < 0 || ds_sqlite_exec_stmt(st) < 0)
                 log_debug("sqlite: rollback failed: %s", sqlite3_errmsg(s->db));
 }
 
-int sq_bump_change_seq(DsSqlite *s) {
+int ds_sqlite_bump_change_seq(DsSqlite *s) {
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_SEQ_BUMP, "UPDATE meta SET value = value + 1 WHERE key = 'change_seq'",
-                    &st);
+        r = ds_sqlite_stmt(s, STMT_SEQ_BUMP,
+                           "UPDATE meta SET value = value + 1 WHERE key = 'change_seq'", &st);
         if (r < 0)
                 return r;
-        r = sq_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) == 1 ? 0 : -EBADMSG;
 }
 
-int sq_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
-        _cleanup_(sq_resetp) sqlite3_stmt *reset = st;
+int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *reset = st;
         int r;
 
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
-        r = sq_exec_stmt(TAKE_PTR(reset));
+        r = ds_sqlite_exec_stmt(TAKE_PTR(reset));
         if (r < 0)
                 return r;
         if (sqlite3_changes(s->db) == 0)
                 return -ENOENT;
-        if (bump && (r = sq_bump_change_seq(s)) < 0)
+        if (bump && (r = ds_sqlite_bump_change_seq(s)) < 0)
                 return r;
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
         return 0;
 }
 
-int sq_load_selectors(
+int ds_sqlite_load_selectors(
         DsSqlite *s, StmtId id, const char *sql, const char *owner, SelectorSet *set) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, id, sql, &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, owner)) < 0)
+        r = ds_sqlite_stmt(s, id, sql, &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, owner)) < 0)
                 return r;
-        while ((r = sq_step(st)) > 0) {
+        while ((r = ds_sqlite_step(st)) > 0) {
                 const char *type = (const char *) sqlite3_column_text(st, 0);
                 const char *value = (const char *) sqlite3_column_text(st, 1);
                 if (!type || !value)
@@ -220,15 +220,15 @@ int sq_load_selectors(
         return r;
 }
 
-static int sq_change_sequence(Datastore *ds, uint64_t *ret) {
+static int ds_sqlite_change_sequence(Datastore *ds, uint64_t *ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_SEQ_GET, "SELECT value FROM meta WHERE key = 'change_seq'", &st);
+        r = ds_sqlite_stmt(s, STMT_SEQ_GET, "SELECT value FROM meta WHERE key = 'change_seq'", &st);
         if (r < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -237,15 +237,15 @@ static int sq_change_sequence(Datastore *ds, uint64_t *ret) {
         return 0;
 }
 
-static int sq_get_meta(Datastore *ds, const char *key, int64_t *ret) {
+static int ds_sqlite_get_meta(Datastore *ds, const char *key, int64_t *ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_META_GET, "SELECT value FROM meta WHERE key = ?1", &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, key)) < 0)
+        r = ds_sqlite_stmt(s, STMT_META_GET, "SELECT value FROM meta WHERE key = ?1", &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, key)) < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -254,32 +254,33 @@ static int sq_get_meta(Datastore *ds, const char *key, int64_t *ret) {
         return 0;
 }
 
-static int sq_set_meta(Datastore *ds, const char *key, int64_t value) {
+static int ds_sqlite_set_meta(Datastore *ds, const char *key, int64_t value) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_META_SET,
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    &st);
+        r = ds_sqlite_stmt(s, STMT_META_SET,
+                           "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, key)) < 0 || (r = sq_bind_int64(st, 2, value)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, key)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, value)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, false);
 }
 
-static int sq_schema_version(Datastore *ds) {
+static int ds_sqlite_schema_version(Datastore *ds) {
         int r, v;
 
         r = ds_migrate_read_version(ds_sqlite(ds)->db, &v);
         return r < 0 ? r : v;
 }
 
-static void sq_close(Datastore *ds) {
+static void ds_sqlite_close(Datastore *ds) {
         DsSqlite *s = ds_sqlite(ds);
 
         for (size_t i = 0; i < _STMT_MAX; i++)
@@ -288,7 +289,7 @@ static void sq_close(Datastore *ds) {
                 sqlite3_finalize(s->list_stmts[i]);
         if (s->db) {
                 if (s->ready)
-                        (void) sq_exec(s->db, "PRAGMA optimize");
+                        (void) ds_sqlite_exec(s->db, "PRAGMA optimize");
                 if (sqlite3_close(s->db) != SQLITE_OK)
                         log_debug("sqlite: close failed: %s", sqlite3_errmsg(s->db));
         }
@@ -297,32 +298,32 @@ static void sq_close(Datastore *ds) {
 
 static const DatastoreOps sqlite_ops = {
         .name = "sqlite",
-        .close = sq_close,
-        .schema_version = sq_schema_version,
-        .change_sequence = sq_change_sequence,
-        .create_entries = sq_create_entries,
-        .get_entry = sq_get_entry,
-        .list_entries = sq_list_entries,
-        .list_entries_by_parent_ids = sq_list_entries_by_parent_ids,
-        .update_entry = sq_update_entry,
-        .delete_entry = sq_delete_entry,
-        .count_entries = sq_count_entries,
-        .upsert_agent = sq_upsert_agent,
-        .get_agent = sq_get_agent,
-        .list_agents = sq_list_agents,
-        .set_agent_banned = sq_set_agent_banned,
-        .delete_agent = sq_delete_agent,
-        .update_agent_svid = sq_update_agent_svid,
-        .touch_agent = sq_touch_agent,
-        .create_join_token = sq_create_join_token,
-        .consume_join_token = sq_consume_join_token,
-        .prune_join_tokens = sq_prune_join_tokens,
-        .set_bundle = sq_set_bundle,
-        .get_bundle = sq_get_bundle,
-        .list_bundles = sq_list_bundles,
-        .delete_bundle = sq_delete_bundle,
-        .get_meta = sq_get_meta,
-        .set_meta = sq_set_meta,
+        .close = ds_sqlite_close,
+        .schema_version = ds_sqlite_schema_version,
+        .change_sequence = ds_sqlite_change_sequence,
+        .create_entries = ds_sqlite_create_entries,
+        .get_entry = ds_sqlite_get_entry,
+        .list_entries = ds_sqlite_list_entries,
+        .list_entries_by_parent_ids = ds_sqlite_list_entries_by_parent_ids,
+        .update_entry = ds_sqlite_update_entry,
+        .delete_entry = ds_sqlite_delete_entry,
+        .count_entries = ds_sqlite_count_entries,
+        .upsert_agent = ds_sqlite_upsert_agent,
+        .get_agent = ds_sqlite_get_agent,
+        .list_agents = ds_sqlite_list_agents,
+        .set_agent_banned = ds_sqlite_set_agent_banned,
+        .delete_agent = ds_sqlite_delete_agent,
+        .update_agent_svid = ds_sqlite_update_agent_svid,
+        .touch_agent = ds_sqlite_touch_agent,
+        .create_join_token = ds_sqlite_create_join_token,
+        .consume_join_token = ds_sqlite_consume_join_token,
+        .prune_join_tokens = ds_sqlite_prune_join_tokens,
+        .set_bundle = ds_sqlite_set_bundle,
+        .get_bundle = ds_sqlite_get_bundle,
+        .list_bundles = ds_sqlite_list_bundles,
+        .delete_bundle = ds_sqlite_delete_bundle,
+        .get_meta = ds_sqlite_get_meta,
+        .set_meta = ds_sqlite_set_meta,
 };
 
 /* Creates a missing database file with mode 0600 ourselves (SQLite would use
@@ -365,10 +366,10 @@ static int configure(sqlite3 *db) {
                 log_debug("sqlite: enabling WAL: %s", sqlite3_errmsg(db));
                 return sqlite_to_errno(rc);
         }
-        r = sq_exec(db, "PRAGMA foreign_keys = ON");
+        r = ds_sqlite_exec(db, "PRAGMA foreign_keys = ON");
         if (r < 0)
                 return r;
-        return sq_exec(db, "PRAGMA synchronous = NORMAL");
+        return ds_sqlite_exec(db, "PRAGMA synchronous = NORMAL");
 }
 
 static int open_db(const char *path, int flags, sqlite3 **ret) {
@@ -449,6 +450,6 @@ int ds_open_sqlite(const char *path, Datastore **ret) {
         *ret = &s->base;
         return 0;
 fail:
-        sq_close(&s->base);
+        ds_sqlite_close(&s->base);
         return r;
 }

@@ -84,37 +84,37 @@ int sqlite_to_errno(int rc);
 
 /* Returns the cached statement `id` (preparing sql the first time), reset and
  * with no bindings. The cache owns it: do not finalize. */
-int sq_stmt(DsSqlite *s, StmtId id, const char *sql, sqlite3_stmt **ret);
+int ds_sqlite_stmt(DsSqlite *s, StmtId id, const char *sql, sqlite3_stmt **ret);
 /* The same for a caller-owned cache slot. */
-int sq_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **ret);
+int ds_sqlite_stmt_slot(DsSqlite *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **ret);
 
 /* Steps st: 1 = a row, 0 = done, < 0 = -errno (logged at debug). */
-int sq_step(sqlite3_stmt *st);
+int ds_sqlite_step(sqlite3_stmt *st);
 /* Steps st once, expecting no row. 0 or -errno. */
-int sq_exec_stmt(sqlite3_stmt *st);
+int ds_sqlite_exec_stmt(sqlite3_stmt *st);
 
 /* Runs a statement without parameters (no caching), for schema work. */
-int sq_exec(sqlite3 *db, const char *sql);
+int ds_sqlite_exec(sqlite3 *db, const char *sql);
 
 /* Binds s, or NULL when s is NULL. */
-int sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
-int sq_bind_int64(sqlite3_stmt *st, int idx, int64_t v);
-int sq_bind_blob(sqlite3_stmt *st, int idx, const void *data, size_t len);
+int ds_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s);
+int ds_sqlite_bind_int64(sqlite3_stmt *st, int idx, int64_t v);
+int ds_sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *data, size_t len);
 /* Duplicates a text column; a NULL column gives *ret = NULL. */
-int sq_column_strdup(sqlite3_stmt *st, int col, char **ret);
+int ds_sqlite_column_strdup(sqlite3_stmt *st, int col, char **ret);
 
 /* Transactions: begin (deferred for reads, immediate for writes), commit, and a
  * rollback that accepts a connection with no transaction open. */
-int sq_begin(DsSqlite *s, bool write);
-int sq_commit(DsSqlite *s);
-void sq_rollback(DsSqlite *s);
+int ds_sqlite_begin(DsSqlite *s, bool write);
+int ds_sqlite_commit(DsSqlite *s);
+void ds_sqlite_rollback(DsSqlite *s);
 /* _cleanup_ helper: rolls back when the pointer is still set. */
-static inline void sq_rollbackp(DsSqlite **s) {
+static inline void ds_sqlite_rollbackp(DsSqlite **s) {
         if (*s)
-                sq_rollback(*s);
+                ds_sqlite_rollback(*s);
 }
 /* _cleanup_ helper: resets a borrowed cached statement (releases its locks). */
-static inline void sq_resetp(sqlite3_stmt **st) {
+static inline void ds_sqlite_resetp(sqlite3_stmt **st) {
         if (*st) {
                 sqlite3_reset(*st);
                 sqlite3_clear_bindings(*st);
@@ -122,16 +122,17 @@ static inline void sq_resetp(sqlite3_stmt **st) {
 }
 
 /* Adds 1 to the persisted change sequence (inside the caller's transaction). */
-int sq_bump_change_seq(DsSqlite *s);
+int ds_sqlite_bump_change_seq(DsSqlite *s);
 
 /* Runs the bound statement st (an UPDATE or DELETE of one row) in its own
  * transaction, bumping the change sequence when bump is true. -ENOENT when no
  * row changed (nothing is committed then). st is reset in every case. */
-int sq_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump);
+int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump);
 
 /* Runs the cached statement id (sql selects type, value for ?1 = owner) and adds
  * every row to set. -EBADMSG for a NULL column; selector_set_add() errors. */
-int sq_load_selectors(DsSqlite *s, StmtId id, const char *sql, const char *owner, SelectorSet *set);
+int ds_sqlite_load_selectors(
+        DsSqlite *s, StmtId id, const char *sql, const char *owner, SelectorSet *set);
 
 /* Applies the migrations that bring db from its PRAGMA user_version up to
  * `target` (1..DS_SCHEMA_VERSION), each in its own immediate transaction.
@@ -142,40 +143,44 @@ int ds_migrate_read_version(sqlite3 *db, int *ret);
 
 /* Backend operations, by file. */
 /* ds_sqlite_entries.c */
-int sq_create_entries(Datastore *ds,
-                      Entry *const *entries,
-                      char *const *ids,
-                      size_t n,
-                      int64_t now,
-                      size_t *reterr_index);
-int sq_get_entry(Datastore *ds, const char *id, Entry **ret);
-int sq_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n);
-int sq_list_entries_by_parent_ids(
+int ds_sqlite_create_entries(Datastore *ds,
+                             Entry *const *entries,
+                             char *const *ids,
+                             size_t n,
+                             int64_t now,
+                             size_t *reterr_index);
+int ds_sqlite_get_entry(Datastore *ds, const char *id, Entry **ret);
+int ds_sqlite_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n);
+int ds_sqlite_list_entries_by_parent_ids(
         Datastore *ds, const char *const *parent_ids, size_t n, Entry ***ret, size_t *ret_n);
-int sq_update_entry(Datastore *ds, const Entry *e, Entry **ret);
-int sq_delete_entry(Datastore *ds, const char *id);
-int sq_count_entries(Datastore *ds, int64_t *ret);
+int ds_sqlite_update_entry(Datastore *ds, const Entry *e, Entry **ret);
+int ds_sqlite_delete_entry(Datastore *ds, const char *id);
+int ds_sqlite_count_entries(Datastore *ds, int64_t *ret);
 /* ds_sqlite_agents.c */
-int sq_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now);
-int sq_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
-int sq_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
-int sq_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned);
-int sq_delete_agent(Datastore *ds, const char *spiffe_id);
-int sq_update_agent_svid(Datastore *ds, const char *spiffe_id, const char *serial, int64_t exp);
-int sq_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now);
+int ds_sqlite_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now);
+int ds_sqlite_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
+int ds_sqlite_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
+int ds_sqlite_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned);
+int ds_sqlite_delete_agent(Datastore *ds, const char *spiffe_id);
+int ds_sqlite_update_agent_svid(Datastore *ds,
+                                const char *spiffe_id,
+                                const char *serial,
+                                int64_t exp);
+int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now);
 /* ds_sqlite_tokens.c (join tokens and bundles) */
-int sq_create_join_token(Datastore *ds,
-                         const uint8_t hash[DS_TOKEN_HASH_SIZE],
-                         int64_t expires_at,
-                         const char *alias_spiffe_id,
-                         int64_t now);
-int sq_consume_join_token(Datastore *ds,
-                          const uint8_t hash[DS_TOKEN_HASH_SIZE],
-                          int64_t now,
-                          int64_t *ret_expires_at,
-                          char **ret_alias_spiffe_id);
-int sq_prune_join_tokens(Datastore *ds, int64_t now);
-int sq_set_bundle(Datastore *ds, const char *td, const uint8_t *data, size_t len, int64_t now);
-int sq_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len);
-int sq_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n);
-int sq_delete_bundle(Datastore *ds, const char *td);
+int ds_sqlite_create_join_token(Datastore *ds,
+                                const uint8_t hash[DS_TOKEN_HASH_SIZE],
+                                int64_t expires_at,
+                                const char *alias_spiffe_id,
+                                int64_t now);
+int ds_sqlite_consume_join_token(Datastore *ds,
+                                 const uint8_t hash[DS_TOKEN_HASH_SIZE],
+                                 int64_t now,
+                                 int64_t *ret_expires_at,
+                                 char **ret_alias_spiffe_id);
+int ds_sqlite_prune_join_tokens(Datastore *ds, int64_t now);
+int ds_sqlite_set_bundle(
+        Datastore *ds, const char *td, const uint8_t *data, size_t len, int64_t now);
+int ds_sqlite_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len);
+int ds_sqlite_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n);
+int ds_sqlite_delete_bundle(Datastore *ds, const char *td);

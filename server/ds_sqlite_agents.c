@@ -14,56 +14,58 @@ static int write_agent_selectors(DsSqlite *s, const AttestedAgent *a) {
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_AGENT_SEL_DELETE, "DELETE FROM agent_selectors WHERE agent_id = ?1",
-                    &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, a->spiffe_id)) < 0 || (r = sq_exec_stmt(st)) < 0)
+        r = ds_sqlite_stmt(s, STMT_AGENT_SEL_DELETE,
+                           "DELETE FROM agent_selectors WHERE agent_id = ?1", &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, a->spiffe_id)) < 0 ||
+            (r = ds_sqlite_exec_stmt(st)) < 0)
                 return r;
-        r = sq_stmt(s, STMT_AGENT_SEL_INSERT,
-                    "INSERT OR IGNORE INTO agent_selectors (agent_id, type, value) "
-                    "VALUES (?1, ?2, ?3)",
-                    &st);
+        r = ds_sqlite_stmt(s, STMT_AGENT_SEL_INSERT,
+                           "INSERT OR IGNORE INTO agent_selectors (agent_id, type, value) "
+                           "VALUES (?1, ?2, ?3)",
+                           &st);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < a->selectors.n; i++) {
-                if ((r = sq_bind_text(st, 1, a->spiffe_id)) < 0 ||
-                    (r = sq_bind_text(st, 2, a->selectors.items[i].type)) < 0 ||
-                    (r = sq_bind_text(st, 3, a->selectors.items[i].value)) < 0 ||
-                    (r = sq_exec_stmt(st)) < 0)
+                if ((r = ds_sqlite_bind_text(st, 1, a->spiffe_id)) < 0 ||
+                    (r = ds_sqlite_bind_text(st, 2, a->selectors.items[i].type)) < 0 ||
+                    (r = ds_sqlite_bind_text(st, 3, a->selectors.items[i].value)) < 0 ||
+                    (r = ds_sqlite_exec_stmt(st)) < 0)
                         return r;
         }
         return 0;
 }
 
-int sq_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now) {
+int ds_sqlite_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         sqlite3_stmt *st;
         int r;
 
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
-        r = sq_stmt(s, STMT_AGENT_UPSERT,
-                    "INSERT INTO agents (" AGENT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5) "
-                    "ON CONFLICT (spiffe_id) DO UPDATE SET "
-                    "attestation_type = excluded.attestation_type, serial = excluded.serial, "
-                    "svid_expires_at = excluded.svid_expires_at, "
-                    "last_seen_at = excluded.last_seen_at",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_AGENT_UPSERT,
+                "INSERT INTO agents (" AGENT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5) "
+                "ON CONFLICT (spiffe_id) DO UPDATE SET "
+                "attestation_type = excluded.attestation_type, serial = excluded.serial, "
+                "svid_expires_at = excluded.svid_expires_at, "
+                "last_seen_at = excluded.last_seen_at",
+                &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, a->spiffe_id)) < 0 ||
-            (r = sq_bind_text(st, 2, a->attestation_type)) < 0 ||
-            (r = sq_bind_text(st, 3, a->serial)) < 0 ||
-            (r = sq_bind_int64(st, 4, a->svid_expires_at)) < 0 ||
-            (r = sq_bind_int64(st, 5, now)) < 0 || (r = sq_exec_stmt(st)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, a->spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 2, a->attestation_type)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 3, a->serial)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 4, a->svid_expires_at)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 5, now)) < 0 || (r = ds_sqlite_exec_stmt(st)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
         /* New selectors may change which node aliases (and so entries) apply. */
-        if ((r = write_agent_selectors(s, a)) < 0 || (r = sq_bump_change_seq(s)) < 0 ||
-            (r = sq_commit(s)) < 0)
+        if ((r = write_agent_selectors(s, a)) < 0 || (r = ds_sqlite_bump_change_seq(s)) < 0 ||
+            (r = ds_sqlite_commit(s)) < 0)
                 return r;
         txn = NULL;
         return 0;
@@ -76,9 +78,9 @@ static int agent_from_row(sqlite3_stmt *st, AttestedAgent **ret) {
         r = attested_agent_new(&a);
         if (r < 0)
                 return r;
-        if ((r = sq_column_strdup(st, 0, &a->spiffe_id)) < 0 ||
-            (r = sq_column_strdup(st, 1, &a->attestation_type)) < 0 ||
-            (r = sq_column_strdup(st, 2, &a->serial)) < 0)
+        if ((r = ds_sqlite_column_strdup(st, 0, &a->spiffe_id)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 1, &a->attestation_type)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 2, &a->serial)) < 0)
                 return r;
         a->svid_expires_at = sqlite3_column_int64(st, 3);
         a->banned = sqlite3_column_int(st, 4) != 0;
@@ -89,27 +91,28 @@ static int agent_from_row(sqlite3_stmt *st, AttestedAgent **ret) {
 }
 
 static int load_agent_selectors(DsSqlite *s, AttestedAgent *a) {
-        return sq_load_selectors(s, STMT_AGENT_SEL_GET,
-                                 "SELECT type, value FROM agent_selectors WHERE agent_id = ?1",
-                                 a->spiffe_id, &a->selectors);
+        return ds_sqlite_load_selectors(
+                s, STMT_AGENT_SEL_GET,
+                "SELECT type, value FROM agent_selectors WHERE agent_id = ?1", a->spiffe_id,
+                &a->selectors);
 }
 
-int sq_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {
+int ds_sqlite_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_begin(s, false);
+        r = ds_sqlite_begin(s, false);
         if (r < 0)
                 return r;
         txn = s;
-        r = sq_stmt(s, STMT_AGENT_GET, "SELECT " AGENT_COLUMNS " FROM agents WHERE spiffe_id = ?1",
-                    &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, spiffe_id)) < 0)
+        r = ds_sqlite_stmt(s, STMT_AGENT_GET,
+                           "SELECT " AGENT_COLUMNS " FROM agents WHERE spiffe_id = ?1", &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, spiffe_id)) < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -117,9 +120,9 @@ int sq_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {
         r = agent_from_row(st, &a);
         if (r < 0)
                 return r;
-        sq_resetp(&st);
+        ds_sqlite_resetp(&st);
         r = load_agent_selectors(s, a);
-        if (r < 0 || (r = sq_commit(s)) < 0)
+        if (r < 0 || (r = ds_sqlite_commit(s)) < 0)
                 return r;
         txn = NULL;
         *ret = TAKE_PTR(a);
@@ -135,22 +138,22 @@ static void agent_list_done(AgentList *l) {
         attested_agent_array_free(l->items, l->n);
 }
 
-int sq_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
+int ds_sqlite_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(agent_list_done) AgentList l = {};
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_begin(s, false);
+        r = ds_sqlite_begin(s, false);
         if (r < 0)
                 return r;
         txn = s;
-        r = sq_stmt(s, STMT_AGENT_LIST, "SELECT " AGENT_COLUMNS " FROM agents ORDER BY spiffe_id",
-                    &st);
+        r = ds_sqlite_stmt(s, STMT_AGENT_LIST,
+                           "SELECT " AGENT_COLUMNS " FROM agents ORDER BY spiffe_id", &st);
         if (r < 0)
                 return r;
-        while ((r = sq_step(st)) > 0) {
+        while ((r = ds_sqlite_step(st)) > 0) {
                 _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
 
                 r = agent_from_row(st, &a);
@@ -163,8 +166,8 @@ int sq_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
         }
         if (r < 0)
                 return r;
-        sq_resetp(&st);
-        r = sq_commit(s);
+        ds_sqlite_resetp(&st);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -174,66 +177,73 @@ int sq_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
         return 0;
 }
 
-int sq_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned) {
+int ds_sqlite_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_AGENT_BAN, "UPDATE agents SET banned = ?2 WHERE spiffe_id = ?1", &st);
+        r = ds_sqlite_stmt(s, STMT_AGENT_BAN, "UPDATE agents SET banned = ?2 WHERE spiffe_id = ?1",
+                           &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, spiffe_id)) < 0 || (r = sq_bind_int64(st, 2, banned)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, banned)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, true);
 }
 
-int sq_delete_agent(Datastore *ds, const char *spiffe_id) {
+int ds_sqlite_delete_agent(Datastore *ds, const char *spiffe_id) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_AGENT_DELETE, "DELETE FROM agents WHERE spiffe_id = ?1", &st);
+        r = ds_sqlite_stmt(s, STMT_AGENT_DELETE, "DELETE FROM agents WHERE spiffe_id = ?1", &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, spiffe_id)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, spiffe_id)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, true);
 }
 
-int sq_update_agent_svid(Datastore *ds, const char *spiffe_id, const char *serial, int64_t exp) {
+int ds_sqlite_update_agent_svid(Datastore *ds,
+                                const char *spiffe_id,
+                                const char *serial,
+                                int64_t exp) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_AGENT_SVID,
-                    "UPDATE agents SET serial = ?2, svid_expires_at = ?3 WHERE spiffe_id = ?1",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_AGENT_SVID,
+                "UPDATE agents SET serial = ?2, svid_expires_at = ?3 WHERE spiffe_id = ?1", &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, spiffe_id)) < 0 || (r = sq_bind_text(st, 2, serial)) < 0 ||
-            (r = sq_bind_int64(st, 3, exp)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 2, serial)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 3, exp)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, false);
 }
 
-int sq_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now) {
+int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_AGENT_TOUCH, "UPDATE agents SET last_seen_at = ?2 WHERE spiffe_id = ?1",
-                    &st);
+        r = ds_sqlite_stmt(s, STMT_AGENT_TOUCH,
+                           "UPDATE agents SET last_seen_at = ?2 WHERE spiffe_id = ?1", &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, spiffe_id)) < 0 || (r = sq_bind_int64(st, 2, now)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, now)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, false);
 }

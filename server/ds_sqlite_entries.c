@@ -19,18 +19,24 @@ static int bind_entry(
         sqlite3_stmt *st, const Entry *e, const char *id, const char *key, int64_t now) {
         int r;
 
-        if ((r = sq_bind_text(st, 1, id)) < 0 || (r = sq_bind_text(st, 2, e->spiffe_id)) < 0 ||
-            (r = sq_bind_text(st, 3, e->parent_id)) < 0 || (r = sq_bind_text(st, 4, key)) < 0 ||
-            (r = sq_bind_int64(st, 5, e->x509_svid_ttl)) < 0 ||
-            (r = sq_bind_int64(st, 6, e->jwt_svid_ttl)) < 0 ||
-            (r = sq_bind_text(st, 7, e->hint)) < 0 || (r = sq_bind_int64(st, 8, e->admin)) < 0 ||
-            (r = sq_bind_int64(st, 9, e->node)) < 0 ||
-            (r = sq_bind_int64(st, 10, e->downstream)) < 0 ||
-            (r = sq_bind_int64(st, 11, e->expires_at)) < 0 || (r = sq_bind_int64(st, 12, 1)) < 0 ||
-            (r = sq_bind_int64(st, 13, now)) < 0 || (r = sq_bind_text(st, 14, e->env)) < 0 ||
-            (r = sq_bind_text(st, 15, e->task)) < 0 || (r = sq_bind_text(st, 16, e->state)) < 0 ||
-            (r = sq_bind_text(st, 17, e->created_by)) < 0 ||
-            (r = sq_bind_text(st, 18, e->approved_by)) < 0)
+        if ((r = ds_sqlite_bind_text(st, 1, id)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 2, e->spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 3, e->parent_id)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 4, key)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 5, e->x509_svid_ttl)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 6, e->jwt_svid_ttl)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 7, e->hint)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 8, e->admin)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 9, e->node)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 10, e->downstream)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 11, e->expires_at)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 12, 1)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 13, now)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 14, e->env)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 15, e->task)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 16, e->state)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 17, e->created_by)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 18, e->approved_by)) < 0)
                 return r;
         return 0;
 }
@@ -40,9 +46,9 @@ static int insert_strv(sqlite3_stmt *st, const char *id, char *const *v, size_t 
         int r;
 
         for (size_t i = 0; i < n; i++) {
-                if ((r = sq_bind_text(st, 1, id)) < 0 ||
-                    (r = sq_bind_int64(st, 2, (int64_t) i)) < 0 ||
-                    (r = sq_bind_text(st, 3, v[i])) < 0 || (r = sq_exec_stmt(st)) < 0)
+                if ((r = ds_sqlite_bind_text(st, 1, id)) < 0 ||
+                    (r = ds_sqlite_bind_int64(st, 2, (int64_t) i)) < 0 ||
+                    (r = ds_sqlite_bind_text(st, 3, v[i])) < 0 || (r = ds_sqlite_exec_stmt(st)) < 0)
                         return r;
         }
         return 0;
@@ -52,30 +58,32 @@ static int write_children(DsSqlite *s, const char *id, const Entry *e) {
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(
+        r = ds_sqlite_stmt(
                 s, STMT_ENTRY_SEL_INSERT,
                 "INSERT OR IGNORE INTO entry_selectors (entry_id, type, value) VALUES (?1, ?2, ?3)",
                 &st);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < e->selectors.n; i++) {
-                if ((r = sq_bind_text(st, 1, id)) < 0 ||
-                    (r = sq_bind_text(st, 2, e->selectors.items[i].type)) < 0 ||
-                    (r = sq_bind_text(st, 3, e->selectors.items[i].value)) < 0 ||
-                    (r = sq_exec_stmt(st)) < 0)
+                if ((r = ds_sqlite_bind_text(st, 1, id)) < 0 ||
+                    (r = ds_sqlite_bind_text(st, 2, e->selectors.items[i].type)) < 0 ||
+                    (r = ds_sqlite_bind_text(st, 3, e->selectors.items[i].value)) < 0 ||
+                    (r = ds_sqlite_exec_stmt(st)) < 0)
                         return r;
         }
-        r = sq_stmt(s, STMT_ENTRY_DNS_INSERT,
-                    "INSERT INTO entry_dns (entry_id, pos, name) VALUES (?1, ?2, ?3)", &st);
+        r = ds_sqlite_stmt(s, STMT_ENTRY_DNS_INSERT,
+                           "INSERT INTO entry_dns (entry_id, pos, name) VALUES (?1, ?2, ?3)", &st);
         if (r < 0 || (r = insert_strv(st, id, e->dns_names, e->n_dns_names)) < 0)
                 return r;
-        r = sq_stmt(s, STMT_ENTRY_FED_INSERT,
-                    "INSERT INTO entry_federates (entry_id, pos, trust_domain) VALUES (?1, ?2, ?3)",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_ENTRY_FED_INSERT,
+                "INSERT INTO entry_federates (entry_id, pos, trust_domain) VALUES (?1, ?2, ?3)",
+                &st);
         if (r < 0 || (r = insert_strv(st, id, e->federates_with, e->n_federates_with)) < 0)
                 return r;
-        r = sq_stmt(s, STMT_ENTRY_SCOPE_INSERT,
-                    "INSERT INTO entry_scopes (entry_id, pos, scope) VALUES (?1, ?2, ?3)", &st);
+        r = ds_sqlite_stmt(s, STMT_ENTRY_SCOPE_INSERT,
+                           "INSERT INTO entry_scopes (entry_id, pos, scope) VALUES (?1, ?2, ?3)",
+                           &st);
         if (r < 0 || (r = insert_strv(st, id, e->scopes, e->n_scopes)) < 0)
                 return r;
         return 0;
@@ -95,8 +103,9 @@ static int delete_children(DsSqlite *s, const char *id) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
-                r = sq_stmt(s, tables[i].stmt, tables[i].sql, &st);
-                if (r < 0 || (r = sq_bind_text(st, 1, id)) < 0 || (r = sq_exec_stmt(st)) < 0)
+                r = ds_sqlite_stmt(s, tables[i].stmt, tables[i].sql, &st);
+                if (r < 0 || (r = ds_sqlite_bind_text(st, 1, id)) < 0 ||
+                    (r = ds_sqlite_exec_stmt(st)) < 0)
                         return r;
         }
         return 0;
@@ -110,7 +119,7 @@ static int insert_entry(DsSqlite *s, const Entry *e, const char *id, int64_t now
         r = ds_selectors_key(&e->selectors, &key);
         if (r < 0)
                 return r;
-        r = sq_stmt(
+        r = ds_sqlite_stmt(
                 s, STMT_ENTRY_INSERT,
                 "INSERT INTO entries (id, spiffe_id, parent_id, selectors_key, x509_svid_ttl, "
                 "jwt_svid_ttl, hint, admin, node, downstream, expires_at, revision, created_at, "
@@ -122,26 +131,26 @@ static int insert_entry(DsSqlite *s, const Entry *e, const char *id, int64_t now
                 return r;
         r = bind_entry(st, e, id, key, now);
         if (r < 0) {
-                sq_resetp(&st);
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        r = sq_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
         if (r < 0)
                 return r;
         return write_children(s, id, e);
 }
 
-int sq_create_entries(Datastore *ds,
-                      Entry *const *entries,
-                      char *const *ids,
-                      size_t n,
-                      int64_t now,
-                      size_t *reterr_index) {
+int ds_sqlite_create_entries(Datastore *ds,
+                             Entry *const *entries,
+                             char *const *ids,
+                             size_t n,
+                             int64_t now,
+                             size_t *reterr_index) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         int r;
 
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
@@ -152,10 +161,10 @@ int sq_create_entries(Datastore *ds,
                         return log_debug_errno(r, "sqlite: storing entry %zu of %zu: %m", i, n);
                 }
         }
-        r = sq_bump_change_seq(s);
+        r = ds_sqlite_bump_change_seq(s);
         if (r < 0)
                 return r;
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -169,15 +178,15 @@ static int entry_from_row(sqlite3_stmt *st, Entry **ret) {
         r = entry_new(&e);
         if (r < 0)
                 return r;
-        if ((r = sq_column_strdup(st, 0, &e->id)) < 0 ||
-            (r = sq_column_strdup(st, 1, &e->spiffe_id)) < 0 ||
-            (r = sq_column_strdup(st, 2, &e->parent_id)) < 0 ||
-            (r = sq_column_strdup(st, 5, &e->hint)) < 0 ||
-            (r = sq_column_strdup(st, 12, &e->env)) < 0 ||
-            (r = sq_column_strdup(st, 13, &e->task)) < 0 ||
-            (r = sq_column_strdup(st, 14, &e->state)) < 0 ||
-            (r = sq_column_strdup(st, 15, &e->created_by)) < 0 ||
-            (r = sq_column_strdup(st, 16, &e->approved_by)) < 0)
+        if ((r = ds_sqlite_column_strdup(st, 0, &e->id)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 1, &e->spiffe_id)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 2, &e->parent_id)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 5, &e->hint)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 12, &e->env)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 13, &e->task)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 14, &e->state)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 15, &e->created_by)) < 0 ||
+            (r = ds_sqlite_column_strdup(st, 16, &e->approved_by)) < 0)
                 return r;
         e->x509_svid_ttl = sqlite3_column_int(st, 3);
         e->jwt_svid_ttl = sqlite3_column_int(st, 4);
@@ -197,8 +206,8 @@ static int read_strv(sqlite3_stmt *st, char ***v, size_t *n) {
         char *c;
         int r;
 
-        while ((r = sq_step(st)) > 0) {
-                r = sq_column_strdup(st, 0, &c);
+        while ((r = ds_sqlite_step(st)) > 0) {
+                r = ds_sqlite_column_strdup(st, 0, &c);
                 if (r < 0)
                         return r;
                 if (!c)
@@ -214,19 +223,20 @@ static int read_strv(sqlite3_stmt *st, char ***v, size_t *n) {
 
 static int load_strv(
         DsSqlite *s, StmtId id, const char *sql, const char *entry_id, char ***v, size_t *n) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, id, sql, &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, entry_id)) < 0)
+        r = ds_sqlite_stmt(s, id, sql, &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, entry_id)) < 0)
                 return r;
         return read_strv(st, v, n);
 }
 
 static int load_selectors(DsSqlite *s, Entry *e) {
-        return sq_load_selectors(s, STMT_ENTRY_SEL_GET,
-                                 "SELECT type, value FROM entry_selectors WHERE entry_id = ?1",
-                                 e->id, &e->selectors);
+        return ds_sqlite_load_selectors(
+                s, STMT_ENTRY_SEL_GET,
+                "SELECT type, value FROM entry_selectors WHERE entry_id = ?1", e->id,
+                &e->selectors);
 }
 
 static int load_children(DsSqlite *s, Entry *e) {
@@ -251,15 +261,15 @@ static int load_children(DsSqlite *s, Entry *e) {
 }
 
 static int load_entry(DsSqlite *s, const char *id, Entry **ret) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         _cleanup_(entry_freep) Entry *e = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_ENTRY_GET, "SELECT " ENTRY_COLUMNS " FROM entries e WHERE e.id = ?1",
-                    &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, id)) < 0)
+        r = ds_sqlite_stmt(s, STMT_ENTRY_GET,
+                           "SELECT " ENTRY_COLUMNS " FROM entries e WHERE e.id = ?1", &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, id)) < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -267,7 +277,7 @@ static int load_entry(DsSqlite *s, const char *id, Entry **ret) {
         r = entry_from_row(st, &e);
         if (r < 0)
                 return r;
-        sq_resetp(&st);
+        ds_sqlite_resetp(&st);
         r = load_children(s, e);
         if (r < 0)
                 return r;
@@ -275,20 +285,20 @@ static int load_entry(DsSqlite *s, const char *id, Entry **ret) {
         return 0;
 }
 
-int sq_get_entry(Datastore *ds, const char *id, Entry **ret) {
+int ds_sqlite_get_entry(Datastore *ds, const char *id, Entry **ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(entry_freep) Entry *e = NULL;
         int r;
 
-        r = sq_begin(s, false);
+        r = ds_sqlite_begin(s, false);
         if (r < 0)
                 return r;
         txn = s;
         r = load_entry(s, id, &e);
         if (r < 0)
                 return r;
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -311,7 +321,7 @@ static int collect_rows(
         DsSqlite *s, sqlite3_stmt *st, const SelectorSet *want, size_t limit, EntryList *l) {
         int r = 0;
 
-        while ((limit == 0 || l->n < limit) && (r = sq_step(st)) > 0) {
+        while ((limit == 0 || l->n < limit) && (r = ds_sqlite_step(st)) > 0) {
                 _cleanup_(entry_freep) Entry *e = NULL;
 
                 r = entry_from_row(st, &e);
@@ -367,32 +377,34 @@ static int list_stmt(DsSqlite *s, const EntryFilter *f, sqlite3_stmt **ret) {
 
         _Static_assert(FILTER_SELECTOR * 2 <= DS_LIST_STMT_VARIANTS, "list statement cache size");
         list_sql(mask, sql, sizeof(sql));
-        r = sq_stmt_slot(s, &s->list_stmts[mask], sql, &st);
+        r = ds_sqlite_stmt_slot(s, &s->list_stmts[mask], sql, &st);
         if (r < 0)
                 return r;
-        if (((mask & FILTER_SPIFFE_ID) && (r = sq_bind_text(st, 1, f->by_spiffe_id)) < 0) ||
-            ((mask & FILTER_PARENT_ID) && (r = sq_bind_text(st, 2, f->by_parent_id)) < 0) ||
-            ((mask & FILTER_TASK) && (r = sq_bind_text(st, 3, f->by_task)) < 0) ||
-            ((mask & FILTER_AFTER) && (r = sq_bind_text(st, 4, f->after_id)) < 0) ||
-            ((mask & FILTER_SELECTOR) && (r = sq_bind_text(st, 5, sel->items[0].type)) < 0) ||
-            ((mask & FILTER_SELECTOR) && (r = sq_bind_text(st, 6, sel->items[0].value)) < 0)) {
-                sq_resetp(&st);
+        if (((mask & FILTER_SPIFFE_ID) && (r = ds_sqlite_bind_text(st, 1, f->by_spiffe_id)) < 0) ||
+            ((mask & FILTER_PARENT_ID) && (r = ds_sqlite_bind_text(st, 2, f->by_parent_id)) < 0) ||
+            ((mask & FILTER_TASK) && (r = ds_sqlite_bind_text(st, 3, f->by_task)) < 0) ||
+            ((mask & FILTER_AFTER) && (r = ds_sqlite_bind_text(st, 4, f->after_id)) < 0) ||
+            ((mask & FILTER_SELECTOR) &&
+             (r = ds_sqlite_bind_text(st, 5, sel->items[0].type)) < 0) ||
+            ((mask & FILTER_SELECTOR) &&
+             (r = ds_sqlite_bind_text(st, 6, sel->items[0].value)) < 0)) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
         *ret = st;
         return 0;
 }
 
-int sq_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n) {
+int ds_sqlite_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *ret_n) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(entry_list_done) EntryList l = {};
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         const SelectorSet *want =
                 f->by_selectors && f->by_selectors->n > 1 ? f->by_selectors : NULL;
         int r;
 
-        r = sq_begin(s, false);
+        r = ds_sqlite_begin(s, false);
         if (r < 0)
                 return r;
         txn = s;
@@ -402,8 +414,8 @@ int sq_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *r
         r = collect_rows(s, st, want, f->limit, &l);
         if (r < 0)
                 return r;
-        sq_resetp(&st);
-        r = sq_commit(s);
+        ds_sqlite_resetp(&st);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -413,31 +425,31 @@ int sq_list_entries(Datastore *ds, const EntryFilter *f, Entry ***ret, size_t *r
         return 0;
 }
 
-int sq_list_entries_by_parent_ids(
+int ds_sqlite_list_entries_by_parent_ids(
         Datastore *ds, const char *const *parent_ids, size_t n, Entry ***ret, size_t *ret_n) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(entry_list_done) EntryList l = {};
         int r;
 
-        r = sq_begin(s, false);
+        r = ds_sqlite_begin(s, false);
         if (r < 0)
                 return r;
         txn = s;
         for (size_t i = 0; i < n; i++) {
-                _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+                _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
 
-                r = sq_stmt(s, STMT_ENTRY_BY_PARENT,
-                            "SELECT " ENTRY_COLUMNS " FROM entries e WHERE e.parent_id = ?1 "
-                            "ORDER BY e.id",
-                            &st);
-                if (r < 0 || (r = sq_bind_text(st, 1, parent_ids[i])) < 0)
+                r = ds_sqlite_stmt(s, STMT_ENTRY_BY_PARENT,
+                                   "SELECT " ENTRY_COLUMNS " FROM entries e WHERE e.parent_id = ?1 "
+                                   "ORDER BY e.id",
+                                   &st);
+                if (r < 0 || (r = ds_sqlite_bind_text(st, 1, parent_ids[i])) < 0)
                         return r;
                 r = collect_rows(s, st, NULL, 0, &l);
                 if (r < 0)
                         return r;
         }
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -455,33 +467,34 @@ static int update_row(DsSqlite *s, const Entry *e) {
         r = ds_selectors_key(&e->selectors, &key);
         if (r < 0)
                 return r;
-        r = sq_stmt(s, STMT_ENTRY_UPDATE,
-                    "UPDATE entries SET spiffe_id = ?2, parent_id = ?3, selectors_key = ?4, "
-                    "x509_svid_ttl = ?5, jwt_svid_ttl = ?6, hint = ?7, admin = ?8, node = ?9, "
-                    "downstream = ?10, expires_at = ?11, revision = revision + 1, env = ?14, "
-                    "task = ?15, state = ?16, created_by = ?17, approved_by = ?18 "
-                    "WHERE id = ?1",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_ENTRY_UPDATE,
+                "UPDATE entries SET spiffe_id = ?2, parent_id = ?3, selectors_key = ?4, "
+                "x509_svid_ttl = ?5, jwt_svid_ttl = ?6, hint = ?7, admin = ?8, node = ?9, "
+                "downstream = ?10, expires_at = ?11, revision = revision + 1, env = ?14, "
+                "task = ?15, state = ?16, created_by = ?17, approved_by = ?18 "
+                "WHERE id = ?1",
+                &st);
         if (r < 0)
                 return r;
         r = bind_entry(st, e, e->id, key, 0);
         if (r < 0) {
-                sq_resetp(&st);
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        r = sq_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
 }
 
-int sq_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
+int ds_sqlite_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(entry_freep) Entry *stored = NULL;
         int r;
 
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
@@ -489,11 +502,11 @@ int sq_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         if (r < 0)
                 return r;
         if ((r = delete_children(s, e->id)) < 0 || (r = write_children(s, e->id, e)) < 0 ||
-            (r = sq_bump_change_seq(s)) < 0)
+            (r = ds_sqlite_bump_change_seq(s)) < 0)
                 return r;
         if (ret && (r = load_entry(s, e->id, &stored)) < 0)
                 return r;
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -502,30 +515,30 @@ int sq_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         return 0;
 }
 
-int sq_delete_entry(Datastore *ds, const char *id) {
+int ds_sqlite_delete_entry(Datastore *ds, const char *id) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_ENTRY_DELETE, "DELETE FROM entries WHERE id = ?1", &st);
+        r = ds_sqlite_stmt(s, STMT_ENTRY_DELETE, "DELETE FROM entries WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, id)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, id)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, true);
 }
 
-int sq_count_entries(Datastore *ds, int64_t *ret) {
+int ds_sqlite_count_entries(Datastore *ds, int64_t *ret) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_ENTRY_COUNT, "SELECT COUNT(*) FROM entries", &st);
+        r = ds_sqlite_stmt(s, STMT_ENTRY_COUNT, "SELECT COUNT(*) FROM entries", &st);
         if (r < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)

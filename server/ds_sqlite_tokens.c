@@ -8,28 +8,30 @@
 #include "ds_sqlite.h"
 #include "log.h"
 
-int sq_create_join_token(Datastore *ds,
-                         const uint8_t hash[DS_TOKEN_HASH_SIZE],
-                         int64_t expires_at,
-                         const char *alias_spiffe_id,
-                         int64_t now) {
+int ds_sqlite_create_join_token(Datastore *ds,
+                                const uint8_t hash[DS_TOKEN_HASH_SIZE],
+                                int64_t expires_at,
+                                const char *alias_spiffe_id,
+                                int64_t now) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_TOKEN_INSERT,
-                    "INSERT INTO join_tokens (hash, expires_at, alias_spiffe_id, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4)",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_TOKEN_INSERT,
+                "INSERT INTO join_tokens (hash, expires_at, alias_spiffe_id, created_at) "
+                "VALUES (?1, ?2, ?3, ?4)",
+                &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0 ||
-            (r = sq_bind_int64(st, 2, expires_at)) < 0 ||
-            (r = sq_bind_text(st, 3, alias_spiffe_id)) < 0 || (r = sq_bind_int64(st, 4, now)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, expires_at)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 3, alias_spiffe_id)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 4, now)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_exec_stmt(st);
+        return ds_sqlite_exec_stmt(st);
 }
 
 /* Reads the token row inside the caller's transaction and checks it can be used. */
@@ -38,17 +40,18 @@ static int check_token(DsSqlite *s,
                        int64_t now,
                        int64_t *ret_expires_at,
                        char **ret_alias) {
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         _cleanup_free_ char *alias = NULL;
         int64_t expires_at;
         int r;
 
-        r = sq_stmt(s, STMT_TOKEN_GET,
-                    "SELECT expires_at, alias_spiffe_id, used_at FROM join_tokens WHERE hash = ?1",
-                    &st);
-        if (r < 0 || (r = sq_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0)
+        r = ds_sqlite_stmt(
+                s, STMT_TOKEN_GET,
+                "SELECT expires_at, alias_spiffe_id, used_at FROM join_tokens WHERE hash = ?1",
+                &st);
+        if (r < 0 || (r = ds_sqlite_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -58,7 +61,7 @@ static int check_token(DsSqlite *s,
         expires_at = sqlite3_column_int64(st, 0);
         if (now >= expires_at)
                 return -EKEYEXPIRED;
-        r = sq_column_strdup(st, 1, &alias);
+        r = ds_sqlite_column_strdup(st, 1, &alias);
         if (r < 0)
                 return r;
         *ret_expires_at = expires_at;
@@ -66,41 +69,42 @@ static int check_token(DsSqlite *s,
         return 0;
 }
 
-int sq_consume_join_token(Datastore *ds,
-                          const uint8_t hash[DS_TOKEN_HASH_SIZE],
-                          int64_t now,
-                          int64_t *ret_expires_at,
-                          char **ret_alias_spiffe_id) {
+int ds_sqlite_consume_join_token(Datastore *ds,
+                                 const uint8_t hash[DS_TOKEN_HASH_SIZE],
+                                 int64_t now,
+                                 int64_t *ret_expires_at,
+                                 char **ret_alias_spiffe_id) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_free_ char *alias = NULL;
         int64_t expires_at = 0;
         sqlite3_stmt *st;
         int r;
 
         /* An immediate transaction: two servers cannot both see the token unused. */
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
         r = check_token(s, hash, now, &expires_at, &alias);
         if (r < 0)
                 return r;
-        r = sq_stmt(s, STMT_TOKEN_USE,
-                    "UPDATE join_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", &st);
+        r = ds_sqlite_stmt(
+                s, STMT_TOKEN_USE,
+                "UPDATE join_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0 ||
-            (r = sq_bind_int64(st, 2, now)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_blob(st, 1, hash, DS_TOKEN_HASH_SIZE)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, now)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        r = sq_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
         if (r < 0)
                 return r;
         if (sqlite3_changes(s->db) != 1)
                 return -EALREADY;
-        r = sq_commit(s);
+        r = ds_sqlite_commit(s);
         if (r < 0)
                 return r;
         txn = NULL;
@@ -109,47 +113,52 @@ int sq_consume_join_token(Datastore *ds,
         return 0;
 }
 
-int sq_prune_join_tokens(Datastore *ds, int64_t now) {
+int ds_sqlite_prune_join_tokens(Datastore *ds, int64_t now) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_TOKEN_PRUNE, "DELETE FROM join_tokens WHERE expires_at <= ?1", &st);
+        r = ds_sqlite_stmt(s, STMT_TOKEN_PRUNE, "DELETE FROM join_tokens WHERE expires_at <= ?1",
+                           &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_int64(st, 1, now)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_int64(st, 1, now)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        r = sq_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db);
 }
 
-int sq_set_bundle(Datastore *ds, const char *td, const uint8_t *data, size_t len, int64_t now) {
+int ds_sqlite_set_bundle(
+        Datastore *ds, const char *td, const uint8_t *data, size_t len, int64_t now) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_rollbackp) DsSqlite *txn = NULL;
+        _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         sqlite3_stmt *st;
         int r;
 
-        r = sq_begin(s, true);
+        r = ds_sqlite_begin(s, true);
         if (r < 0)
                 return r;
         txn = s;
-        r = sq_stmt(s, STMT_BUNDLE_SET,
-                    "INSERT INTO bundles (trust_domain, data, updated_at) VALUES (?1, ?2, ?3) "
-                    "ON CONFLICT (trust_domain) DO UPDATE SET data = excluded.data, "
-                    "updated_at = excluded.updated_at",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_BUNDLE_SET,
+                "INSERT INTO bundles (trust_domain, data, updated_at) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (trust_domain) DO UPDATE SET data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, td)) < 0 || (r = sq_bind_blob(st, 2, data, len)) < 0 ||
-            (r = sq_bind_int64(st, 3, now)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, td)) < 0 ||
+            (r = ds_sqlite_bind_blob(st, 2, data, len)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 3, now)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        if ((r = sq_exec_stmt(st)) < 0 || (r = sq_bump_change_seq(s)) < 0 || (r = sq_commit(s)) < 0)
+        if ((r = ds_sqlite_exec_stmt(st)) < 0 || (r = ds_sqlite_bump_change_seq(s)) < 0 ||
+            (r = ds_sqlite_commit(s)) < 0)
                 return r;
         txn = NULL;
         return 0;
@@ -172,15 +181,16 @@ static int column_blob_dup(sqlite3_stmt *st, int col, uint8_t **ret, size_t *ret
         return 0;
 }
 
-int sq_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len) {
+int ds_sqlite_get_bundle(Datastore *ds, const char *td, uint8_t **ret_data, size_t *ret_len) {
         DsSqlite *s = ds_sqlite(ds);
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_BUNDLE_GET, "SELECT data FROM bundles WHERE trust_domain = ?1", &st);
-        if (r < 0 || (r = sq_bind_text(st, 1, td)) < 0)
+        r = ds_sqlite_stmt(s, STMT_BUNDLE_GET, "SELECT data FROM bundles WHERE trust_domain = ?1",
+                           &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, td)) < 0)
                 return r;
-        r = sq_step(st);
+        r = ds_sqlite_step(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -204,7 +214,7 @@ static int bundle_from_row(sqlite3_stmt *st, BundleRow **ret) {
         b = calloc(1, sizeof(BundleRow));
         if (!b)
                 return -ENOMEM;
-        if ((r = sq_column_strdup(st, 0, &b->trust_domain)) < 0 ||
+        if ((r = ds_sqlite_column_strdup(st, 0, &b->trust_domain)) < 0 ||
             (r = column_blob_dup(st, 1, &b->data, &b->len)) < 0)
                 return r;
         if (!b->trust_domain)
@@ -214,18 +224,18 @@ static int bundle_from_row(sqlite3_stmt *st, BundleRow **ret) {
         return 0;
 }
 
-int sq_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n) {
+int ds_sqlite_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n) {
         DsSqlite *s = ds_sqlite(ds);
         _cleanup_(bundle_list_done) BundleList l = {};
-        _cleanup_(sq_resetp) sqlite3_stmt *st = NULL;
+        _cleanup_(ds_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
-        r = sq_stmt(s, STMT_BUNDLE_LIST,
-                    "SELECT trust_domain, data, updated_at FROM bundles ORDER BY trust_domain",
-                    &st);
+        r = ds_sqlite_stmt(
+                s, STMT_BUNDLE_LIST,
+                "SELECT trust_domain, data, updated_at FROM bundles ORDER BY trust_domain", &st);
         if (r < 0)
                 return r;
-        while ((r = sq_step(st)) > 0) {
+        while ((r = ds_sqlite_step(st)) > 0) {
                 _cleanup_(bundle_row_freep) BundleRow *b = NULL;
 
                 r = bundle_from_row(st, &b);
@@ -244,17 +254,18 @@ int sq_list_bundles(Datastore *ds, BundleRow ***ret, size_t *ret_n) {
         return 0;
 }
 
-int sq_delete_bundle(Datastore *ds, const char *td) {
+int ds_sqlite_delete_bundle(Datastore *ds, const char *td) {
         DsSqlite *s = ds_sqlite(ds);
         sqlite3_stmt *st;
         int r;
 
-        r = sq_stmt(s, STMT_BUNDLE_DELETE, "DELETE FROM bundles WHERE trust_domain = ?1", &st);
+        r = ds_sqlite_stmt(s, STMT_BUNDLE_DELETE, "DELETE FROM bundles WHERE trust_domain = ?1",
+                           &st);
         if (r < 0)
                 return r;
-        if ((r = sq_bind_text(st, 1, td)) < 0) {
-                sq_resetp(&st);
+        if ((r = ds_sqlite_bind_text(st, 1, td)) < 0) {
+                ds_sqlite_resetp(&st);
                 return r;
         }
-        return sq_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, true);
 }
