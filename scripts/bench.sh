@@ -69,7 +69,7 @@ wait_for "$SERVER" healthcheck -socketPath "$T/srv.sock" || { cat "$T/server.log
 "$SERVER" bundle show -socketPath "$T/srv.sock" >"$T/roots.pem"
 TOK=$("$SERVER" token generate -socketPath "$T/srv.sock" | sed -n 's/^Token: //p')
 "$AGENT" run -trustDomain bench.test -serverPort "$PORT" -dataDir "$T/agent" \
-  -socketPath "$T/agent/api.sock" -joinToken "$TOK" -trustBundle "$T/roots.pem" \
+  -socketPath "$T/api.sock" -joinToken "$TOK" -trustBundle "$T/roots.pem" \
   -logLevel warning >"$T/agent.log" 2>&1 &
 AGENT_PID=$!
 PIDS+=($AGENT_PID)
@@ -81,7 +81,7 @@ wait_for has_agent || { cat "$T/agent.log"; exit 1; }
 AID=$(agent_id)
 "$SERVER" entry create -socketPath "$T/srv.sock" -spiffeID spiffe://bench.test/bench \
   -parentID "$AID" -selector unix:uid:0 >/dev/null
-wait_for "$AGENT" api fetch x509 -socketPath "$T/agent/api.sock" || { cat "$T/agent.log"; exit 1; }
+wait_for "$AGENT" api fetch x509 -socketPath "$T/api.sock" || { cat "$T/agent.log"; exit 1; }
 "$NOOP" "$T/noop.sock" >"$T/noop.log" 2>&1 &
 NOOP_PID=$!
 PIDS+=($NOOP_PID)
@@ -100,9 +100,9 @@ for round in $(seq 1 "$ROUNDS"); do
   for clients in 1 8; do
     "$BENCH" -s "$T/noop.sock" -k noop -c "$clients" -t "$SECS" -p "$NOOP_PID" "${SYS[@]}" |
       sed "s/^/$round /" >>"$results"
-    "$BENCH" -s "$T/agent/api.sock" -k jwt -c "$clients" -t "$SECS" -p "$AGENT_PID" "${SYS[@]}" |
+    "$BENCH" -s "$T/api.sock" -k jwt -c "$clients" -t "$SECS" -p "$AGENT_PID" "${SYS[@]}" |
       sed "s/^/$round /" >>"$results"
-    "$BENCH" -s "$T/agent/api.sock" -k x509 -c "$clients" -t "$SECS" -p "$AGENT_PID" "${SYS[@]}" |
+    "$BENCH" -s "$T/api.sock" -k x509 -c "$clients" -t "$SECS" -p "$AGENT_PID" "${SYS[@]}" |
       sed "s/^/$round /" >>"$results"
   done
 done
