@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -82,6 +83,17 @@ int warden_key_get_type(const EVP_PKEY *key) {
         }
 }
 
+/* An EC key that came with explicit curve parameters instead of a curve's name. OpenSSL
+ * 3 refuses to verify a certificate for one (X509_V_ERR_EC_KEY_EXPLICIT_PARAMS) and Go
+ * cannot parse it, so it must never be signed into a certificate. */
+static bool key_has_explicit_params(const EVP_PKEY *key) {
+        int v = 0;
+
+        return EVP_PKEY_get_int_param(key, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS, &v) ==
+                       1 &&
+               v != 0;
+}
+
 int x509_key_check_supported(const EVP_PKEY *key) {
         int bits;
 
@@ -89,6 +101,8 @@ int x509_key_check_supported(const EVP_PKEY *key) {
                 return -EINVAL;
         switch (EVP_PKEY_get_base_id(key)) {
         case EVP_PKEY_EC:
+                if (key_has_explicit_params(key))
+                        return log_debug_errno(-EOPNOTSUPP, "EC key with explicit parameters");
                 switch (key_curve_nid(key)) {
                 case NID_X9_62_prime256v1:
                 case NID_secp384r1:

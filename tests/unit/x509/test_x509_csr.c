@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 
 #include <warden/x509.h>
@@ -158,12 +159,45 @@ static void test_csr_oversize_and_weak_key(void **state) {
         expect_reject(der, (size_t) n, EKEYREJECTED, "unsupported CSR key");
 }
 
+/* A P-256 key sent with explicit curve parameters instead of the curve's name (found by
+ * fuzz_x509_csr): OpenSSL 3 does not verify a certificate for such a key and Go does not
+ * parse one, so the server must refuse the CSR rather than sign an unusable SVID. */
+static void test_csr_explicit_ec_params(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = tu_key(), *pub = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+        _cleanup_free_ uint8_t *der = NULL, *spki = NULL;
+        size_t spki_len = 0;
+        unsigned char *p;
+        int n;
+        (void) state;
+
+        assert_non_null(req);
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING,
+                                                        OSSL_PKEY_EC_ENCODING_EXPLICIT),
+                         1);
+        assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+        assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+        n = i2d_X509_REQ(req, NULL);
+        assert_true(n > 0);
+        der = malloc((size_t) n);
+        assert_non_null(der);
+        p = der;
+        assert_int_equal(i2d_X509_REQ(req, &p), n);
+        expect_reject(der, (size_t) n, EKEYREJECTED, "unsupported CSR key");
+
+        /* The same key as SubjectPublicKeyInfo (JWT authorities in a Bundle message). */
+        assert_ok(warden_key_public_der(key, &spki, &spki_len));
+        assert_errno(warden_key_public_from_der(spki, spki_len, &pub), EOPNOTSUPP);
+        assert_null(pub);
+}
+
 int x509_csr_tests(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_csr_roundtrip),
                 cmocka_unit_test(test_csr_without_id),
                 cmocka_unit_test(test_csr_tampered),
                 cmocka_unit_test(test_csr_oversize_and_weak_key),
+                cmocka_unit_test(test_csr_explicit_ec_params),
         };
         return cmocka_run_group_tests_name("x509_csr", tests, NULL, NULL);
 }
