@@ -324,10 +324,10 @@ static int join_chain(const Warden__Node__V1__X509SVIDResult *res, ManagerSignRe
         return 0;
 }
 
-static void apply_sign_results(const Warden__Node__V1__BatchNewX509SVIDResponse *resp,
-                               const ManagerSignRequest *requests,
-                               size_t n,
-                               ManagerSignResult *results) {
+void server_sign_results_from_pb(const Warden__Node__V1__BatchNewX509SVIDResponse *resp,
+                                 const ManagerSignRequest *requests,
+                                 size_t n,
+                                 ManagerSignResult *results) {
         for (size_t i = 0; i < n; i++)
                 results[i] = (ManagerSignResult){.r = -EPROTO};
         for (size_t j = 0; j < resp->n_results && j < MANAGER_BATCH_MAX * 2; j++) {
@@ -378,7 +378,7 @@ int server_batch_sign(RpcChannel *ch,
                        NULL);
         if (r < 0)
                 return r;
-        apply_sign_results(resp, requests, n, results);
+        server_sign_results_from_pb(resp, requests, n, results);
         pb_free(resp);
         return 0;
 }

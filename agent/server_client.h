@@ -108,6 +108,16 @@ int server_batch_sign(RpcChannel *ch,
                       size_t n,
                       ManagerSignResult *results);
 
+/* The ManagerSignResults of a BatchNewX509SVID answer, matched to the n requests by
+ * entry_id: r = 0 and the chain joined (1..WARDEN_X509_CHAIN_MAX_CERTS certs, at most
+ * WARDEN_X509_CHAIN_MAX_BYTES, malloc'd), the server's refusal as a -errno, -EBADMSG for
+ * a chain over the caps, or -EPROTO for a request the answer has nothing for. Results for
+ * no request and repeated ones are ignored. */
+void server_sign_results_from_pb(const Warden__Node__V1__BatchNewX509SVIDResponse *resp,
+                                 const ManagerSignRequest *requests,
+                                 size_t n,
+                                 ManagerSignResult *results);
+
 /* NewJWTSVID. */
 int server_new_jwt(RpcChannel *ch,
                    const char *entry_id,
