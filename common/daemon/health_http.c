@@ -162,6 +162,24 @@ static int listen_socket(const struct sockaddr_storage *ss,
         return 0;
 }
 
+HealthHttpRoute health_http_route(const char *method, const char *url, bool logger) {
+        if (!method || !url)
+                return HEALTH_HTTP_NOT_FOUND;
+        if (logger && streq(url, "/logger") && streq(method, MHD_HTTP_METHOD_PUT))
+                return HEALTH_HTTP_LOGGER_PUT;
+        if (!streq(method, MHD_HTTP_METHOD_GET))
+                return HEALTH_HTTP_BAD_METHOD;
+        if (streq(url, "/live"))
+                return HEALTH_HTTP_LIVE;
+        if (streq(url, "/ready"))
+                return HEALTH_HTTP_READY;
+        if (streq(url, "/metrics"))
+                return HEALTH_HTTP_METRICS;
+        if (logger && streq(url, "/logger"))
+                return HEALTH_HTTP_LOGGER_GET;
+        return HEALTH_HTTP_NOT_FOUND;
+}
+
 /* Queues body (owned: malloc'd, handed to libmicrohttpd) with status. */
 static enum MHD_Result respond(struct MHD_Connection *c,
                                unsigned status,
@@ -229,15 +247,21 @@ static enum MHD_Result logger_reply(HealthHttp *h, struct MHD_Connection *c) {
         return respond(c, MHD_HTTP_OK, body, true, "application/json");
 }
 
+int health_http_logger_level(const char *value, int launch_level) {
+        if (!value)
+                return -ENODATA;
+        return *value ? log_level_from_string(value) : launch_level;
+}
+
 /* PUT /logger?level=L: the query argument only, a body is never read. */
 static enum MHD_Result on_logger_put(HealthHttp *h, struct MHD_Connection *c) {
         const char *value = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "level");
         int level, old = log_get_max_level();
 
-        if (!value)
+        level = health_http_logger_level(value,
+                                         __atomic_load_n(&h->launch_level, __ATOMIC_RELAXED));
+        if (level == -ENODATA)
                 return respond_static(c, MHD_HTTP_BAD_REQUEST, "missing ?level=\n");
-        level = *value ? log_level_from_string(value)
-                       : __atomic_load_n(&h->launch_level, __ATOMIC_RELAXED);
         if (level < 0)
                 return respond_static(c, MHD_HTTP_BAD_REQUEST,
                                       "unknown level (use error, warning, info or debug)\n");
@@ -260,19 +284,22 @@ static enum MHD_Result on_request(void *cls,
         HealthHttp *h = cls;
 
         /* Answer on the first call, right after the headers; a body is never read. */
-        if (h->logger && streq(url, "/logger") && streq(method, MHD_HTTP_METHOD_PUT))
-                return on_logger_put(h, c);
-        if (!streq(method, MHD_HTTP_METHOD_GET))
-                return respond_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-        if (streq(url, "/live"))
+        switch (health_http_route(method, url, h->logger)) {
+        case HEALTH_HTTP_LIVE:
                 return respond_static(c, MHD_HTTP_OK, "ok\n");
-        if (streq(url, "/ready"))
+        case HEALTH_HTTP_READY:
                 return on_ready(h, c);
-        if (streq(url, "/metrics"))
+        case HEALTH_HTTP_METRICS:
                 return on_metrics(h, c);
-        if (h->logger && streq(url, "/logger"))
+        case HEALTH_HTTP_LOGGER_GET:
                 return logger_reply(h, c);
-        return respond_static(c, MHD_HTTP_NOT_FOUND, "not found\n");
+        case HEALTH_HTTP_LOGGER_PUT:
+                return on_logger_put(h, c);
+        case HEALTH_HTTP_BAD_METHOD:
+                return respond_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+        default:
+                return respond_static(c, MHD_HTTP_NOT_FOUND, "not found\n");
+        }
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls,

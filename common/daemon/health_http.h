@@ -77,6 +77,27 @@ static inline void health_http_stopp(HealthHttp **h) {
                 health_http_stop(*h);
 }
 
+/* Where a request goes: the routing of the HTTP thread, apart for tests and fuzzing. */
+typedef enum HealthHttpRoute {
+        HEALTH_HTTP_LIVE,
+        HEALTH_HTTP_READY,
+        HEALTH_HTTP_METRICS,
+        HEALTH_HTTP_LOGGER_GET,
+        HEALTH_HTTP_LOGGER_PUT,
+        HEALTH_HTTP_BAD_METHOD, /* 405 */
+        HEALTH_HTTP_NOT_FOUND,  /* 404 */
+} HealthHttpRoute;
+
+/* The endpoint for method and url as libmicrohttpd passes them (url: the path without
+ * the query, %-escapes decoded); logger: whether /logger is served. Exact matches only;
+ * NULL method or url: HEALTH_HTTP_NOT_FOUND. */
+HealthHttpRoute health_http_route(const char *method, const char *url, bool logger);
+
+/* The log level PUT /logger?level=VALUE asks for: value is the decoded query argument
+ * (NULL when there is none: -ENODATA); "" means launch_level; else
+ * log_level_from_string(value) (-EINVAL for an unknown level). */
+int health_http_logger_level(const char *value, int launch_level);
+
 /* The bound TCP port (useful after port 0). */
 uint16_t health_http_port(const HealthHttp *h);
 

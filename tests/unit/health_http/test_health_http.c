@@ -434,11 +434,34 @@ static void test_start_stop(void **state) {
         assert_int_equal(health_http_port(NULL), 0);
 }
 
+static void test_route(void **state) {
+        (void) state;
+
+        assert_int_equal(health_http_route("GET", "/live", false), HEALTH_HTTP_LIVE);
+        assert_int_equal(health_http_route("GET", "/ready", false), HEALTH_HTTP_READY);
+        assert_int_equal(health_http_route("GET", "/metrics", true), HEALTH_HTTP_METRICS);
+        assert_int_equal(health_http_route("GET", "/logger", true), HEALTH_HTTP_LOGGER_GET);
+        assert_int_equal(health_http_route("PUT", "/logger", true), HEALTH_HTTP_LOGGER_PUT);
+        assert_int_equal(health_http_route("GET", "/logger", false), HEALTH_HTTP_NOT_FOUND);
+        assert_int_equal(health_http_route("PUT", "/logger", false), HEALTH_HTTP_BAD_METHOD);
+        assert_int_equal(health_http_route("POST", "/live", true), HEALTH_HTTP_BAD_METHOD);
+        assert_int_equal(health_http_route("get", "/live", true), HEALTH_HTTP_BAD_METHOD);
+        assert_int_equal(health_http_route("GET", "/live/", true), HEALTH_HTTP_NOT_FOUND);
+        assert_int_equal(health_http_route("GET", "", true), HEALTH_HTTP_NOT_FOUND);
+        assert_int_equal(health_http_route(NULL, "/live", true), HEALTH_HTTP_NOT_FOUND);
+
+        assert_int_equal(health_http_logger_level(NULL, LOG_INFO), -ENODATA);
+        assert_int_equal(health_http_logger_level("", LOG_ERR), LOG_ERR);
+        assert_int_equal(health_http_logger_level("DEBUG", LOG_INFO), LOG_DEBUG);
+        assert_int_equal(health_http_logger_level("loud", LOG_INFO), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_address), cmocka_unit_test(test_endpoints),
                 cmocka_unit_test(test_defaults),      cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_start_stop),    cmocka_unit_test(test_logger),
+                cmocka_unit_test(test_route),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
