@@ -200,6 +200,63 @@ static void test_jwk_rsa_limits(void **state) {
         assert_null(k);
 }
 
+/* A 2048-bit RSA modulus that is not the product of two primes (from fuzz_bundle_json). */
+static const char bogus_n[] =
+        "p-MaL6X2l-D37YxrNyp0owV_X99e7kmG8avxtESNEwcU12y7scVbnri-I2fonn7b9sXSGZ3Iwta71B1y"
+        "GUpdTXNjalSxFmnBRp_V6jhIeUB5jWkfwE8mLUmUGcEqsuIM5HTel_HTjgvMiy6pAboJWT-eXIVEuSma"
+        "09d1C7AlXH6Kjfe3pU-XI1jnnZxSwRxoB8kODZwrqufbcLGdsQ74oHjHrgBaE-S1GUY2jW3AeeuJOmcK"
+        "4_pDzGUGo32KA2f5FMBJ04kVQog7WGDey26RevqPs7hHKEJPiItbrR-Ks8SECBjKtk1hnobCS8cKiMcB"
+        "s2GnX5Ki_mqFq-R0BSqnRQ";
+
+/* {"kty":"RSA","n":<n>,"e":"AQAB"} */
+static json_t *rsa_jwk(const BIGNUM *n) {
+        _cleanup_free_ uint8_t *bin = malloc((size_t) BN_num_bytes(n));
+        _cleanup_free_ char *b64 = NULL;
+
+        assert_non_null(bin);
+        assert_ok(jose_b64url_encode(bin, (size_t) BN_bn2bin(n, bin), &b64));
+        return json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", b64, "e", "AQAB");
+}
+
+static int rsa_parse(const BIGNUM *n, const char **reason) {
+        _cleanup_(json_decrefp) json_t *o = rsa_jwk(n);
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+
+        assert_non_null(o);
+        return jwk_to_pkey(o, &k, reason);
+}
+
+/* OpenSSL's RSA public check accepted bogus_n about 997 times in 1000 and refused it
+ * otherwise (so this loop failed 19 times in 20): the same key must get the same answer
+ * every time. Even moduli, small factors and primes stay refused. */
+static void test_jwk_rsa_modulus(void **state) {
+        _cleanup_(BN_freep) BIGNUM *n = NULL, *m = BN_new();
+        _cleanup_free_ uint8_t *bin = NULL;
+        const char *reason = NULL;
+        size_t len = 0;
+
+        (void) state;
+        assert_ok(jose_b64url_decode(bogus_n, strlen(bogus_n), &bin, &len));
+        n = BN_bin2bn(bin, (int) len, NULL);
+        assert_non_null(n);
+        assert_non_null(m);
+        for (int i = 0; i < 1000; i++)
+                assert_ok(rsa_parse(n, NULL));
+
+        assert_int_equal(BN_sub_word(n, 1), 1); /* even */
+        assert_errno(rsa_parse(n, &reason), EINVAL);
+        assert_string_equal(reason, "RSA public key is not valid");
+        /* odd, a multiple of 751 */
+        assert_non_null(BN_copy(m, n));
+        assert_int_equal(BN_rshift1(m, m), 1);
+        assert_int_equal(BN_mul_word(m, 751), 1);
+        if (!BN_is_odd(m))
+                assert_int_equal(BN_add_word(m, 751), 1);
+        assert_errno(rsa_parse(m, &reason), EINVAL);
+        assert_non_null(BN_get_rfc3526_prime_2048(m)); /* a prime */
+        assert_errno(rsa_parse(m, &reason), EINVAL);
+}
+
 static void test_public_copy(void **state) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = ec_key("P-256"), *pub = NULL;
         _cleanup_(BN_freep) BIGNUM *priv = NULL;
@@ -314,11 +371,12 @@ static void test_jws_pss_salt(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_b64url_vectors),   cmocka_unit_test(test_b64url_strict),
-                cmocka_unit_test(test_b64_std),          cmocka_unit_test(test_jwk_roundtrip),
-                cmocka_unit_test(test_jwk_rejects),      cmocka_unit_test(test_jwk_rsa_limits),
-                cmocka_unit_test(test_public_copy),      cmocka_unit_test(test_jws_algs),
-                cmocka_unit_test(test_jws_ecdsa_layout), cmocka_unit_test(test_jws_pss_salt),
+                cmocka_unit_test(test_b64url_vectors),  cmocka_unit_test(test_b64url_strict),
+                cmocka_unit_test(test_b64_std),         cmocka_unit_test(test_jwk_roundtrip),
+                cmocka_unit_test(test_jwk_rejects),     cmocka_unit_test(test_jwk_rsa_limits),
+                cmocka_unit_test(test_jwk_rsa_modulus), cmocka_unit_test(test_public_copy),
+                cmocka_unit_test(test_jws_algs),        cmocka_unit_test(test_jws_ecdsa_layout),
+                cmocka_unit_test(test_jws_pss_salt),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
