@@ -2,16 +2,16 @@
 /* Admin API requests after protobuf-c decoded them: the first byte picks the request
  * message, the rest is its wire form. Each one goes through the pure checks and
  * conversions its handler runs before touching the datastore:
- *   BatchCreateEntry, UpdateEntry: entry_from_pb(), entry_validate(), entry_policy_check()
+ *   BatchCreateEntry, UpdateEntry: entry_new_from_pb(), entry_validate(), entry_policy_check()
  *     (federates_with hidden: its check reads the datastore), entry_same_content();
  *   ListEntries, CountEntries, ListAgents/CountAgents: admin_entry_query_init() and
  *     admin_agent_query_init();
  *   GetEntry/DeleteEntry: entry_id_validate(); CreateJoinToken, GetAgent, EvictAgent,
  *     BanAgent, MintX509SVID, MintJWTSVID, SetLogger: the validators their handlers call.
- * Invariants: an accepted entry survives entry_to_pb -> pack -> unpack -> entry_from_pb
+ * Invariants: an accepted entry survives entry_to_pb -> pack -> unpack -> entry_new_from_pb
  * unchanged and validates again; an update that changes nothing is never refused by the
  * policy; with every policy rule relaxed nothing is refused; what the server stores, the
- * agent accepts (selectors_from_pb, entry_from_pb's caps in agent/manager.c) and the CA
+ * agent accepts (pb_to_selectors, the caps of agent/manager.c) and the CA
  * can sign (spiffe_id and DNS names into an SVID). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,10 +24,10 @@
 #include <warden/x509.h>
 
 #include "admin_api_internal.h"
+#include "entry_pb.h"
 #include "entry_policy.h"
 #include "log.h"
 #include "ossl_cleanup.h"
-#include "proto_convert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -87,7 +87,7 @@ static void check_roundtrip(const Entry *e) {
         if (entry_to_pb(e, &pb) < 0 || pb_pack(pb, &buf, &len) < 0)
                 abort();
         back = warden__types__v1__entry__unpack(NULL, len, buf);
-        if (!back || entry_from_pb(back, &again, NULL) < 0)
+        if (!back || entry_new_from_pb(back, &again, NULL) < 0)
                 abort();
         if (!entry_same_content(e, again) || entry_validate(again, FUZZ_TD, NULL) < 0)
                 abort();
@@ -95,8 +95,8 @@ static void check_roundtrip(const Entry *e) {
                 abort();
         if (entry_copy(e, &copy) < 0 || !entry_same_content(e, copy))
                 abort();
-        /* The agent (agent/manager.c entry_from_pb) takes what the server sends in Sync. */
-        if (selectors_from_pb(back->selectors, back->n_selectors, &agent, NULL) < 0 ||
+        /* The agent (agent/manager.c) takes what the server sends in Sync. */
+        if (pb_to_selectors(back->selectors, back->n_selectors, &agent, NULL) < 0 ||
             agent.n != e->selectors.n)
                 abort();
         selector_set_done(&agent);
@@ -148,7 +148,7 @@ static void check_entry(const Warden__Types__V1__Entry *pb, bool allow_unknown, 
 
         if (!pb)
                 return;
-        r = entry_from_pb(pb, &e, &reason);
+        r = entry_new_from_pb(pb, &e, &reason);
         if (r >= 0)
                 r = entry_validate(e, FUZZ_TD, &reason);
         if (r < 0) {
@@ -333,7 +333,7 @@ static void run_mint_x509(const uint8_t *p, size_t len) {
         if (workload_id_ok(req->spiffe_id))
                 check_reserved(req->spiffe_id);
         for (size_t i = 0; i < req->n_dns_names && i < ENTRY_DNS_NAMES_MAX; i++)
-                if (dns_name_validate(req->dns_names[i], &reason) < 0 && !reason)
+                if (entry_dns_name_validate(req->dns_names[i], &reason) < 0 && !reason)
                         abort();
         if (warden_csr_parse(req->csr.data, req->csr.len, &csr, &reason) < 0 && req->csr.len &&
             !reason)

@@ -3,8 +3,8 @@
  * it: warden_bundle_from_spiffe_json() for trust domain example.org. fuzz_jwks covers
  * the plain JWKS as well; this target checks every form an accepted bundle travels in:
  *   - SPIFFE JSON: serialise, parse, equal, and serialising again gives the same bytes;
- *   - the Bundle protobuf of the node and admin APIs (bundle_to_pb, pack, unpack,
- *     bundle_from_pb): equal;
+ *   - the Bundle protobuf of the node and admin APIs (pb_from_bundle, pack, unpack,
+ *     pb_to_bundle): equal;
  *   - the Workload API JWKS: the same JWT authorities, no X.509 ones;
  *   - the Workload API DER roots and PEM: every X.509 authority, in order;
  *   - warden_bundle_copy(): equal.
@@ -47,10 +47,10 @@ static void check_pb(const WardenBundle *b) {
         uint8_t *buf = NULL;
         size_t len = 0;
 
-        if (bundle_to_pb(b, &pb) < 0 || pb_pack(pb, &buf, &len) < 0)
+        if (pb_from_bundle(b, &pb) < 0 || pb_pack(pb, &buf, &len) < 0)
                 abort();
         unpacked = warden__types__v1__bundle__unpack(NULL, len, buf);
-        if (!unpacked || bundle_from_pb(unpacked, &back, NULL) < 0)
+        if (!unpacked || pb_to_bundle(unpacked, &back, NULL) < 0)
                 abort();
         if (!warden_bundle_equal(b, back))
                 abort();

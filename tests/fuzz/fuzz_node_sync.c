@@ -13,7 +13,7 @@
  *   CLOCK   moves the manager's clock forward and runs manager_tick() (expiry);
  *   ATTEST, RENEW, POP: an AttestAgentResponse, RenewAgentResponse or
  *           X509PopChallengeResponse through the helpers the agent runs on them
- *           (server_chain_from_pb, the leaf checks of attest_node.c, bundle_from_pb).
+ *           (server_chain_from_pb, the leaf checks of node_identity.c, pb_to_bundle).
  * The manager is never started: its worker queue is run here, on the fuzzer's thread.
  * Invariants (after every record): entries sorted and unique, each one usable (valid ID
  * of our trust domain, selectors, bounded strings); our bundle is ours; federated
@@ -29,12 +29,13 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
-#include "attest_node.h"
 #include "log.h"
 #include "manager_internal.h"
+#include "node_identity.h"
 #include "ossl_cleanup.h"
 #include "pb_util.h"
 #include "server_client.h"
+#include "x509pop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -417,7 +418,7 @@ static void run_attest(const uint8_t *p, size_t len) {
         if (!resp)
                 return;
         check_node_chain(resp->svid_chain, resp->n_svid_chain);
-        if (resp->bundle && bundle_from_pb(resp->bundle, &b, NULL) >= 0) {
+        if (resp->bundle && pb_to_bundle(resp->bundle, &b, NULL) >= 0) {
                 if (warden_trust_domain_validate(warden_bundle_trust_domain(b), NULL) < 0)
                         abort();
                 warden_bundle_unref(b);
@@ -446,12 +447,12 @@ static void run_pop(const uint8_t *p, size_t len) {
         if (!resp)
                 return;
         if (resp->nonce.len > 0 && resp->nonce.len <= 1024) {
-                if (node_x509pop_payload(resp->nonce.data, resp->nonce.len, csr, sizeof(csr),
-                                         &payload, &n) < 0)
+                if (x509pop_payload(resp->nonce.data, resp->nonce.len, csr, sizeof(csr), &payload,
+                                    &n) < 0)
                         abort();
-                if (n != strlen(NODE_X509POP_CONTEXT) + resp->nonce.len + sizeof(csr) ||
-                    memcmp(payload + strlen(NODE_X509POP_CONTEXT), resp->nonce.data,
-                           resp->nonce.len) != 0)
+                if (n != strlen(X509POP_CONTEXT) + resp->nonce.len + sizeof(csr) ||
+                    memcmp(payload + strlen(X509POP_CONTEXT), resp->nonce.data, resp->nonce.len) !=
+                            0)
                         abort();
                 free(payload);
         }
