@@ -26,14 +26,13 @@
 #include "admin_api_internal.h"
 #include "entry_pb.h"
 #include "entry_policy.h"
+#include "fixture_ca.h"
 #include "log.h"
 #include "ossl_cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_TD "example.org"
-#define FUZZ_NOW INT64_C(1767225600) /* 2026-01-01 */
-#define FUZZ_SIGN_MAX 4              /* entries per input that the CA signs */
+#define FUZZ_SIGN_MAX 4 /* entries per input that the CA signs */
 #define ERR_PREFIX "invalid entry: "
 
 enum {
@@ -53,26 +52,6 @@ enum {
 
 static void pb_freep(void *p) {
         pb_free(*(void **) p);
-}
-
-typedef struct FuzzCa {
-        EVP_PKEY *key;
-        X509 *cert;
-        EVP_PKEY *subject; /* the key every SVID here is for */
-} FuzzCa;
-
-static const FuzzCa *fuzz_ca(void) {
-        static FuzzCa ca;
-
-        if (ca.cert)
-                return &ca;
-        if (warden_key_generate(WARDEN_KEY_EC_P256, &ca.key) < 0 ||
-            warden_key_generate(WARDEN_KEY_EC_P256, &ca.subject) < 0 ||
-            warden_ca_create_self_signed(ca.key, FUZZ_TD, 24 * 3600, (time_t) FUZZ_NOW, &ca.cert) <
-                    0)
-                abort();
-        log_set_max_level(LOG_CRIT);
-        return &ca;
 }
 
 /* ---- entries ---- */

@@ -29,6 +29,7 @@
 #include <warden/spiffeid.h>
 #include <warden/x509.h>
 
+#include "fixture_ca.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "node_identity.h"
@@ -39,10 +40,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_TD "example.org"
-#define FUZZ_NOW INT64_C(1767225600) /* 2026-01-01 */
-#define FUZZ_SIGN_ENTRIES_MAX 16     /* signing rounds only for this many entries */
-#define FUZZ_CHECKED_MAX 64          /* SVIDs remembered as checked */
+#define FUZZ_SIGN_ENTRIES_MAX 16 /* signing rounds only for this many entries */
+#define FUZZ_CHECKED_MAX 64      /* SVIDs remembered as checked */
 
 enum {
         REC_SYNC,
@@ -73,24 +72,6 @@ typedef struct Fuzz {
         CheckedSvid checked[FUZZ_CHECKED_MAX];
         size_t n_checked;
 } Fuzz;
-
-typedef struct FuzzCa {
-        EVP_PKEY *key;
-        X509 *cert;
-} FuzzCa;
-
-static const FuzzCa *fuzz_ca(void) {
-        static FuzzCa ca;
-
-        if (ca.cert)
-                return &ca;
-        if (warden_key_generate(WARDEN_KEY_EC_P256, &ca.key) < 0 ||
-            warden_ca_create_self_signed(ca.key, FUZZ_TD, 366 * 24 * 3600, (time_t) FUZZ_NOW,
-                                         &ca.cert) < 0)
-                abort();
-        log_set_max_level(LOG_CRIT); /* invalid input is logged as warnings */
-        return &ca;
-}
 
 static int64_t fuzz_clock(void *ud) {
         return ((Fuzz *) ud)->clock;

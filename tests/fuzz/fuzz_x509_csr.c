@@ -14,30 +14,14 @@
 
 #include <warden/x509.h>
 
+#include "fixture_ca.h"
 #include "node_api_internal.h"
 #include "ossl_cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Fixed times keep runs reproducible. */
-#define FUZZ_NOW ((time_t) 1767225600) /* 2026-01-01 */
 #define FUZZ_ID "spiffe://example.org/fuzz/workload"
-
-typedef struct FuzzCa {
-        EVP_PKEY *key;
-        X509 *cert;
-} FuzzCa;
-
-static const FuzzCa *fuzz_ca(void) {
-        static FuzzCa ca;
-
-        if (ca.cert)
-                return &ca;
-        if (warden_key_generate(WARDEN_KEY_EC_P256, &ca.key) < 0 ||
-            warden_ca_create_self_signed(ca.key, "example.org", 24 * 3600, FUZZ_NOW, &ca.cert) < 0)
-                abort();
-        return &ca;
-}
 
 static void check_public_der(EVP_PKEY *pub) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *back = NULL;
