@@ -308,11 +308,14 @@ static int join_chain(const Warden__Node__V1__X509SVIDResult *res, ManagerSignRe
         if (res->n_svid_chain == 0 || res->n_svid_chain > WARDEN_X509_CHAIN_MAX_CERTS)
                 return -EBADMSG;
         for (size_t i = 0; i < res->n_svid_chain; i++) {
+                /* An empty certificate is malformed (and its data pointer is NULL). */
+                if (res->svid_chain[i].len == 0)
+                        return -EBADMSG;
                 total += res->svid_chain[i].len;
                 if (total > WARDEN_X509_CHAIN_MAX_BYTES)
                         return -EBADMSG;
         }
-        buf = malloc(total > 0 ? total : 1);
+        buf = malloc(total);
         if (!buf)
                 return -ENOMEM;
         for (size_t i = 0; i < res->n_svid_chain; i++) {
