@@ -282,6 +282,17 @@ acli() {
   "$AGENT_BIN" api "$@" -socketPath "$AGENT_SOCK"
 }
 
+# agent_attested: waits until the agent in $AGENT_LOG / $AGENT_DATA has attested and its
+# node SVID is on disk whole (chain and key in place, no save in progress): the log line
+# comes before the save.
+agent_attested() {
+  wait_for grep -q "Node attested as" "$AGENT_LOG" || fail "agent did not attest"
+  wait_for node_identity_saved "$AGENT_DATA" || fail "the node SVID was not saved in $AGENT_DATA"
+}
+node_identity_saved() {
+  [ -s "$1/agent_svid.pem" ] && [ -s "$1/agent_svid.key" ] && [ ! -e "$1/agent_svid.key.next" ]
+}
+
 # agent_id LOG: the node's SPIFFE ID as logged by the agent.
 agent_id() {
   grep -o 'spiffe://[^ ]*/warden/agent/[^ )]*' "$1" | head -n 1

@@ -15,7 +15,7 @@ TOK=$(wcli token generate | sed -n 's/^Token: //p')
 
 step "attest with the join token"
 start_agent a1 -joinToken "$TOK" -trustBundle "$T/roots.pem"
-wait_for grep -q "Node attested as" "$AGENT_LOG" || fail "agent did not attest"
+agent_attested
 AID=$(agent_id "$AGENT_LOG")
 [ "$AID" = "$TDID/warden/agent/join_token/$TOK" ] || fail "unexpected agent ID $AID"
 for f in agent_svid.pem agent_svid.key bundle.json; do

@@ -16,7 +16,7 @@ start_server srv -defaultX509SVIDTTL "${TTL}s"
 wcli bundle show >"$T/roots.pem"
 TOK=$(wcli token generate | sed -n 's/^Token: //p')
 start_agent a1 -joinToken "$TOK" -trustBundle "$T/roots.pem"
-wait_for grep -q "Node attested as" "$AGENT_LOG" || fail "agent did not attest"
+agent_attested
 DATA=$AGENT_DATA
 if ! chattr +i "$DATA" 2>/dev/null; then
   echo "SKIP: chattr +i is not possible here (file system or capabilities)"

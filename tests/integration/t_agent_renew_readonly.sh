@@ -24,7 +24,7 @@ PORT=$SERVER_PORT
 wcli bundle show >"$T/roots.pem"
 TOK=$(wcli token generate | sed -n 's/^Token: //p')
 start_agent a1 -joinToken "$TOK" -trustBundle "$T/roots.pem"
-wait_for grep -q "Node attested as" "$AGENT_LOG" || fail "agent did not attest"
+agent_attested
 DATA=$AGENT_DATA
 
 step "the data dir becomes read-only"

@@ -11,7 +11,7 @@ start_server srv -defaultX509SVIDTTL 20s -minX509SVIDTTL 20s
 wcli bundle show >"$T/roots.pem"
 TOK=$(wcli token generate | sed -n 's/^Token: //p')
 start_agent a1 -joinToken "$TOK" -trustBundle "$T/roots.pem"
-wait_for grep -q "Node attested as" "$AGENT_LOG" || fail "agent did not attest"
+agent_attested
 AID=$(agent_id "$AGENT_LOG")
 NODE_SERIAL=$(openssl x509 -in "$AGENT_DATA/agent_svid.pem" -noout -serial)
 wcli entry create -spiffeID "$TDID/w1" -parentID "$AID" -selector unix:uid:0 >/dev/null
