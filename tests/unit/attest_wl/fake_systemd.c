@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,23 @@ static void *serve(void *arg) {
         return NULL;
 }
 
+/* Whether the bus accepts connections: its socket file appears at bind(), before listen(),
+ * and a client that connects in between is refused. */
+static bool bus_accepts(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return false;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        r = connect(fd, (const struct sockaddr *) &sa, sizeof(sa));
+        close(fd);
+        return r == 0;
+}
+
 static int spawn_daemon(FakeSystemd *f, const char *dir) {
         char conf[PATH_MAX], arg[PATH_MAX + 32], sock[PATH_MAX];
         FILE *c;
@@ -147,14 +165,13 @@ static int spawn_daemon(FakeSystemd *f, const char *dir) {
                 _exit(127);
         }
         for (int i = 0; i < 500; i++) {
-                struct stat st;
                 struct timespec ts = {0, 10 * 1000 * 1000};
 
                 if (waitpid(f->daemon, NULL, WNOHANG) == f->daemon) {
                         f->daemon = 0;
                         return -ENOENT; /* not installed, or failed to start */
                 }
-                if (stat(sock, &st) == 0) {
+                if (bus_accepts(sock)) {
                         snprintf(f->address, sizeof(f->address), "unix:path=%s", sock);
                         return 0;
                 }
