@@ -26,6 +26,7 @@ run_suite() {
   cmake --build "$dir" -j"$JOBS"
   echo "=== test $dir"
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$TEST_JOBS" "${CTEST_ARGS[@]}")
+  echo "=== $dir done at $SECONDS s"
 }
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
