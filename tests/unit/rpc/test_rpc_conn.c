@@ -151,6 +151,18 @@ static void test_global_cap_evicts_idle(void **state) {
         test_server_done(&t);
 }
 
+/* The build dir may be private (a 0700 checkout): uid 65534 runs a copy of the test
+ * client, made once (with the sanitizers' suppression files) and removed at the end. */
+static char *client_dir, *client_copy;
+
+static const char *other_uid_client(void) {
+        if (!client_copy) {
+                client_dir = test_tmpdir();
+                client_copy = test_copy_for_other_uid(RPC_TEST_CLIENT_PATH, client_dir);
+        }
+        return client_copy;
+}
+
 /* One uid's connections beyond its cap are closed at once; other uids get in. */
 static void test_uid_connection_cap(void **state) {
         RpcChannel *ch[3] = {};
@@ -176,7 +188,7 @@ static void test_uid_connection_cap(void **state) {
                                 "--reuid=65534",
                                 "--regid=65534",
                                 "--clear-groups",
-                                RPC_TEST_CLIENT_PATH,
+                                (char *) other_uid_client(),
                                 "unary",
                                 t.sock,
                                 "/test.Open/Echo",
@@ -333,7 +345,7 @@ static void test_attestation(void **state) {
                                 "--reuid=65534",
                                 "--regid=65534",
                                 "--clear-groups",
-                                RPC_TEST_CLIENT_PATH,
+                                (char *) other_uid_client(),
                                 "unary",
                                 t.sock,
                                 "/test.Open/Data",
@@ -364,6 +376,12 @@ int main(void) {
                 cmocka_unit_test(test_idle_timeout),
                 cmocka_unit_test(test_attestation),
         };
+        int r;
+
         (void) log_parse_environment();
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        free(client_copy);
+        if (client_dir)
+                test_rmdir_free(client_dir);
+        return r;
 }
