@@ -341,9 +341,14 @@ int ds_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret) {
 }
 
 int ds_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
-        if (!ds || !ret || !ret_n)
+        return ds_list_agents_page(ds, NULL, 0, ret, ret_n);
+}
+
+int ds_list_agents_page(
+        Datastore *ds, const char *after_id, size_t limit, AttestedAgent ***ret, size_t *ret_n) {
+        if (!ds || !ret || !ret_n || limit > INT64_MAX)
                 return -EINVAL;
-        return DS_OP(ds, list_agents, ret, ret_n);
+        return DS_OP(ds, list_agents, strempty(after_id), limit, ret, ret_n);
 }
 
 int ds_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned) {

@@ -34,7 +34,7 @@
 typedef struct Datastore Datastore;
 
 /* Highest schema version this binary knows (PRAGMA user_version of a SQLite file). */
-#define DS_SCHEMA_VERSION 2
+#define DS_SCHEMA_VERSION 3
 
 #define DS_BATCH_MAX 1000               /* entries per ds_create_entries() */
 #define DS_JOIN_TOKEN_MAX 1024          /* bytes of a join token */
@@ -50,6 +50,22 @@ typedef struct Datastore Datastore;
  * ds_sqlite_file_schema_version() to name its version); a corrupt file gives
  * -EBADMSG; a missing directory -ENOENT; no permission -EACCES. */
 int ds_open_sqlite(const char *path, Datastore **ret);
+
+/* Memory of the SQLite connection. */
+typedef struct DsSqliteOptions {
+        int64_t cache_bytes; /* page cache (PRAGMA cache_size), DS_CACHE_BYTES_MIN..MAX */
+        int64_t mmap_bytes;  /* memory-mapped reads (PRAGMA mmap_size), 0 = off ..MAX */
+} DsSqliteOptions;
+
+#define DS_CACHE_BYTES_DEFAULT (64LL * 1024 * 1024)
+#define DS_CACHE_BYTES_MIN (1LL * 1024 * 1024)
+#define DS_CACHE_BYTES_MAX (64LL * 1024 * 1024 * 1024)
+#define DS_MMAP_BYTES_DEFAULT 0LL
+#define DS_MMAP_BYTES_MAX (64LL * 1024 * 1024 * 1024)
+
+/* ds_open_sqlite() with these sizes (o NULL: the defaults); -EINVAL when out of range.
+ * SQLite lowers an mmap size above its compile-time limit to that limit. */
+int ds_open_sqlite_with(const char *path, const DsSqliteOptions *o, Datastore **ret);
 
 /* Reads the schema version of a SQLite database file without changing it. */
 int ds_sqlite_file_schema_version(const char *path, int *ret);
@@ -132,6 +148,10 @@ int ds_upsert_agent(Datastore *ds, const AttestedAgent *a);
 int ds_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
 /* All agents ordered by SPIFFE ID; free with attested_agent_array_free(). */
 int ds_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
+/* One page of that list: the agents whose SPIFFE ID sorts after after_id (NULL: from
+ * the first), at most limit of them (0 = all). */
+int ds_list_agents_page(
+        Datastore *ds, const char *after_id, size_t limit, AttestedAgent ***ret, size_t *ret_n);
 int ds_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned);
 /* Evicts the agent (it must attest again). -ENOENT when unknown. */
 int ds_delete_agent(Datastore *ds, const char *spiffe_id);

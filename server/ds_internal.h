@@ -42,7 +42,12 @@ typedef struct DatastoreOps {
 
         int (*upsert_agent)(Datastore *ds, const AttestedAgent *a, int64_t now);
         int (*get_agent)(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
-        int (*list_agents)(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
+        /* after_id: "" = from the first; limit: 0 = all. */
+        int (*list_agents)(Datastore *ds,
+                           const char *after_id,
+                           size_t limit,
+                           AttestedAgent ***ret,
+                           size_t *ret_n);
         int (*set_agent_banned)(Datastore *ds, const char *spiffe_id, bool banned);
         int (*delete_agent)(Datastore *ds, const char *spiffe_id);
         int (*update_agent_svid)(Datastore *ds,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -349,7 +350,23 @@ static int prepare_file(const char *path) {
         return 0;
 }
 
-static int configure(sqlite3 *db) {
+/* Page cache and memory-mapped I/O: the defaults (2 MB, no mmap) turn every read of a
+ * large datastore into pread calls. */
+static int configure_memory(sqlite3 *db, const DsSqliteOptions *o) {
+        char sql[96];
+        int r;
+
+        /* A negative cache_size is in KiB. */
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%lld",
+                 (long long) (o->cache_bytes / 1024));
+        r = ds_sqlite_exec(db, sql);
+        if (r < 0)
+                return r;
+        snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %lld", (long long) o->mmap_bytes);
+        return ds_sqlite_exec(db, sql);
+}
+
+static int configure(sqlite3 *db, const DsSqliteOptions *o) {
         sqlite3_stmt *st = NULL;
         int rc, r;
 
@@ -369,7 +386,10 @@ static int configure(sqlite3 *db) {
         r = ds_sqlite_exec(db, "PRAGMA foreign_keys = ON");
         if (r < 0)
                 return r;
-        return ds_sqlite_exec(db, "PRAGMA synchronous = NORMAL");
+        r = ds_sqlite_exec(db, "PRAGMA synchronous = NORMAL");
+        if (r < 0)
+                return r;
+        return configure_memory(db, o);
 }
 
 static int open_db(const char *path, int flags, sqlite3 **ret) {
@@ -413,10 +433,22 @@ int ds_sqlite_file_schema_version(const char *path, int *ret) {
 }
 
 int ds_open_sqlite(const char *path, Datastore **ret) {
+        return ds_open_sqlite_with(path, NULL, ret);
+}
+
+int ds_open_sqlite_with(const char *path, const DsSqliteOptions *o, Datastore **ret) {
+        static const DsSqliteOptions defaults = {
+                .cache_bytes = DS_CACHE_BYTES_DEFAULT,
+                .mmap_bytes = DS_MMAP_BYTES_DEFAULT,
+        };
         DsSqlite *s;
         int r, v;
 
-        if (!path || !*path || !ret)
+        if (!o)
+                o = &defaults;
+        if (!path || !*path || !ret || o->cache_bytes < DS_CACHE_BYTES_MIN ||
+            o->cache_bytes > DS_CACHE_BYTES_MAX || o->mmap_bytes < 0 ||
+            o->mmap_bytes > DS_MMAP_BYTES_MAX)
                 return -EINVAL;
         r = prepare_file(path);
         if (r < 0)
@@ -440,7 +472,7 @@ int ds_open_sqlite(const char *path, Datastore **ret) {
                 r = -ENOTSUP;
                 goto fail;
         }
-        r = configure(s->db);
+        r = configure(s->db, o);
         if (r < 0)
                 goto fail;
         r = ds_migrate(s->db, DS_SCHEMA_VERSION);

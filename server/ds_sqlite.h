@@ -159,7 +159,8 @@ int ds_sqlite_count_entries(Datastore *ds, int64_t *ret);
 /* ds_sqlite_agents.c */
 int ds_sqlite_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now);
 int ds_sqlite_get_agent(Datastore *ds, const char *spiffe_id, AttestedAgent **ret);
-int ds_sqlite_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n);
+int ds_sqlite_list_agents(
+        Datastore *ds, const char *after_id, size_t limit, AttestedAgent ***ret, size_t *ret_n);
 int ds_sqlite_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned);
 int ds_sqlite_delete_agent(Datastore *ds, const char *spiffe_id);
 int ds_sqlite_update_agent_svid(Datastore *ds,

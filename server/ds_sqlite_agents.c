@@ -138,7 +138,8 @@ static void agent_list_done(AgentList *l) {
         attested_agent_array_free(l->items, l->n);
 }
 
-int ds_sqlite_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
+int ds_sqlite_list_agents(
+        Datastore *ds, const char *after_id, size_t limit, AttestedAgent ***ret, size_t *ret_n) {
         DsSqlite *s = ds_sqlite(ds);
         _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(agent_list_done) AgentList l = {};
@@ -149,9 +150,13 @@ int ds_sqlite_list_agents(Datastore *ds, AttestedAgent ***ret, size_t *ret_n) {
         if (r < 0)
                 return r;
         txn = s;
+        /* Every SPIFFE ID sorts after "": one statement for the whole list and its pages. */
         r = ds_sqlite_stmt(s, STMT_AGENT_LIST,
-                           "SELECT " AGENT_COLUMNS " FROM agents ORDER BY spiffe_id", &st);
-        if (r < 0)
+                           "SELECT " AGENT_COLUMNS " FROM agents WHERE spiffe_id > ?1 "
+                           "ORDER BY spiffe_id LIMIT ?2",
+                           &st);
+        if (r < 0 || (r = ds_sqlite_bind_text(st, 1, after_id)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 2, limit == 0 ? -1 : (int64_t) limit)) < 0)
                 return r;
         while ((r = ds_sqlite_step(st)) > 0) {
                 _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;

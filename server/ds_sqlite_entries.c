@@ -350,18 +350,22 @@ enum {
 };
 
 /* Builds the SQL of a filter combination from constant fragments only; every
- * value is a bound parameter with a fixed number. */
+ * value is a bound parameter with a fixed number. Every combination but "all" searches
+ * an index (migration 3; test_ds_plan.c checks each plan), and all are ordered by id
+ * without a sort, so a page (after_id, limit) reads only the rows it returns. */
 static void list_sql(unsigned mask, char *buf, size_t size) {
         snprintf(buf, size,
-                 "SELECT " ENTRY_COLUMNS " FROM entries e WHERE 1%s%s%s%s%s%s ORDER BY e.id",
+                 "SELECT " ENTRY_COLUMNS " FROM entries e WHERE 1%s%s%s%s%s%s%s ORDER BY e.id",
                  mask & FILTER_SPIFFE_ID ? " AND e.spiffe_id = ?1" : "",
                  mask & FILTER_PARENT_ID ? " AND e.parent_id = ?2" : "",
                  mask & FILTER_TASK ? " AND e.task = ?3" : "",
                  mask & FILTER_NODE ? " AND e.node = 1" : "",
                  mask & FILTER_AFTER ? " AND e.id > ?4" : "",
                  mask & FILTER_SELECTOR ? " AND e.id IN (SELECT entry_id FROM entry_selectors "
-                                          "WHERE type = ?5 AND value = ?6)"
-                                        : "");
+                                          "WHERE type = ?5 AND value = ?6"
+                                        : "",
+                 /* Pages of a selector filter read only the ids after the last one. */
+                 mask & FILTER_SELECTOR ? (mask & FILTER_AFTER ? " AND entry_id > ?4)" : ")") : "");
 }
 
 static int list_stmt(DsSqlite *s, const EntryFilter *f, sqlite3_stmt **ret) {

@@ -100,7 +100,14 @@ static int server_open_datastore(Server *s) {
         if (asprintf(&path, "%s/" SERVER_DATASTORE_FILE, s->cfg.data_dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         s->created_datastore = access(path, F_OK) < 0 && errno == ENOENT;
-        r = ds_open_sqlite(path, &s->ds);
+        r = ds_open_sqlite_with(path,
+                                &(DsSqliteOptions){
+                                        .cache_bytes = s->cfg.ds_cache_mib > 0
+                                                               ? s->cfg.ds_cache_mib * 1024 * 1024
+                                                               : DS_CACHE_BYTES_DEFAULT,
+                                        .mmap_bytes = s->cfg.ds_mmap_mib * 1024 * 1024,
+                                },
+                                &s->ds);
         if (r == -ENOTSUP)
                 return log_error_errno(r, "Datastore %s was written by a newer version", path);
         if (r == -EBADMSG)

@@ -53,6 +53,8 @@ typedef struct ServerConfig {
         int64_t min_x509_ttl; /* 30s: floor of entry and default X509-SVID TTLs */
         int64_t min_jwt_ttl;  /* 10s */
         bool force_new_ca;    /* -forceNewCA: a new CA although the datastore records one */
+        int64_t ds_cache_mib; /* -datastoreCacheMiB: SQLite page cache (64; 0 = that) */
+        int64_t ds_mmap_mib;  /* -datastoreMmapMiB: memory-mapped reads (0 = off) */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */

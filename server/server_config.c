@@ -26,6 +26,7 @@
 #include "strv.h"
 
 #define ADMIN_UIDS_MAX 64
+#define MIB (1024LL * 1024)
 
 static const Option run_options[] = {
         {"trustDomain", OPT_STRING, NULL,
@@ -53,6 +54,9 @@ static const Option run_options[] = {
          "Shortest JWT-SVID lifetime an entry may ask for (and -defaultJWTSVIDTTL's floor)"},
         {"forceNewCA", OPT_BOOL, "false",
          "Create a new CA although <dataDir>/ca is missing and the datastore records one"},
+        {"datastoreCacheMiB", OPT_INT, "64", "SQLite page cache of the datastore, in MiB"},
+        {"datastoreMmapMiB", OPT_INT, "0",
+         "Memory-mapped reads of the datastore file, in MiB (0 = off)"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -224,6 +228,8 @@ static int config_values(const Options *o, ServerConfig *c, ConfigProblems *p) {
         c->min_jwt_ttl = options_get_duration(o, "minJWTSVIDTTL");
         c->ca_ttl = options_get_duration(o, "caTTL");
         c->force_new_ca = options_get_bool(o, "forceNewCA");
+        c->ds_cache_mib = options_get_int(o, "datastoreCacheMiB");
+        c->ds_mmap_mib = options_get_int(o, "datastoreMmapMiB");
         return keep_going(config_uids(o, c, p));
 }
 
@@ -319,6 +325,19 @@ static int validate_ttls(const ServerConfig *c, ConfigProblems *p) {
         return keep_going(r);
 }
 
+static int validate_datastore(const ServerConfig *c, ConfigProblems *p) {
+        int r = 0;
+
+        if (c->ds_cache_mib < DS_CACHE_BYTES_MIN / MIB ||
+            c->ds_cache_mib > DS_CACHE_BYTES_MAX / MIB)
+                r = fail(p, "-datastoreCacheMiB: must be between %lld and %lld",
+                         DS_CACHE_BYTES_MIN / MIB, DS_CACHE_BYTES_MAX / MIB);
+        if (keep_going(r) >= 0 && (c->ds_mmap_mib < 0 || c->ds_mmap_mib > DS_MMAP_BYTES_MAX / MIB))
+                r = fail(p, "-datastoreMmapMiB: must be between 0 and %lld",
+                         DS_MMAP_BYTES_MAX / MIB);
+        return keep_going(r);
+}
+
 int server_config_check(const ServerConfig *c, ConfigProblems *p) {
         _cleanup_free_ char *msg = NULL;
         const char *reason = NULL;
@@ -337,6 +356,8 @@ int server_config_check(const ServerConfig *c, ConfigProblems *p) {
                 r = fail(p, "-caKeyType: unknown key type");
         if (keep_going(r) >= 0)
                 r = validate_ttls(c, p);
+        if (keep_going(r) >= 0)
+                r = validate_datastore(c, p);
         if (r == -ENOMEM)
                 return r;
         return p->n > 0 ? -EINVAL : 0;
@@ -374,6 +395,8 @@ size_t server_config_restart_changes(const ServerConfig *cur,
                 {"upstreamCA", streq_ptr(cur->upstream_cert, next->upstream_cert) &&
                                        streq_ptr(cur->upstream_key, next->upstream_key)},
                 {"healthAddress", streq_ptr(cur->health_address, next->health_address)},
+                {"datastoreCacheMiB", cur->ds_cache_mib == next->ds_cache_mib},
+                {"datastoreMmapMiB", cur->ds_mmap_mib == next->ds_mmap_mib},
         };
         size_t n = 0;
 

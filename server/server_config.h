@@ -58,7 +58,8 @@ int server_config_validate(const ServerConfig *c, char **reterr_message);
 int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char **reterr_bad);
 
 /* Options that only take effect at start: trustDomain, dataDir, bindAddress,
- * serverPort, socketPath, caTTL, caKeyType, upstreamCA, healthAddress. Returns how many
+ * serverPort, socketPath, caTTL, caKeyType, upstreamCA, healthAddress,
+ * datastoreCacheMiB, datastoreMmapMiB. Returns how many
  * of them differ between cur and next and stores the first max of their names (flag
  * names without the dash, static strings) in ret (may be NULL). Everything else
  * (logLevel, the default TTLs, adminUIDs, x509popCA) can change at run time. */

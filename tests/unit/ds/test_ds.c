@@ -581,5 +581,6 @@ int main(void) {
         r |= cmocka_run_group_tests_name("ds_entries", tests, NULL, NULL);
         r |= test_ds_agents_run();
         r |= test_ds_files_run();
+        r |= test_ds_plan_run();
         return r;
 }

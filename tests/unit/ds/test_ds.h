@@ -34,3 +34,4 @@ uint64_t test_ds_seq(Datastore *ds);
 int test_entry_run(void);
 int test_ds_agents_run(void);
 int test_ds_files_run(void);
+int test_ds_plan_run(void);

@@ -68,6 +68,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c.min_x509_ttl, 30);
         assert_int_equal(c.min_jwt_ttl, 10);
         assert_false(c.force_new_ca);
+        assert_int_equal(c.ds_cache_mib, 64);
+        assert_int_equal(c.ds_mmap_mib, 0);
         server_config_done(&c);
         assert_null(c.trust_domain);
 }
@@ -171,6 +173,15 @@ static void test_restart_changes(void **state) {
         assert_int_equal(server_config_restart_changes(&a, &b, names, 3), 2);
         assert_string_equal(names[0], "bindAddress");
         assert_string_equal(names[1], "socketPath");
+        server_config_done(&b);
+
+        assert_ok(PARSE(&b, &msg, "-trustDomain", "a.b", "-datastoreCacheMiB", "256",
+                        "-datastoreMmapMiB", "1024"));
+        assert_int_equal(b.ds_cache_mib, 256);
+        assert_int_equal(b.ds_mmap_mib, 1024);
+        assert_int_equal(server_config_restart_changes(&a, &b, names, 3), 2);
+        assert_string_equal(names[0], "datastoreCacheMiB");
+        assert_string_equal(names[1], "datastoreMmapMiB");
         server_config_done(&b);
         server_config_done(&a);
 }
@@ -289,6 +300,12 @@ static void test_bad_flags(void **state) {
                      "127.0.0.1:http");
         EXPECT_ERROR("-healthAddress: host must be", "-trustDomain", "a.b", "-healthAddress",
                      "example.org:80");
+        EXPECT_ERROR("-datastoreCacheMiB: must be between 1 and 65536", "-trustDomain", "a.b",
+                     "-datastoreCacheMiB", "0");
+        EXPECT_ERROR("-datastoreCacheMiB: must be between 1 and 65536", "-trustDomain", "a.b",
+                     "-datastoreCacheMiB", "65537");
+        EXPECT_ERROR("-datastoreMmapMiB: must be between 0 and 65536", "-trustDomain", "a.b",
+                     "-datastoreMmapMiB", "-1");
         EXPECT_ERROR("unknown flag: -trustDomian", "-trustDomian", "a.b");
         EXPECT_ERROR("-trustDomain: missing value", "-trustDomain");
         EXPECT_ERROR("unexpected argument \"extra\"", "-trustDomain", "a.b", "extra");
