@@ -85,11 +85,37 @@ int admin_create_join_token(Server *s, RpcCall *c, const AdminCaller *who, char 
         return r;
 }
 
-/* The agents a ListAgentsRequest selects. */
-static int query_agents(
-        Server *s, RpcCall *c, AttestedAgent ***ret, size_t *ret_n, char *err, size_t n) {
+int admin_count_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
         _cleanup_(pb_freep) Warden__Admin__V1__ListAgentsRequest *req = NULL;
+        Warden__Admin__V1__CountAgentsResponse resp =
+                WARDEN__ADMIN__V1__COUNT_AGENTS_RESPONSE__INIT;
         _cleanup_(admin_agent_query_done) AgentQuery q = {};
+        AdminPageSource src;
+        int64_t count;
+        int r;
+
+        r = rpc_message_unpack(c, &warden__admin__v1__list_agents_request__descriptor,
+                               (ProtobufCMessage **) &req);
+        if (r >= 0)
+                r = admin_agent_query_init(req, &q, err, n);
+        if (r < 0)
+                return r;
+        admin_agent_page_source(s, &q, &src);
+        r = admin_page_count(&src, &count);
+        if (r < 0)
+                return r;
+        resp.count = count;
+        return rpc_message_reply(c, &resp.base, 0);
+}
+
+int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
+        _cleanup_(pb_freep) Warden__Admin__V1__ListAgentsRequest *req = NULL;
+        Warden__Admin__V1__ListAgentsResponse resp = WARDEN__ADMIN__V1__LIST_AGENTS_RESPONSE__INIT;
+        _cleanup_(admin_agent_query_done) AgentQuery q = {};
+        _cleanup_(admin_page_done) AdminPage page = {};
+        _cleanup_(admin_pb_list_done) AdminPbList l = {};
+        _cleanup_free_ char *next = NULL;
+        AdminPageSource src;
         int r;
 
         r = rpc_message_unpack(c, &warden__admin__v1__list_agents_request__descriptor,
@@ -97,47 +123,23 @@ static int query_agents(
         if (r >= 0)
                 r = admin_agent_query_init(req, &q, err, n);
         if (r >= 0)
-                r = admin_agent_query_run(s, &q, ret, ret_n);
-        return r;
-}
-
-int admin_count_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
-        Warden__Admin__V1__CountAgentsResponse resp =
-                WARDEN__ADMIN__V1__COUNT_AGENTS_RESPONSE__INIT;
-        AttestedAgent **agents = NULL;
-        size_t count = 0;
-        int r;
-
-        r = query_agents(s, c, &agents, &count, err, n);
+                r = admin_page_init(ADMIN_PAGE_AGENTS, req->page_size, req->page_token, &page, err,
+                                    n);
         if (r < 0)
                 return r;
-        attested_agent_array_free(agents, count);
-        resp.count = (int64_t) count;
-        return rpc_message_reply(c, &resp.base, 0);
-}
-
-int admin_list_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n) {
-        Warden__Admin__V1__ListAgentsResponse resp = WARDEN__ADMIN__V1__LIST_AGENTS_RESPONSE__INIT;
-        _cleanup_free_ Warden__Types__V1__AttestedAgent **pbs = NULL;
-        AttestedAgent **agents = NULL;
-        size_t count = 0;
-        int r;
-
-        r = query_agents(s, c, &agents, &count, err, n);
+        admin_agent_page_source(s, &q, &src);
+        r = admin_page_collect(&src, &page, &l, &next);
         if (r < 0)
                 return r;
-        pbs = calloc(count + 1, sizeof(*pbs));
-        r = pbs ? 0 : -ENOMEM;
-        for (size_t i = 0; i < count && r >= 0; i++)
-                r = attested_agent_to_pb(agents[i], &pbs[i]);
-        if (r >= 0) {
-                resp.agents = pbs;
-                resp.n_agents = count;
-                r = rpc_message_reply(c, &resp.base, 0);
-        }
-        for (size_t i = 0; pbs && i < count; i++)
-                pb_free(pbs[i]);
-        attested_agent_array_free(agents, count);
+        resp.agents = (Warden__Types__V1__AttestedAgent **) l.v;
+        resp.n_agents = l.n;
+        resp.next_page_token = next ? next : (char *) "";
+        r = rpc_message_reply(c, &resp.base, 0);
+        if (r == -EMSGSIZE)
+                (void) admin_fail(r, err, n,
+                                  "too many agents (%zu) for one answer; ask for pages "
+                                  "(page_size) or narrow the filter",
+                                  l.n);
         return r;
 }
 

@@ -260,9 +260,11 @@ int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         _cleanup_(pb_freep) Warden__Admin__V1__ListEntriesRequest *req = NULL;
         Warden__Admin__V1__ListEntriesResponse resp =
                 WARDEN__ADMIN__V1__LIST_ENTRIES_RESPONSE__INIT;
-        _cleanup_(entry_vec_done) EntryVec v = {};
         _cleanup_(admin_entry_query_done) EntryQuery q = {};
-        _cleanup_free_ Warden__Types__V1__Entry **pbs = NULL;
+        _cleanup_(admin_page_done) AdminPage page = {};
+        _cleanup_(admin_pb_list_done) AdminPbList l = {};
+        _cleanup_free_ char *next = NULL;
+        AdminPageSource src;
         int r;
 
         r = rpc_message_unpack(c, &warden__admin__v1__list_entries_request__descriptor,
@@ -270,26 +272,23 @@ int admin_list_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err,
         if (r >= 0)
                 r = admin_entry_query_init(req, &q, err, n);
         if (r >= 0)
-                r = admin_entry_query_run(s, &q, &v.entries, &v.n);
+                r = admin_page_init(ADMIN_PAGE_ENTRIES, req->page_size, req->page_token, &page, err,
+                                    n);
         if (r < 0)
                 return r;
-        pbs = calloc(v.n + 1, sizeof(*pbs));
-        if (!pbs)
-                return -ENOMEM;
-        for (size_t i = 0; i < v.n && r >= 0; i++)
-                r = entry_to_pb(v.entries[i], &pbs[i]);
-        if (r >= 0) {
-                resp.entries = pbs;
-                resp.n_entries = v.n;
-                r = rpc_message_reply(c, &resp.base, 0);
-                if (r == -EMSGSIZE)
-                        (void) admin_fail(r, err, n,
-                                          "too many entries (%zu) for one answer; narrow "
-                                          "the filter",
-                                          v.n);
-        }
-        for (size_t i = 0; i < v.n; i++)
-                pb_free(pbs[i]);
+        admin_entry_page_source(s, &q, &src);
+        r = admin_page_collect(&src, &page, &l, &next);
+        if (r < 0)
+                return r;
+        resp.entries = (Warden__Types__V1__Entry **) l.v;
+        resp.n_entries = l.n;
+        resp.next_page_token = next ? next : (char *) "";
+        r = rpc_message_reply(c, &resp.base, 0);
+        if (r == -EMSGSIZE)
+                (void) admin_fail(r, err, n,
+                                  "too many entries (%zu) for one answer; ask for pages "
+                                  "(page_size) or narrow the filter",
+                                  l.n);
         return r;
 }
 
@@ -368,8 +367,8 @@ int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err
         _cleanup_(pb_freep) Warden__Admin__V1__CountEntriesRequest *req = NULL;
         Warden__Admin__V1__CountEntriesResponse resp =
                 WARDEN__ADMIN__V1__COUNT_ENTRIES_RESPONSE__INIT;
-        _cleanup_(entry_vec_done) EntryVec v = {};
         _cleanup_(admin_entry_query_done) EntryQuery q = {};
+        AdminPageSource src;
         int64_t count;
         int r;
 
@@ -385,10 +384,12 @@ int admin_count_entries(Server *s, RpcCall *c, const AdminCaller *who, char *err
                 return rpc_message_reply(c, &resp.base, 0);
         }
         r = admin_entry_query_init(req->filter, &q, err, n);
-        if (r >= 0)
-                r = admin_entry_query_run(s, &q, &v.entries, &v.n);
         if (r < 0)
                 return r;
-        resp.count = (int64_t) v.n;
+        admin_entry_page_source(s, &q, &src);
+        r = admin_page_count(&src, &count);
+        if (r < 0)
+                return r;
+        resp.count = count;
         return rpc_message_reply(c, &resp.base, 0);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Admin API: the filters of ListEntries/CountEntries and ListAgents/CountAgents. The
- * datastore filters what it can (IDs, selectors held); the rest (other selector match
- * modes, federates_with, hint, agent fields) is filtered here. */
+/* Admin API: the filters of ListEntries/CountEntries and ListAgents/CountAgents, as page
+ * sources (admin_api_page.c). The datastore filters what it can (IDs, selectors held);
+ * the rest (other selector match modes, federates_with, hint, agent fields) is filtered
+ * here. */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #include "admin_api_internal.h"
 #include "cleanup.h"
+#include "entry_pb.h"
 #include "pb_util.h"
 
 int admin_selector_match_from_string(const char *s, SelectorMatch *ret) {
@@ -137,23 +139,43 @@ static bool entry_matches(const EntryQuery *q, const Entry *e) {
         return q->ds.by_selectors || admin_selectors_match(q->match, &e->selectors, &q->sel);
 }
 
-int admin_entry_query_run(Server *s, const EntryQuery *q, Entry ***ret, size_t *ret_n) {
-        Entry **v = NULL;
-        size_t n = 0, k = 0;
-        int r;
+static int entry_fetch(void *ctx, const char *after, size_t limit, void ***ret, size_t *ret_n) {
+        const EntryQuery *q = ctx;
+        EntryFilter f = q->ds;
 
-        r = ds_list_entries(s->ds, &q->ds, &v, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                if (entry_matches(q, v[i]))
-                        v[k++] = v[i];
-                else
-                        entry_free(v[i]);
-        }
-        *ret = v;
-        *ret_n = k;
-        return 0;
+        f.after_id = after;
+        f.limit = limit;
+        return ds_list_entries(q->store, &f, (Entry ***) ret, ret_n);
+}
+
+static bool entry_match(void *ctx, const void *item) {
+        return entry_matches(ctx, item);
+}
+
+static const char *entry_key(const void *item) {
+        return ((const Entry *) item)->id;
+}
+
+static int entry_pb(const void *item, ProtobufCMessage **ret) {
+        return entry_to_pb(item, (Warden__Types__V1__Entry **) ret);
+}
+
+static void entry_free_item(void *item) {
+        entry_free(item);
+}
+
+void admin_entry_page_source(Server *s, EntryQuery *q, AdminPageSource *ret) {
+        q->store = s->ds;
+        *ret = (AdminPageSource){
+                .kind = ADMIN_PAGE_ENTRIES,
+                .ctx = q,
+                .all_match = !q->hint && q->n_fed == 0 && (q->ds.by_selectors || q->sel.n == 0),
+                .fetch = entry_fetch,
+                .match = entry_match,
+                .key = entry_key,
+                .to_pb = entry_pb,
+                .free_item = entry_free_item,
+        };
 }
 
 int admin_agent_query_init(const Warden__Admin__V1__ListAgentsRequest *req,
@@ -189,21 +211,39 @@ static bool agent_matches(const AgentQuery *q, const AttestedAgent *a) {
         return admin_selectors_match(q->match, &a->selectors, &q->sel);
 }
 
-int admin_agent_query_run(Server *s, const AgentQuery *q, AttestedAgent ***ret, size_t *ret_n) {
-        AttestedAgent **v = NULL;
-        size_t n = 0, k = 0;
-        int r;
+static int agent_fetch(void *ctx, const char *after, size_t limit, void ***ret, size_t *ret_n) {
+        const AgentQuery *q = ctx;
 
-        r = ds_list_agents(s->ds, &v, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                if (agent_matches(q, v[i]))
-                        v[k++] = v[i];
-                else
-                        attested_agent_free(v[i]);
-        }
-        *ret = v;
-        *ret_n = k;
-        return 0;
+        return ds_list_agents_page(q->store, after, limit, (AttestedAgent ***) ret, ret_n);
+}
+
+static bool agent_match(void *ctx, const void *item) {
+        return agent_matches(ctx, item);
+}
+
+static const char *agent_key(const void *item) {
+        return ((const AttestedAgent *) item)->spiffe_id;
+}
+
+static int agent_pb(const void *item, ProtobufCMessage **ret) {
+        return attested_agent_to_pb(item, (Warden__Types__V1__AttestedAgent **) ret);
+}
+
+static void agent_free_item(void *item) {
+        attested_agent_free(item);
+}
+
+void admin_agent_page_source(Server *s, AgentQuery *q, AdminPageSource *ret) {
+        q->store = s->ds;
+        *ret = (AdminPageSource){
+                .kind = ADMIN_PAGE_AGENTS,
+                .ctx = q,
+                .all_match = !q->attestation_type && q->banned < 0 && q->expires_before == 0 &&
+                             q->sel.n == 0,
+                .fetch = agent_fetch,
+                .match = agent_match,
+                .key = agent_key,
+                .to_pb = agent_pb,
+                .free_item = agent_free_item,
+        };
 }

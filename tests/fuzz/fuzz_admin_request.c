@@ -5,7 +5,7 @@
  *   BatchCreateEntry, UpdateEntry: entry_new_from_pb(), entry_validate(), entry_policy_check()
  *     (federates_with hidden: its check reads the datastore), entry_same_content();
  *   ListEntries, CountEntries, ListAgents/CountAgents: admin_entry_query_init() and
- *     admin_agent_query_init();
+ *     admin_agent_query_init(), and the page request's admin_page_init();
  *   GetEntry/DeleteEntry: entry_id_validate(); CreateJoinToken, GetAgent, EvictAgent,
  *     BanAgent, MintX509SVID, MintJWTSVID, SetLogger: the validators their handlers call.
  * Invariants: an accepted entry survives entry_to_pb -> pack -> unpack -> entry_new_from_pb
@@ -193,6 +193,31 @@ static void check_query_selectors(SelectorMatch m, const SelectorSet *sel) {
                 abort(); /* a set matches itself in every mode */
 }
 
+/* A page request: refused with a reason, or a size within the cap and a token that is
+ * the one this server makes for the key it names. */
+static void check_page(AdminPageKind kind, int32_t size, const char *token) {
+        _cleanup_(admin_page_done) AdminPage p = {};
+        _cleanup_free_ char *again = NULL;
+        char err[ADMIN_ERR_MAX] = "";
+        int r;
+
+        r = admin_page_init(kind, size, token, &p, err, sizeof(err));
+        if (r < 0) {
+                if (r != -EINVAL || !*err)
+                        abort();
+                return;
+        }
+        if (p.size > ADMIN_PAGE_SIZE_MAX || (p.size == 0 && (size != 0 || p.after)))
+                abort();
+        if (!p.after) {
+                if (*token)
+                        abort();
+                return;
+        }
+        if (admin_page_token(kind, p.after, &again) < 0 || !streq(again, token))
+                abort(); /* one key, one token */
+}
+
 static void check_list_entries(const Warden__Admin__V1__ListEntriesRequest *req) {
         _cleanup_(admin_entry_query_done) EntryQuery q = {};
         char err[ADMIN_ERR_MAX] = "";
@@ -221,8 +246,10 @@ static void run_list_entries(const uint8_t *p, size_t len, bool count) {
                 return;
         }
         req = warden__admin__v1__list_entries_request__unpack(NULL, len, p);
-        if (req)
+        if (req) {
                 check_list_entries(req);
+                check_page(ADMIN_PAGE_ENTRIES, req->page_size, req->page_token);
+        }
 }
 
 static void run_list_agents(const uint8_t *p, size_t len) {
@@ -234,6 +261,7 @@ static void run_list_agents(const uint8_t *p, size_t len) {
         req = warden__admin__v1__list_agents_request__unpack(NULL, len, p);
         if (!req)
                 return;
+        check_page(ADMIN_PAGE_AGENTS, req->page_size, req->page_token);
         r = admin_agent_query_init(req, &q, err, sizeof(err));
         if (r < 0) {
                 if (r != -EINVAL || !*err)
