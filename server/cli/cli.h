@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -122,6 +123,60 @@ void cli_selectors_free(Warden__Types__V1__Selector **v, size_t n);
 
 /* -matchSelectorsOn: exact, subset, superset (default) or any; "Error: ..." otherwise. */
 int cli_match_flag(const Options *o, const char **ret);
+
+/* ---- cli_page.c: the list verbs walk every page and print as they go ---- */
+
+/* Results per list call unless -pageSize says otherwise (the server caps it at 1000). */
+#define CLI_PAGE_SIZE_DEFAULT 500
+/* The -pageSize flag of the list verbs. */
+// clang-format off
+#define CLI_PAGE_OPTION                                                                                    {"pageSize", OPT_INT, "500", "Results per call to the server (1..1000); all are shown"}
+// clang-format on
+/* -pageSize, checked (prints "Error: ..." and returns -EINVAL). */
+int cli_page_size_flag(const Options *o, int32_t *ret);
+
+/* The JSON document {"<key>": [item, ...]} written one item at a time, byte for byte
+ * what cli_print_json() prints for the whole document. */
+typedef struct CliJsonList {
+        FILE *f;
+        size_t n;
+} CliJsonList;
+void cli_json_list_begin(CliJsonList *l, FILE *f, const char *key);
+/* Takes the reference to item (NULL: -ENOMEM, printed). */
+int cli_json_list_add(CliJsonList *l, json_t *item);
+void cli_json_list_end(CliJsonList *l);
+
+/* A list call that pages (ListEntries, ListAgents): the request, where its page fields
+ * are, and how to read an answer. */
+typedef struct CliPager {
+        const char *method;
+        const ProtobufCMessageDescriptor *resp_desc;
+        void *req;
+        int32_t *req_page_size;
+        char **req_page_token;
+        /* The results of an answer and the token of the next page ("" after the last). */
+        size_t (*items)(const void *resp, void *const **ret);
+        const char *(*next_token)(const void *resp);
+} CliPager;
+
+/* How the results print: -output text gets a header line with the total, then each
+ * result after an empty line; -output json one document {"<json_key>": [...]}. */
+typedef struct CliListPrinter {
+        const char *json_key;
+        void (*print_header)(int64_t total);
+        void (*print_text)(const void *item);
+        json_t *(*to_json)(const void *item);
+        /* The total for the header when there is more than one page (the count call). */
+        int (*count)(Cli *cli, void *userdata, int64_t *ret);
+        void *userdata;
+} CliListPrinter;
+
+/* Calls pg->method for every page (page_size results each) and prints the results as
+ * they arrive. With one page the output is what one answer printed before paging; with
+ * more, the header's total comes from pr->count, so results created or deleted during
+ * the walk can make it differ from the number printed. Errors print "Error: ..." (after
+ * what was printed so far) and return -errno. */
+int cli_list_all(Cli *cli, const CliPager *pg, const CliListPrinter *pr, int32_t page_size);
 
 /* ---- cli_entry_json.c: entries and selectors as JSON ---- */
 

@@ -55,7 +55,8 @@ static void print_agent(const Warden__Types__V1__AttestedAgent *a) {
          "How -selector matches: superset (holds all), exact, subset (holds only some) or any"}
 // clang-format on
 
-static const Option list_options[] = {CLI_COMMON_OPTIONS, AGENT_FILTER_OPTIONS};
+static const Option list_options[] = {CLI_COMMON_OPTIONS, AGENT_FILTER_OPTIONS, CLI_PAGE_OPTION};
+static const Option count_options[] = {CLI_COMMON_OPTIONS, AGENT_FILTER_OPTIONS};
 
 static void list_request_done(Warden__Admin__V1__ListAgentsRequest *req) {
         cli_selectors_free(req->by_selectors, req->n_by_selectors);
@@ -80,40 +81,80 @@ static int list_request(const Options *o, Warden__Admin__V1__ListAgentsRequest *
         return r;
 }
 
+static size_t page_agents(const void *resp, void *const **ret) {
+        const Warden__Admin__V1__ListAgentsResponse *p = resp;
+
+        *ret = (void *const *) p->agents;
+        return p->n_agents;
+}
+
+static const char *page_next(const void *resp) {
+        return ((const Warden__Admin__V1__ListAgentsResponse *) resp)->next_page_token;
+}
+
+static void print_header(int64_t n) {
+        printf("Found %lld attested %s\n", (long long) n, n == 1 ? "agent" : "agents");
+}
+
+static void print_one(const void *a) {
+        print_agent(a);
+}
+
+static json_t *one_to_json(const void *a) {
+        return agent_to_json(a);
+}
+
+/* The total of a listing longer than one page. */
+static int count_listed(Cli *cli, void *userdata, int64_t *ret) {
+        _cleanup_(pb_freep) Warden__Admin__V1__CountAgentsResponse *resp = NULL;
+        int r;
+
+        r = cli_call(cli, "CountAgents", userdata,
+                     &warden__admin__v1__count_agents_response__descriptor, (void **) &resp);
+        if (r < 0)
+                return r;
+        *ret = resp->count;
+        return 0;
+}
+
 static int agent_list(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(pb_freep) Warden__Admin__V1__ListAgentsResponse *resp = NULL;
         _cleanup_(list_request_done) Warden__Admin__V1__ListAgentsRequest req =
                 WARDEN__ADMIN__V1__LIST_AGENTS_REQUEST__INIT;
         _cleanup_(cli_done) Cli cli = {};
-        json_t *list;
+        const CliPager pg = {
+                .method = "ListAgents",
+                .resp_desc = &warden__admin__v1__list_agents_response__descriptor,
+                .req = &req,
+                .req_page_size = &req.page_size,
+                .req_page_token = &req.page_token,
+                .items = page_agents,
+                .next_token = page_next,
+        };
+        const CliListPrinter pr = {
+                .json_key = "agents",
+                .print_header = print_header,
+                .print_text = print_one,
+                .to_json = one_to_json,
+                .count = count_listed,
+                .userdata = &req,
+        };
+        int32_t page_size = 0;
         int r;
 
         r = cli_parse("warden-server agent list [-attestationType T] [-banned true|false] "
-                      "[-expiresBefore TIME] [-selector T:K:V... -matchSelectorsOn M]",
+                      "[-expiresBefore TIME] [-selector T:K:V... -matchSelectorsOn M] "
+                      "[-pageSize N]",
                       list_options, ELEMENTSOF(list_options), argc, argv, &o);
+        if (r >= 0)
+                r = cli_page_size_flag(o, &page_size);
         if (r >= 0)
                 r = list_request(o, &req);
         if (r >= 0)
                 r = cli_open(&cli, o);
         if (r >= 0)
-                r = cli_call(&cli, "ListAgents", &req,
-                             &warden__admin__v1__list_agents_response__descriptor, (void **) &resp);
-        if (r < 0)
-                return r;
-        if (!cli.json) {
-                printf("Found %zu attested %s\n", resp->n_agents,
-                       resp->n_agents == 1 ? "agent" : "agents");
-                for (size_t i = 0; i < resp->n_agents; i++) {
-                        printf("\n");
-                        print_agent(resp->agents[i]);
-                }
-                return 0;
-        }
-        list = json_array();
-        for (size_t i = 0; list && i < resp->n_agents; i++)
-                json_array_append_new(list, agent_to_json(resp->agents[i]));
-        return cli_print_json(json_pack("{s:o}", "agents", list));
+                r = cli_list_all(&cli, &pg, &pr, page_size);
+        return r;
 }
 
 static int agent_count(int argc, char **argv) {
@@ -126,7 +167,7 @@ static int agent_count(int argc, char **argv) {
 
         r = cli_parse("warden-server agent count [-attestationType T] [-banned true|false] "
                       "[-expiresBefore TIME] [-selector T:K:V... -matchSelectorsOn M]",
-                      list_options, ELEMENTSOF(list_options), argc, argv, &o);
+                      count_options, ELEMENTSOF(count_options), argc, argv, &o);
         if (r >= 0)
                 r = list_request(o, &req);
         if (r >= 0)

@@ -391,6 +391,7 @@ static const Option show_options[] = {
         CLI_COMMON_OPTIONS,
         {"entryID", OPT_STRING, NULL, "Show only the entry with this ID"},
         ENTRY_FILTER_OPTIONS,
+        CLI_PAGE_OPTION,
 };
 
 static bool filter_given(const Options *o) {
@@ -443,22 +444,88 @@ static int list_request(const Options *o, ListArgs *a) {
         return 0;
 }
 
+static size_t page_entries(const void *resp, void *const **ret) {
+        const Warden__Admin__V1__ListEntriesResponse *p = resp;
+
+        *ret = (void *const *) p->entries;
+        return p->n_entries;
+}
+
+static const char *page_next(const void *resp) {
+        return ((const Warden__Admin__V1__ListEntriesResponse *) resp)->next_page_token;
+}
+
+static void print_header(int64_t n) {
+        printf("Found %lld %s\n", (long long) n, n == 1 ? "entry" : "entries");
+}
+
+static void print_one(const void *e) {
+        cli_print_entry(e);
+}
+
+static json_t *one_to_json(const void *e) {
+        return cli_entry_to_json(e);
+}
+
+/* The total of a listing longer than one page. */
+static int count_listed(Cli *cli, void *userdata, int64_t *ret) {
+        _cleanup_(cli_pb_freep) Warden__Admin__V1__CountEntriesResponse *resp = NULL;
+        Warden__Admin__V1__CountEntriesRequest req = WARDEN__ADMIN__V1__COUNT_ENTRIES_REQUEST__INIT;
+        Warden__Admin__V1__ListEntriesRequest *f = userdata;
+        int r;
+
+        /* No filter at all: the datastore's own count, not a walk through every entry. */
+        if (*f->by_spiffe_id || *f->by_parent_id || f->n_by_selectors > 0 ||
+            f->n_by_federates_with > 0 || *f->by_hint)
+                req.filter = f;
+        r = cli_call(cli, "CountEntries", &req,
+                     &warden__admin__v1__count_entries_response__descriptor, (void **) &resp);
+        if (r < 0)
+                return r;
+        *ret = resp->count;
+        return 0;
+}
+
+static int show_all(Cli *cli, ListArgs *a, int32_t page_size) {
+        const CliPager pg = {
+                .method = "ListEntries",
+                .resp_desc = &warden__admin__v1__list_entries_response__descriptor,
+                .req = &a->req,
+                .req_page_size = &a->req.page_size,
+                .req_page_token = &a->req.page_token,
+                .items = page_entries,
+                .next_token = page_next,
+        };
+        const CliListPrinter pr = {
+                .json_key = "entries",
+                .print_header = print_header,
+                .print_text = print_one,
+                .to_json = one_to_json,
+                .count = count_listed,
+                .userdata = &a->req,
+        };
+
+        return cli_list_all(cli, &pg, &pr, page_size);
+}
+
 static int entry_show(int argc, char **argv) {
         _cleanup_(options_freep) Options *o = NULL;
-        _cleanup_(cli_pb_freep) Warden__Admin__V1__ListEntriesResponse *resp = NULL;
         _cleanup_(cli_pb_freep) Warden__Types__V1__Entry *one = NULL;
         _cleanup_(list_args_done) ListArgs a = {};
         _cleanup_(cli_done) Cli cli = {};
+        int32_t page_size = 0;
         int r;
 
         r = cli_parse("warden-server entry show [-entryID ID | -spiffeID ID -parentID ID "
-                      "-selector T:K:V... -matchSelectorsOn M -federatesWith TD... -hint H]",
+                      "-selector T:K:V... -matchSelectorsOn M -federatesWith TD... -hint H] "
+                      "[-pageSize N]",
                       show_options, ELEMENTSOF(show_options), argc, argv, &o);
         if (r < 0)
                 return r;
         if (options_is_set(o, "entryID") && filter_given(o))
                 return cli_error("-entryID cannot be combined with other filters");
-        if (!options_is_set(o, "entryID"))
+        r = cli_page_size_flag(o, &page_size);
+        if (r >= 0 && !options_is_set(o, "entryID"))
                 r = list_request(o, &a);
         if (r >= 0)
                 r = cli_open(&cli, o);
@@ -466,13 +533,8 @@ static int entry_show(int argc, char **argv) {
                 r = cli_entry_get(&cli, options_get_string(o, "entryID"), &one);
                 if (r >= 0)
                         r = print_entries(&cli, &one, 1);
-        } else if (r >= 0) {
-                r = cli_call(&cli, "ListEntries", &a.req,
-                             &warden__admin__v1__list_entries_response__descriptor,
-                             (void **) &resp);
-                if (r >= 0)
-                        r = print_entries(&cli, resp->entries, resp->n_entries);
-        }
+        } else if (r >= 0)
+                r = show_all(&cli, &a, page_size);
         return r;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The admin CLI's entry JSON: `entry create -data FILE` parsing (both selector forms,
- * durations, ignored and unknown keys, caps at limit and limit + 1) and the round trip
- * through `entry show -output json`. */
+ * durations, ignored and unknown keys, caps at limit and limit + 1), the round trip
+ * through `entry show -output json`, and list output streamed page by page. */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -281,8 +281,57 @@ static void test_ids_file(void **state) {
         assert_null(v);
 }
 
+/* What CliJsonList writes for these items, and what cli_print_json() prints for the
+ * whole document, must be the same bytes. */
+static void check_streamed(json_t *items) {
+        _cleanup_free_ char *whole = NULL, *streamed = NULL;
+        size_t len = 0, i;
+        CliJsonList l;
+        json_t *doc, *item;
+        FILE *f;
+
+        doc = json_pack("{s:O}", "entries", items);
+        assert_non_null(doc);
+        whole = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        f = open_memstream(&streamed, &len);
+        assert_non_null(f);
+        cli_json_list_begin(&l, f, "entries");
+        json_array_foreach(items, i, item) assert_ok(cli_json_list_add(&l, json_incref(item)));
+        cli_json_list_end(&l);
+        fclose(f);
+        assert_int_equal(strlen(streamed), strlen(whole) + 1);
+        assert_memory_equal(streamed, whole, strlen(whole));
+        assert_int_equal(streamed[strlen(whole)], '\n');
+}
+
+static void test_streamed_json(void **state) {
+        Warden__Types__V1__Entry **v = NULL;
+        json_t *items = json_array();
+        size_t n = 0;
+
+        check_streamed(items); /* empty: "entries": [] */
+        assert_ok(parse("[{\"spiffe_id\": \"spiffe://example.org/a\", \"parent_id\": \"" AGENT
+                        "\", \"selectors\": [\"unix:uid:1\", \"unix:gid:2\"],"
+                        " \"dns_names\": [\"a.example\"], \"hint\": \"h \\u00e9\"},"
+                        " {\"spiffe_id\": \"spiffe://example.org/b\", \"parent_id\": \"" AGENT
+                        "\", \"selectors\": [\"unix:uid:3\"]}]",
+                        &v, &n));
+        assert_int_equal(n, 2);
+        json_array_append_new(items, cli_entry_to_json(v[0]));
+        check_streamed(items);
+        json_array_append_new(items, cli_entry_to_json(v[1]));
+        json_array_append_new(items, json_object()); /* nested empty structures */
+        json_array_append_new(items, json_pack("{s:[],s:{},s:[[1],{}],s:s}", "a", "b", "c", "d",
+                                               "two\nlines \"quoted\""));
+        check_streamed(items);
+        json_decref(items);
+        cli_entries_free(v, n);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_streamed_json, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parse_entries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bare_array, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
