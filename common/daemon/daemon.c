@@ -27,6 +27,25 @@ int daemon_block_signals(void) {
         return -pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+int daemon_raise_nofile_limit(rlim_t *ret_old, rlim_t *ret_new) {
+        struct rlimit rl;
+        rlim_t old;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        old = rl.rlim_cur;
+        if (rl.rlim_cur != rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return -errno;
+        }
+        if (ret_old)
+                *ret_old = old;
+        if (ret_new)
+                *ret_new = rl.rlim_cur;
+        return 0;
+}
+
 int daemon_add_signals(sd_event *event,
                        sd_event_source *sources[DAEMON_N_SIGNALS],
                        sd_event_signal_handler_t handler,

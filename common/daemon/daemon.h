@@ -5,6 +5,8 @@
  * around their sd-event loop the signals they handle (SIGTERM, SIGINT: stop; SIGHUP:
  * reload) and the systemd watchdog. */
 
+#include <sys/resource.h>
+
 #include <systemd/sd-event.h>
 
 enum {
@@ -18,6 +20,12 @@ enum {
  * afterwards (gRPC's included) inherits the mask and the event loop alone receives them.
  * Call before creating any thread. 0 or -errno. */
 int daemon_block_signals(void);
+
+/* Raises the soft limit of open files (RLIMIT_NOFILE) to the hard limit: every node
+ * API connection costs the server file descriptors, and gRPC stops accepting for good
+ * once accept4() fails with EMFILE. *ret_old and *ret_new (both may be NULL) get the
+ * soft limit before and after. 0 or -errno (the limit is unchanged). */
+int daemon_raise_nofile_limit(rlim_t *ret_old, rlim_t *ret_new);
 
 /* Adds `handler` for the three signals (sources go to sources[DAEMON_*]) and turns on
  * sd-event's watchdog: WATCHDOG=1 from the loop at half of $WATCHDOG_USEC when set.
