@@ -25,6 +25,12 @@
  * idle connection is closed to make room; with none idle, new clients wait in the
  * listen backlog.
  *
+ * TCP (TLS) listeners are ours too: gRPC 1.51 adds fds only with insecure credentials
+ * and stops accepting for good after an EMFILE, so gRPC listens with TLS on an internal
+ * Unix socket and a relay thread (rpc_front.c) accepts the TCP clients, applies
+ * RpcTcpLimits (all connections, not yet authenticated ones per source address, the
+ * handshake timeout), backs off on EMFILE and copies bytes both ways. TLS stays gRPC's.
+ *
  * Typical use:
  *   rpc_server_new(&s);
  *   rpc_server_add_method(s, "/SpiffeWorkloadAPI/FetchJWTSVID", RPC_UNARY, h, m, 0);
@@ -75,6 +81,7 @@ typedef struct RpcPeer {
         const void *conn_data; /* borrowed like pidfd */
         char *spiffe_id;
         char *cert_serial;
+        char source[48]; /* TLS peers: the client's IP address ("" if unknown) */
 } RpcPeer;
 
 typedef enum RpcKind {
@@ -112,6 +119,13 @@ typedef struct RpcServerStats {
         uint64_t calls_active;            /* calls whose gRPC call is still alive */
         uint64_t messages_sent;           /* SEND_MESSAGE batches started */
         uint64_t messages_coalesced;      /* queued messages replaced by a newer one */
+        uint64_t tcp_max_connections;     /* TCP connections allowed (after the fd limit) */
+        uint64_t tcp_connections_accepted;
+        uint64_t tcp_connections_open;
+        uint64_t tcp_refused_source;     /* a source at max_unauth_per_source */
+        uint64_t tcp_evicted;            /* unauthenticated ones closed at the global cap */
+        uint64_t tcp_handshake_timeouts; /* closed after handshake_timeout_ms */
+        uint64_t tcp_accept_backoffs;    /* accept paused: EMFILE/ENFILE or no fds left */
 } RpcServerStats;
 
 /* Handler for one incoming call. The call is borrowed for the duration of the
@@ -185,6 +199,47 @@ int rpc_server_listen_tls(RpcServer *s,
  * only) right now: binds a throwaway socket with SO_REUSEADDR, as the listeners do,
  * and closes it. 0, -EINVAL (not IP:port), -EADDRINUSE, -EACCES, -EADDRNOTAVAIL, ... */
 int rpc_tcp_check_bind(const char *addr);
+
+/* TCP connections (all TLS listeners together). A connection is unauthenticated from
+ * accept until a call with a verified client certificate arrives on it (TLS finished
+ * with a certificate our roots accept); calls without one, such as node attestation,
+ * leave it unauthenticated. */
+typedef struct RpcTcpLimits {
+        unsigned max_connections;       /* >= 1; lowered to what RLIMIT_NOFILE allows. At
+                                         * the cap the oldest unauthenticated connection is
+                                         * closed for a waiting client; with none, new
+                                         * clients wait in the listen backlog */
+        unsigned max_unauth_per_source; /* per client IP address; beyond, a new connection
+                                         * is closed at once (0 = no cap) */
+        unsigned handshake_timeout_ms;  /* unauthenticated this long: closed (0 = never) */
+} RpcTcpLimits;
+
+#define RPC_DEFAULT_TCP_MAX_CONNECTIONS 8192u
+#define RPC_DEFAULT_TCP_MAX_UNAUTH_PER_SOURCE 64u
+#define RPC_DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS 10000u
+
+/* Sets the limits (copied). Before rpc_server_start only. 0, -EINVAL, -EBUSY. */
+int rpc_server_set_tcp_limits(RpcServer *s, const RpcTcpLimits *l);
+
+/* What the TCP relay did to a connection because of a limit. */
+typedef enum RpcTcpEvent {
+        RPC_TCP_REFUSED_SOURCE,    /* its source had max_unauth_per_source */
+        RPC_TCP_EVICTED,           /* the oldest unauthenticated one, closed to make room */
+        RPC_TCP_HANDSHAKE_TIMEOUT, /* not authenticated within handshake_timeout_ms */
+        RPC_TCP_ACCEPT_BACKOFF,    /* accepting paused for 100 ms: out of file descriptors,
+                                    * or at max_connections with none to close */
+        _RPC_TCP_EVENT_MAX,
+} RpcTcpEvent;
+
+/* Told about every RpcTcpEvent on the relay thread (must not block); source is the
+ * client's address as text ("" for RPC_TCP_ACCEPT_BACKOFF). Before rpc_server_start. */
+typedef void (*RpcTcpObserver)(RpcTcpEvent ev, const char *source, void *userdata);
+void rpc_server_set_tcp_observer(RpcServer *s, RpcTcpObserver cb, void *userdata);
+
+/* Where gRPC listens for the relay: a Unix socket path in a directory only we may enter
+ * (a stale file there is replaced). Without it, an abstract socket with a random name.
+ * Before rpc_server_listen_tls(). 0, -EINVAL, -ENAMETOOLONG, -ENOMEM, -EBUSY. */
+int rpc_server_set_relay_socket(RpcServer *s, const char *path);
 
 /* Replaces the certificate chain, key and client roots of every TLS listener.
  * Takes effect for new connections; existing ones keep their session. The client

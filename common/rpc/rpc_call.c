@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "rpc_front.h"
 #include "rpc_internal.h"
 #include "rpc_status.h"
 
@@ -95,6 +96,11 @@ static int call_fill_peer(RpcServer *s, RpcCall *c) {
                 r = rpc_tls_peer_spiffe_id(c->call, &c->peer.spiffe_id);
                 if (r >= 0 && c->peer.spiffe_id)
                         r = rpc_tls_peer_serial(c->call, s->serial_cache, &c->peer.cert_serial);
+                /* TCP peers come through the relay (rpc_front.c) from an autobound
+                 * address, which names the connection and so the client's address. */
+                if (peer && strncmp(peer, "unix-abstract:", 14) == 0)
+                        rpc_front_call_peer(s->front, peer + 14, c->peer.spiffe_id != NULL,
+                                            c->peer.source);
         }
         gpr_free(peer);
         return r;

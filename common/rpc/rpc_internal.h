@@ -105,6 +105,7 @@ typedef struct RpcAcceptorConfig {
 } RpcAcceptorConfig;
 
 typedef struct RpcTlsServerState RpcTlsServerState;
+typedef struct RpcFront RpcFront;
 typedef struct RpcSerialCache RpcSerialCache;
 
 struct RpcServer {
@@ -126,6 +127,11 @@ struct RpcServer {
         RpcTlsServerState **tls;
         size_t n_tls;
         RpcSerialCache *serial_cache; /* client certificate serials, by PEM */
+        RpcFront *front;              /* TCP listeners: accept, limits, relay to gRPC */
+        RpcTcpLimits tcp_limits;
+        RpcTcpObserver tcp_observer;
+        void *tcp_observer_userdata;
+        char *relay_path; /* gRPC's internal socket for the relay; NULL: abstract */
 
         pthread_t cq_thread;
         bool cq_thread_started;

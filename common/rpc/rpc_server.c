@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
 
 #include "cleanup.h"
 #include "log.h"
+#include "rpc_front.h"
 #include "rpc_internal.h"
 
 typedef enum RpcDispatchKind {
@@ -37,6 +39,11 @@ int rpc_server_new(RpcServer **ret) {
                 return -ENOMEM;
         s->event_fd = -EBADF;
         s->conn_cfg.limits.max_connections = RPC_DEFAULT_MAX_CONNECTIONS;
+        s->tcp_limits = (RpcTcpLimits){
+                .max_connections = RPC_DEFAULT_TCP_MAX_CONNECTIONS,
+                .max_unauth_per_source = RPC_DEFAULT_TCP_MAX_UNAUTH_PER_SOURCE,
+                .handshake_timeout_ms = RPC_DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS,
+        };
         pthread_mutex_init(&s->dispatch_lock, NULL);
         pthread_rwlockattr_init(&attr);
         pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -51,6 +58,8 @@ int rpc_server_new(RpcServer **ret) {
         if (s->event_fd < 0)
                 return -errno;
         r = rpc_acceptor_new(&s->acceptor);
+        if (r >= 0)
+                r = rpc_front_new(&s->front);
         if (r >= 0)
                 r = rpc_serial_cache_new(&s->serial_cache);
         if (r < 0)
@@ -173,6 +182,39 @@ int rpc_server_set_conn_limits(RpcServer *s, const RpcConnLimits *l) {
         return 0;
 }
 
+int rpc_server_set_tcp_limits(RpcServer *s, const RpcTcpLimits *l) {
+        if (!s || !l || l->max_connections == 0)
+                return -EINVAL;
+        if (s->started)
+                return -EBUSY;
+        s->tcp_limits = *l;
+        return 0;
+}
+
+void rpc_server_set_tcp_observer(RpcServer *s, RpcTcpObserver cb, void *userdata) {
+        if (!s || s->started)
+                return;
+        s->tcp_observer = cb;
+        s->tcp_observer_userdata = userdata;
+}
+
+int rpc_server_set_relay_socket(RpcServer *s, const char *path) {
+        char *p;
+
+        if (!s || !path || path[0] != '/')
+                return -EINVAL;
+        if (s->started || rpc_front_n_listeners(s->front) > 0)
+                return -EBUSY;
+        if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return -ENAMETOOLONG;
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        free(s->relay_path);
+        s->relay_path = p;
+        return 0;
+}
+
 void rpc_server_set_conn_observer(RpcServer *s, RpcConnObserver cb, void *userdata) {
         if (!s || s->started)
                 return;
@@ -206,6 +248,7 @@ void rpc_server_get_stats(RpcServer *s, RpcServerStats *ret) {
                 .messages_coalesced = __atomic_load_n(&s->messages_coalesced, __ATOMIC_RELAXED),
         };
         rpc_acceptor_get_stats(s->acceptor, ret);
+        rpc_front_get_stats(s->front, ret);
 }
 
 bool rpc_server_batch_begin(RpcServer *s) {
@@ -466,6 +509,12 @@ int rpc_server_start(RpcServer *s) {
                 return r;
         s->cq_thread_started = true;
 
+        if (rpc_front_n_listeners(s->front) > 0) {
+                r = rpc_front_start(s->front, &s->tcp_limits, s->tcp_observer,
+                                    s->tcp_observer_userdata);
+                if (r < 0)
+                        return r;
+        }
         /* add_channel_from_fd() is only valid after grpc_server_start(). */
         if (rpc_acceptor_n_listeners(s->acceptor) > 0)
                 return rpc_acceptor_start(s->acceptor, s->server, &s->conn_cfg);
@@ -490,6 +539,8 @@ void rpc_server_shutdown(RpcServer *s) {
                 s->cq_thread_started = false;
         } else if (s->cq)
                 (void) server_cq_thread(s);
+        /* The relay carried gRPC's goodbyes until here. */
+        rpc_front_stop(s->front);
 
         if (s->server) {
                 grpc_server_destroy(s->server);
@@ -532,6 +583,8 @@ RpcServer *rpc_server_free(RpcServer *s) {
                 rpc_tls_server_free(s->tls[i]);
         free(s->tls);
         rpc_acceptor_free(s->acceptor);
+        rpc_front_free(s->front);
+        free(s->relay_path);
         rpc_serial_cache_free(s->serial_cache);
         if (s->event_fd >= 0)
                 close(s->event_fd);

@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -28,6 +32,8 @@
 #include "cleanup.h"
 #include "log.h"
 #include "ossl_cleanup.h"
+#include "rpc_conn.h"
+#include "rpc_front.h"
 #include "rpc_internal.h"
 
 struct RpcTlsServerState {
@@ -239,18 +245,88 @@ int rpc_tcp_check_bind(const char *addr) {
         return 0;
 }
 
+/* Our own TCP listener at addr: never SO_REUSEPORT, so a second server on the port
+ * fails. */
+static int tcp_listen(const char *addr, int *ret_fd, int *ret_port) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int one = 1, r;
+
+        r = tcp_address_parse(addr, &ss, &len);
+        if (r < 0)
+                return r;
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &ss, len) < 0)
+                return errno == EADDRINUSE || errno == EACCES ? -errno : -EADDRNOTAVAIL;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0)
+                return -errno;
+        *ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                                   : ((struct sockaddr_in *) &ss)->sin_port);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Where gRPC listens for the relay: s->relay_path for the first TLS listener (a stale
+ * socket there is removed), else an abstract name nobody can guess. *ret_uri is gRPC's
+ * address for it. */
+static int relay_target(RpcServer *s, struct sockaddr_un *ret, socklen_t *ret_len, char **ret_uri) {
+        static unsigned seq;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct stat st;
+        uint32_t rnd = 0;
+        int n;
+
+        if (s->relay_path && rpc_front_n_listeners(s->front) == 0) {
+                if (lstat(s->relay_path, &st) >= 0) {
+                        if (!S_ISSOCK(st.st_mode))
+                                return -EEXIST;
+                        if (unlink(s->relay_path) < 0)
+                                return -errno;
+                }
+                strcpy(sa.sun_path, s->relay_path);
+                *ret_len = offsetof(struct sockaddr_un, sun_path) + strlen(sa.sun_path) + 1;
+                if (asprintf(ret_uri, "unix:%s", s->relay_path) < 0)
+                        return -ENOMEM;
+                *ret = sa;
+                return 0;
+        }
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                rnd = (uint32_t) rpc_now_ms();
+        n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "warden-rpc-%d-%u-%08x",
+                     (int) getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), rnd);
+        *ret_len = offsetof(struct sockaddr_un, sun_path) + 1 + (socklen_t) n;
+        if (asprintf(ret_uri, "unix-abstract:%s", sa.sun_path + 1) < 0)
+                return -ENOMEM;
+        *ret = sa;
+        return 0;
+}
+
 int rpc_server_listen_tls(RpcServer *s,
                           const char *addr,
                           const RpcTlsServerConfig *cfg,
                           int *ret_port) {
         RpcTlsServerState *st = NULL, **n;
         grpc_server_credentials *creds = NULL;
-        int port, r;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *uri = NULL;
+        struct sockaddr_un target = {};
+        socklen_t target_len = 0;
+        int port = 0, r;
 
         if (!s || !addr || !cfg)
                 return -EINVAL;
         if (s->started)
                 return -EBUSY;
+        if (rpc_front_n_listeners(s->front) >= RPC_MAX_LISTENERS)
+                return -E2BIG;
         n = reallocarray(s->tls, s->n_tls + 1, sizeof(*n));
         if (!n)
                 return -ENOMEM;
@@ -258,16 +334,25 @@ int rpc_server_listen_tls(RpcServer *s,
         r = rpc_tls_server_new(cfg, &st, &creds);
         if (r < 0)
                 return r;
-        /* The server keeps its own reference to the credentials. */
-        port = grpc_server_add_http2_port(s->server, addr, creds);
-        grpc_server_credentials_release(creds);
         /* Even on failure the credentials may have been handed our state. */
         s->tls[s->n_tls++] = st;
-        if (port <= 0) {
-                /* gRPC does not say why: find out the way it failed, by binding. */
-                r = rpc_tcp_check_bind(addr);
-                return r == -EADDRINUSE || r == -EACCES ? r : -EADDRNOTAVAIL;
+        r = tcp_listen(addr, &fd, &port);
+        if (r >= 0)
+                r = relay_target(s, &target, &target_len, &uri);
+        if (r < 0) {
+                grpc_server_credentials_release(creds);
+                return r;
         }
+        /* TLS stays gRPC's, on the internal socket; the server keeps its own reference
+         * to the credentials. */
+        if (grpc_server_add_http2_port(s->server, uri, creds) <= 0)
+                r = -EADDRNOTAVAIL;
+        grpc_server_credentials_release(creds);
+        if (r >= 0)
+                r = rpc_front_add(s->front, fd, &target, target_len);
+        if (r < 0)
+                return r;
+        TAKE_FD(fd);
         if (ret_port)
                 *ret_port = port;
         return 0;
