@@ -45,6 +45,13 @@ int node_api_new(Server *s, NodeApi **ret) {
         r = node_api_set_x509pop_ca(n, s->cfg.x509pop_ca);
         if (r < 0)
                 return r;
+        /* Bursts of 2 s worth: an x509pop attestation takes two attempts. */
+        if (s->cfg.attest_rate_per_source > 0) {
+                r = rpc_source_table_new(0, s->cfg.attest_rate_per_source,
+                                         2.0 * s->cfg.attest_rate_per_source, &n->attest_rate);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(n);
         return 0;
 }
@@ -80,6 +87,7 @@ NodeApi *node_api_free(NodeApi *n) {
         if (n->nonces)
                 explicit_erase(n->nonces, NODE_NONCES_MAX * sizeof(NodeNonce));
         free(n->nonces);
+        rpc_source_table_free(n->attest_rate);
         free(n);
         return NULL;
 }

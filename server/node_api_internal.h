@@ -19,6 +19,7 @@
 #include "pb_util.h"
 #include "rpc.h"
 #include "rpc_message.h"
+#include "rpc_source.h"
 #include "server.h"
 #include "warden/node/v1/node.pb-c.h"
 
@@ -86,6 +87,7 @@ struct NodeApi {
         NodeRenewal *renewals; /* NODE_RENEWALS_MAX slots once used, unordered */
         size_t n_renewals;
         NodeBinding bindings[NODE_METHODS_MAX];
+        RpcSourceTable *attest_rate; /* -attestRatePerSource buckets; NULL = no limit */
         bool closing;
 };
 
@@ -124,6 +126,10 @@ int node_sign_svid(NodeApi *n,
 /* ---- node_attest.c ---- */
 
 int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message);
+/* Takes one attestation attempt (AttestAgent, X509PopChallenge) from the caller's
+ * address: -EDQUOT (RESOURCE_EXHAUSTED, *reterr_message set, counted in
+ * node_api_limited) beyond -attestRatePerSource, else 0. */
+int node_attest_rate_check(NodeApi *n, RpcCall *c, const char **reterr_message);
 int node_renew_agent(NodeApi *n, RpcCall *c, const char **reterr_message);
 
 /* ---- node_x509pop.c ---- */

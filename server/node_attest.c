@@ -328,10 +328,37 @@ static int attest_agent(NodeApi *n,
         return rpc_message_reply(c, &resp->base, 0);
 }
 
+int node_attest_rate_check(NodeApi *n, RpcCall *c, const char **reterr_message) {
+        const RpcPeer *p = rpc_call_peer(c);
+        struct timespec ts;
+        RpcSourceAddr a;
+        int r;
+
+        /* Callers without a TCP source (in-process tests) are not limited. */
+        if (!n->attest_rate || rpc_source_addr_from_string(p->source, &a) < 0)
+                return 0;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        r = rpc_source_rate_take(n->attest_rate, &a,
+                                 (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                return 0;
+        log_debug("node API: attestation attempt from %s refused: over -attestRatePerSource",
+                  p->source);
+        (void) metrics_counter_inc(n->server->metrics.node_api_limited,
+                                   METRICS_LABELS(METRICS_LIMIT_ATTESTATION_RATE));
+        *reterr_message = "too many attestation attempts from this address";
+        return -EDQUOT;
+}
+
 int node_attest_agent(NodeApi *n, RpcCall *c, const char **reterr_message) {
         const char *method = NULL;
         int r;
 
+        r = node_attest_rate_check(n, c, reterr_message);
+        if (r < 0)
+                return r;
         r = attest_agent(n, c, &method, reterr_message);
         if (method)
                 (void) metrics_counter_inc(

@@ -182,6 +182,9 @@ int node_x509pop_challenge(NodeApi *n, RpcCall *c, const char **reterr_message) 
         uint8_t nonce[NODE_NONCE_SIZE];
         int r;
 
+        r = node_attest_rate_check(n, c, reterr_message);
+        if (r < 0)
+                return r;
         r = rpc_message_unpack(c, &warden__node__v1__x509_pop_challenge_request__descriptor,
                                (ProtobufCMessage **) &req);
         if (r < 0) {

@@ -188,6 +188,49 @@ static int server_check_node_port(Server *s) {
         return r < 0 ? node_listen_error(r, addr) : 0;
 }
 
+/* Relay thread: a node API connection refused or closed by a limit. */
+static void on_node_tcp_event(RpcTcpEvent ev, const char *source, void *userdata) {
+        static const char *const limits[_RPC_TCP_EVENT_MAX] = {
+                [RPC_TCP_REFUSED_SOURCE] = METRICS_LIMIT_UNAUTH_PER_SOURCE,
+                [RPC_TCP_EVICTED] = METRICS_LIMIT_CONNECTIONS_EVICTED,
+                [RPC_TCP_HANDSHAKE_TIMEOUT] = METRICS_LIMIT_HANDSHAKE_TIMEOUT,
+                [RPC_TCP_ACCEPT_BACKOFF] = METRICS_LIMIT_ACCEPT_BACKOFF,
+        };
+        Server *s = userdata;
+
+        (void) source;
+        if ((unsigned) ev < _RPC_TCP_EVENT_MAX)
+                (void) metrics_counter_inc(s->metrics.node_api_limited, METRICS_LABELS(limits[ev]));
+}
+
+/* Connection limits, and gRPC's internal socket for the relay in the data dir (0700)
+ * when the path fits in sun_path, else an abstract one. */
+static int server_node_limits(Server *s) {
+        _cleanup_free_ char *relay = NULL;
+        int r;
+
+        r = rpc_server_set_tcp_limits(
+                s->node_rpc,
+                &(RpcTcpLimits){
+                        /* 0 only in a config not made by the parser */
+                        .max_connections =
+                                s->cfg.node_max_connections ?: RPC_DEFAULT_TCP_MAX_CONNECTIONS,
+                        .max_unauth_per_source = s->cfg.node_max_unauth_per_source,
+                        .handshake_timeout_ms = (unsigned) s->cfg.node_handshake_timeout * 1000,
+                });
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the node API limits: %m");
+        rpc_server_set_tcp_observer(s->node_rpc, on_node_tcp_event, s);
+        if (asprintf(&relay, "%s/node-api.sock", s->cfg.data_dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = rpc_server_set_relay_socket(s->node_rpc, relay);
+        if (r == -ENAMETOOLONG || r == -EINVAL)
+                log_debug("Cannot bind %s, using an abstract socket for the node API relay", relay);
+        else if (r < 0)
+                return log_error_errno(r, "Failed to set the relay socket %s: %m", relay);
+        return 0;
+}
+
 static int server_setup_node_rpc(Server *s) {
         _cleanup_free_ char *addr = NULL;
         RpcTlsServerConfig tls;
@@ -196,6 +239,9 @@ static int server_setup_node_rpc(Server *s) {
         r = rpc_server_new(&s->node_rpc);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the node API server: %m");
+        r = server_node_limits(s);
+        if (r < 0)
+                return r;
         r = node_api_new(s, &s->node);
         if (r >= 0)
                 r = node_api_register(s->node, s->node_rpc);

@@ -55,6 +55,10 @@ typedef struct ServerConfig {
         bool force_new_ca;    /* -forceNewCA: a new CA although the datastore records one */
         int64_t ds_cache_mib; /* -datastoreCacheMiB: SQLite page cache (64; 0 = that) */
         int64_t ds_mmap_mib;  /* -datastoreMmapMiB: memory-mapped reads (0 = off) */
+        unsigned node_max_connections;       /* -nodeMaxConnections, 8192 */
+        unsigned node_max_unauth_per_source; /* -nodeMaxUnauthPerSource, 64; 0 = no cap */
+        int64_t node_handshake_timeout;      /* -nodeHandshakeTimeout, 10 s; 0 = never */
+        unsigned attest_rate_per_source;     /* -attestRatePerSource, 10/s; 0 = no limit */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,17 @@ static const Option run_options[] = {
         {"datastoreCacheMiB", OPT_INT, "64", "SQLite page cache of the datastore, in MiB"},
         {"datastoreMmapMiB", OPT_INT, "0",
          "Memory-mapped reads of the datastore file, in MiB (0 = off)"},
+        {"nodeMaxConnections", OPT_INT, "8192",
+         "Node API TCP connections in all (lowered to what the open file limit allows)"},
+        {"nodeMaxUnauthPerSource", OPT_INT, "64",
+         "Node API connections per client IP address without a call made with a node SVID "
+         "yet (0 = no cap)"},
+        {"nodeHandshakeTimeout", OPT_DURATION, "10s",
+         "A node API connection without a call made with a node SVID this long after "
+         "connecting (TLS handshake and attestation included) is closed (0 = never)"},
+        {"attestRatePerSource", OPT_INT, "10",
+         "Node attestation attempts per second per client IP address, bursts of 2 s worth; "
+         "beyond, RESOURCE_EXHAUSTED (0 = no limit)"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -205,6 +217,40 @@ static int config_uids(const Options *o, ServerConfig *c, ConfigProblems *p) {
         return 0;
 }
 
+/* An OPT_INT flag within min..max into *ret (unchanged and a problem noted otherwise). */
+static int int_in_range(const Options *o,
+                        const char *name,
+                        int64_t min,
+                        int64_t max,
+                        unsigned *ret,
+                        ConfigProblems *p) {
+        int64_t v = options_get_int(o, name);
+
+        if (v < min || v > max)
+                return fail(p, "-%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64, name, min,
+                            max, v);
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems *p) {
+        int64_t t = options_get_duration(o, "nodeHandshakeTimeout");
+        int r = 0;
+
+        if (int_in_range(o, "nodeMaxConnections", 1, 1000000, &c->node_max_connections, p) ==
+                    -ENOMEM ||
+            int_in_range(o, "nodeMaxUnauthPerSource", 0, 1000000, &c->node_max_unauth_per_source,
+                         p) == -ENOMEM ||
+            int_in_range(o, "attestRatePerSource", 0, 100000, &c->attest_rate_per_source, p) ==
+                    -ENOMEM)
+                return -ENOMEM;
+        if (t < 0 || t > 3600)
+                r = fail(p, "-nodeHandshakeTimeout: must be 0..1h");
+        else
+                c->node_handshake_timeout = t;
+        return r;
+}
+
 static int config_values(const Options *o, ServerConfig *c, ConfigProblems *p) {
         const char *level = options_get_string(o, "logLevel");
         const char *kt = options_get_string(o, "caKeyType");
@@ -230,6 +276,9 @@ static int config_values(const Options *o, ServerConfig *c, ConfigProblems *p) {
         c->force_new_ca = options_get_bool(o, "forceNewCA");
         c->ds_cache_mib = options_get_int(o, "datastoreCacheMiB");
         c->ds_mmap_mib = options_get_int(o, "datastoreMmapMiB");
+        r = keep_going(config_node_limits(o, c, p));
+        if (r < 0)
+                return r;
         return keep_going(config_uids(o, c, p));
 }
 
@@ -397,6 +446,13 @@ size_t server_config_restart_changes(const ServerConfig *cur,
                 {"healthAddress", streq_ptr(cur->health_address, next->health_address)},
                 {"datastoreCacheMiB", cur->ds_cache_mib == next->ds_cache_mib},
                 {"datastoreMmapMiB", cur->ds_mmap_mib == next->ds_mmap_mib},
+                {"nodeMaxConnections", cur->node_max_connections == next->node_max_connections},
+                {"nodeMaxUnauthPerSource",
+                 cur->node_max_unauth_per_source == next->node_max_unauth_per_source},
+                {"nodeHandshakeTimeout",
+                 cur->node_handshake_timeout == next->node_handshake_timeout},
+                {"attestRatePerSource",
+                 cur->attest_rate_per_source == next->attest_rate_per_source},
         };
         size_t n = 0;
 

@@ -59,7 +59,8 @@ int server_config_parse_uids(const char *s, uid_t **uids, size_t *n, const char 
 
 /* Options that only take effect at start: trustDomain, dataDir, bindAddress,
  * serverPort, socketPath, caTTL, caKeyType, upstreamCA, healthAddress,
- * datastoreCacheMiB, datastoreMmapMiB. Returns how many
+ * datastoreCacheMiB, datastoreMmapMiB and the node API limits (nodeMaxConnections,
+ * nodeMaxUnauthPerSource, nodeHandshakeTimeout, attestRatePerSource). Returns how many
  * of them differ between cur and next and stores the first max of their names (flag
  * names without the dash, static strings) in ret (may be NULL). Everything else
  * (logLevel, the default TTLs, adminUIDs, x509popCA) can change at run time. */

@@ -4,11 +4,13 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -134,6 +136,8 @@ static int add_sources(Server *s) {
 }
 
 int server_run(Server *s) {
+        RpcServerStats st;
+        struct rlimit rl;
         int r;
 
         r = rpc_server_start(s->node_rpc);
@@ -146,6 +150,15 @@ int server_run(Server *s) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the event loop: %m");
 
+        rpc_server_get_stats(s->node_rpc, &st);
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                rl.rlim_cur = 0;
+        log_info("Node API limits: %" PRIu64 " connections (open file limit %llu), %u "
+                 "unauthenticated per address, handshake timeout %" PRId64
+                 " s, %u attestations/s per address",
+                 st.tcp_max_connections, (unsigned long long) rl.rlim_cur,
+                 s->cfg.node_max_unauth_per_source, s->cfg.node_handshake_timeout,
+                 s->cfg.attest_rate_per_source);
         log_info(strchr(s->cfg.bind_address, ':') ? "node API listening on [%s]:%d"
                                                   : "node API listening on %s:%d",
                  s->cfg.bind_address, s->node_port);

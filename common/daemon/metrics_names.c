@@ -104,6 +104,11 @@ static const MetricDef server_defs[] = {
          "Open agent sync streams.",
          {NULL},
          offsetof(ServerMetrics, agent_streams)},
+        {METRIC_COUNTER,
+         METRIC_SERVER_NODE_API_LIMITED,
+         "Node API connections and calls refused or closed by a limit, by limit.",
+         {"limit"},
+         offsetof(ServerMetrics, node_api_limited)},
 };
 
 static int register_defs(MetricsRegistry *reg, const MetricDef *defs, size_t n, void *ret) {

@@ -33,12 +33,13 @@
 #define METRIC_AGENT_JWT_CACHE_ENTRIES "warden_agent_jwt_cache_entries"
 #define METRIC_AGENT_SYNC_RECONNECTS "warden_agent_sync_reconnects_total"
 /* Server: signings {kind}, signing seconds {kind}, datastore seconds {op}, node
- * attestations {method, result}, open agent streams. */
+ * attestations {method, result}, open agent streams, node API refusals {limit}. */
 #define METRIC_SERVER_SIGNINGS "warden_server_signings_total"
 #define METRIC_SERVER_SIGNING_SECONDS "warden_server_signing_seconds"
 #define METRIC_SERVER_DATASTORE_SECONDS "warden_server_datastore_seconds"
 #define METRIC_SERVER_NODE_ATTESTATIONS "warden_server_node_attestations_total"
 #define METRIC_SERVER_AGENT_STREAMS "warden_server_agent_streams"
+#define METRIC_SERVER_NODE_API_LIMITED "warden_server_node_api_limited_total"
 
 #define METRICS_RESULT_OK "ok"
 #define METRICS_RESULT_ERROR "error"
@@ -50,6 +51,10 @@
 #define METRICS_LIMIT_JWT_MINT_RATE "jwt_mint_rate"
 #define METRICS_LIMIT_IDLE_TIMEOUT "idle_timeout"
 #define METRICS_LIMIT_CONNECTIONS_EVICTED "connections_evicted"
+#define METRICS_LIMIT_UNAUTH_PER_SOURCE "unauth_per_source"
+#define METRICS_LIMIT_HANDSHAKE_TIMEOUT "handshake_timeout"
+#define METRICS_LIMIT_ACCEPT_BACKOFF "accept_backoff"
+#define METRICS_LIMIT_ATTESTATION_RATE "attestation_rate"
 
 #define METRICS_KIND_X509_SVID "x509_svid"
 #define METRICS_KIND_JWT_SVID "jwt_svid"
@@ -77,6 +82,7 @@ typedef struct ServerMetrics {
         Metric *datastore_seconds; /* histogram {op} */
         Metric *node_attestations; /* counter {method, result}: join_token, x509pop, svid */
         Metric *agent_streams;     /* gauge: open agent sync streams */
+        Metric *node_api_limited;  /* counter {limit}: METRICS_LIMIT_* of the node API */
 } ServerMetrics;
 
 /* Registers the agent's metrics in reg and fills *ret (borrowed pointers, valid while

@@ -403,6 +403,7 @@ static void test_names(void **state) {
                 "# TYPE warden_server_datastore_seconds histogram\n",
                 "# TYPE warden_server_node_attestations_total counter\n",
                 "# TYPE warden_server_agent_streams gauge\n",
+                "# TYPE warden_server_node_api_limited_total counter\n",
         };
         (void) state;
 
@@ -418,6 +419,8 @@ static void test_names(void **state) {
         assert_ptr_equal(a.sync_reconnects,
                          metrics_registry_find(reg, METRIC_AGENT_SYNC_RECONNECTS));
         assert_ptr_equal(sv.agent_streams, metrics_registry_find(reg, METRIC_SERVER_AGENT_STREAMS));
+        assert_ptr_equal(sv.node_api_limited,
+                         metrics_registry_find(reg, METRIC_SERVER_NODE_API_LIMITED));
         assert_ok(metrics_counter_inc(a.workload_api_calls, METRICS_LABELS("FetchX509SVID", "OK")));
         assert_ok(metrics_histogram_observe(a.workload_api_call_seconds,
                                             METRICS_LABELS("FetchX509SVID"), 0.0003));

@@ -70,8 +70,30 @@ static void test_defaults(void **state) {
         assert_false(c.force_new_ca);
         assert_int_equal(c.ds_cache_mib, 64);
         assert_int_equal(c.ds_mmap_mib, 0);
+        assert_int_equal(c.node_max_connections, 8192);
+        assert_int_equal(c.node_max_unauth_per_source, 64);
+        assert_int_equal(c.node_handshake_timeout, 10);
+        assert_int_equal(c.attest_rate_per_source, 10);
         server_config_done(&c);
         assert_null(c.trust_domain);
+}
+
+/* The node API limits: set, switched off with 0, and out of range. */
+static void test_node_limits(void **state) {
+        ServerConfig c = {};
+        _cleanup_free_ char *msg = NULL;
+
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-nodeMaxConnections", "100",
+                        "-nodeMaxUnauthPerSource", "0", "-nodeHandshakeTimeout", "0",
+                        "-attestRatePerSource", "0"));
+        assert_int_equal(c.node_max_connections, 100);
+        assert_int_equal(c.node_max_unauth_per_source, 0);
+        assert_int_equal(c.node_handshake_timeout, 0);
+        assert_int_equal(c.attest_rate_per_source, 0);
+        server_config_done(&c);
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-nodeHandshakeTimeout", "2s"));
+        assert_int_equal(c.node_handshake_timeout, 2);
+        server_config_done(&c);
 }
 
 static void test_min_ttls(void **state) {
@@ -306,6 +328,14 @@ static void test_bad_flags(void **state) {
                      "-datastoreCacheMiB", "65537");
         EXPECT_ERROR("-datastoreMmapMiB: must be between 0 and 65536", "-trustDomain", "a.b",
                      "-datastoreMmapMiB", "-1");
+        EXPECT_ERROR("-nodeMaxConnections: must be 1..1000000, got 0", "-trustDomain", "a.b",
+                     "-nodeMaxConnections", "0");
+        EXPECT_ERROR("-nodeMaxUnauthPerSource: must be 0..1000000, got 1000001", "-trustDomain",
+                     "a.b", "-nodeMaxUnauthPerSource", "1000001");
+        EXPECT_ERROR("-attestRatePerSource: must be 0..100000, got 100001", "-trustDomain", "a.b",
+                     "-attestRatePerSource", "100001");
+        EXPECT_ERROR("-nodeHandshakeTimeout: must be 0..1h", "-trustDomain", "a.b",
+                     "-nodeHandshakeTimeout", "2h");
         EXPECT_ERROR("unknown flag: -trustDomian", "-trustDomian", "a.b");
         EXPECT_ERROR("-trustDomain: missing value", "-trustDomain");
         EXPECT_ERROR("unexpected argument \"extra\"", "-trustDomain", "a.b", "extra");
@@ -364,6 +394,7 @@ int main(void) {
                 cmocka_unit_test(test_min_ttls),
                 cmocka_unit_test(test_all_problems),
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_node_limits),
                 cmocka_unit_test_setup_teardown(test_all_flags, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
                 cmocka_unit_test(test_bad_flags),
