@@ -343,18 +343,12 @@ static int server_start_health(Server *s) {
 
 int server_new(ServerConfig *cfg, Server **ret) {
         _cleanup_(server_freep) Server *s = NULL;
-        rlim_t nofile_old, nofile;
         int r;
 
         r = daemon_block_signals();
         if (r < 0)
                 return log_error_errno(r, "Failed to block signals: %m");
-        r = daemon_raise_nofile_limit(&nofile_old, &nofile);
-        if (r < 0)
-                log_warning_errno(r, "Failed to raise the open file limit, ignoring: %m");
-        else
-                log_debug("Open file limit %llu (soft limit was %llu)", (unsigned long long) nofile,
-                          (unsigned long long) nofile_old);
+        daemon_raise_nofile_limit();
         s = calloc(1, sizeof(Server));
         if (!s)
                 return log_error_errno(-ENOMEM, "Out of memory");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "log_journal.h"
@@ -27,23 +28,25 @@ int daemon_block_signals(void) {
         return -pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int daemon_raise_nofile_limit(rlim_t *ret_old, rlim_t *ret_new) {
+void daemon_raise_nofile_limit(void) {
         struct rlimit rl;
         rlim_t old;
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return -errno;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                log_warning_errno(-errno, "Failed to read the open file limit, ignoring: %m");
+                return;
+        }
         old = rl.rlim_cur;
         if (rl.rlim_cur != rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
-                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                        return -errno;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        log_warning_errno(-errno,
+                                          "Failed to raise the open file limit, ignoring: %m");
+                        return;
+                }
         }
-        if (ret_old)
-                *ret_old = old;
-        if (ret_new)
-                *ret_new = rl.rlim_cur;
-        return 0;
+        log_debug("Open file limit %llu (soft limit was %llu)", (unsigned long long) rl.rlim_cur,
+                  (unsigned long long) old);
 }
 
 int daemon_add_signals(sd_event *event,

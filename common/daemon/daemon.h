@@ -5,8 +5,6 @@
  * around their sd-event loop the signals they handle (SIGTERM, SIGINT: stop; SIGHUP:
  * reload) and the systemd watchdog. */
 
-#include <sys/resource.h>
-
 #include <systemd/sd-event.h>
 
 enum {
@@ -23,9 +21,9 @@ int daemon_block_signals(void);
 
 /* Raises the soft limit of open files (RLIMIT_NOFILE) to the hard limit: every node
  * API connection costs the server file descriptors, and gRPC stops accepting for good
- * once accept4() fails with EMFILE. *ret_old and *ret_new (both may be NULL) get the
- * soft limit before and after. 0 or -errno (the limit is unchanged). */
-int daemon_raise_nofile_limit(rlim_t *ret_old, rlim_t *ret_new);
+ * once accept4() fails with EMFILE. Logs the result at debug level; a failure is a
+ * warning, and the daemon carries on with the limit it has. */
+void daemon_raise_nofile_limit(void);
 
 /* Adds `handler` for the three signals (sources go to sources[DAEMON_*]) and turns on
  * sd-event's watchdog: WATCHDOG=1 from the loop at half of $WATCHDOG_USEC when set.
