@@ -282,6 +282,42 @@ acli() {
   "$AGENT_BIN" api "$@" -socketPath "$AGENT_SOCK"
 }
 
+# hget PATH: GET http://127.0.0.1:$HP/PATH (a health endpoint; no proxies, 5 s timeout):
+# "<status>" on the first line, then the body.
+hget() {
+  "$PY" - "$HP" "$1" <<'EOF'
+import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    r = opener.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5)
+    print(r.status)
+    sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)
+    sys.stdout.write(e.read().decode())
+EOF
+}
+
+# status_of PATH: just the HTTP status.
+status_of() { hget "$1" | head -n 1; }
+
+# metric NAME{LABELS}: the value of that series on $HP's /metrics (empty when absent).
+metric() {
+  hget /metrics | awk -v p="$1 " 'index($0, p) == 1 { print $NF; exit }'
+}
+# metric_has NAME{LABELS} VALUE, metric_at_least NAME{LABELS} N (absent counts as 0): for
+# wait_for, which runs them again on every try.
+metric_has() { [ "$(metric "$1")" = "$2" ]; }
+metric_at_least() {
+  local v
+  v=$(metric "$1")
+  [ "${v:-0}" -ge "$2" ]
+}
+# metric_is NAME{LABELS} VALUE: waits (wait_for's deadline) for the series to have that value.
+metric_is() {
+  wait_for metric_has "$1" "$2" || fail "$1 is '$(metric "$1")', expected $2"
+}
+
 # agent_attested: waits until the agent in $AGENT_LOG / $AGENT_DATA has attested and its
 # node SVID is on disk whole (chain and key in place, no save in progress): the log line
 # comes before the save.

@@ -11,36 +11,8 @@
 TDID=spiffe://example.org
 NOBODY=4243
 
-# hget PATH: "<status>" on the first line, then the body (no proxies, 5 s timeout).
-hget() {
-  "$PY" - "$HP" "$1" <<'EOF'
-import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    r = opener.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5)
-    print(r.status)
-    sys.stdout.write(r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code)
-    sys.stdout.write(e.read().decode())
-EOF
-}
-
-status_of() { hget "$1" | head -n 1; }
 is_ready() { [ "$(status_of /ready)" = 200 ]; }
-
-# metric LINE-PREFIX: the value of the first /metrics sample line starting with it.
-metric() {
-  hget /metrics | awk -v p="$1 " 'index($0, p) == 1 { print $NF; exit }'
-}
-
-metric_has() { [ "$(metric "$1")" = "$2" ]; }
-
-# metric_is NAME{LABELS} VALUE: waits (wait_for's deadline) for the sample to have that
-# value.
-metric_is() {
-  wait_for metric_has "$1" "$2" || fail "$1 is '$(metric "$1")', expected $2"
-}
+is_live() { [ "$(status_of /live)" = 200 ]; }
 
 # reload WHAT: SIGHUP the agent, wait until WHAT was logged once more.
 reload() {
@@ -262,7 +234,7 @@ unset NOTIFY_SOCKET
 step "restart while the server is down: attested from disk, not ready: no sync yet"
 stop_server
 start_agent a1 -serverPort "$SP" -healthAddress "127.0.0.1:$HP"
-wait_for test "$(status_of /live)" = 200 || fail "/live after restart"
+wait_for is_live || fail "/live after restart"
 OUT=$(hget /ready)
 [ "$OUT" = "$(printf '503\nnot ready: no sync yet')" ] || fail "/ready without a sync: $OUT"
 stop_agent

@@ -15,12 +15,6 @@ PYC="$WARDEN_SOURCE_DIR/tests/integration/py/workload_client.py"
 cp "$WARDEN_SOURCE_DIR/tests/integration/py/flood.py" "$FLOOD"
 chmod 755 "$FLOOD"
 
-metrics() {
-  "$PY" -c 'import sys, urllib.request
-o = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-print(o.open("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$HP"
-}
-metric() { metrics | awk -v k="$1" '$1 == k {print $2}'; }
 limited() { metric "warden_workload_api_limited_total{limit=\"$1\"}"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$AGENT_PID/status"; }
 # root_fetch_fast WHAT: root's FetchX509SVID (a whole CLI run) succeeds within 1 s
@@ -89,7 +83,7 @@ kill "$SF"
 wait "$SF" 2>/dev/null || true
 
 step "the floods gone: no open streams, memory back to its baseline"
-wait_for test "$(metric 'warden_workload_api_open_streams{method="FetchX509SVID"}')" = 0 ||
+wait_for metric_has 'warden_workload_api_open_streams{method="FetchX509SVID"}' 0 ||
   fail "streams still open"
 sleep 1
 RSS1=$(rss_kb)

@@ -15,17 +15,13 @@ printf '#!/bin/sh\nexec prlimit --nofile=1024:1024 "%s" "$@"\n' "$REAL_SERVER_BI
   >"$T/server-1024"
 chmod 755 "$T/server-1024"
 
-# metric NAME_AND_LABELS: the value of one series on /metrics (0 when absent).
-metric() {
-  "$PY" - "$HP" "$1" <<'PYEOF'
-import sys, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-body = opener.open("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-vals = [l.split()[-1] for l in body.splitlines() if l.startswith(sys.argv[2] + " ")]
-print(int(float(vals[0])) if vals else 0)
-PYEOF
+# limited LIMIT: refusals counted for it (0 before the first); limited_reaches LIMIT N.
+limited() {
+  local v
+  v=$(metric "warden_server_node_api_limited_total{limit=\"$1\"}")
+  echo "${v:-0}"
 }
-limited() { metric "warden_server_node_api_limited_total{limit=\"$1\"}"; }
+limited_reaches() { metric_at_least "warden_server_node_api_limited_total{limit=\"$1\"}" "$2"; }
 fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
 
 step "a server under prlimit --nofile=1024:1024, no per-source cap"
@@ -59,7 +55,7 @@ wait_for -t 40 grep -q "^connected=" "$T/flood.out" || fail "flood: $(cat "$T/fl
 N=$(sed -n 's/^connected=//p' "$T/flood.out")
 [ "$N" -ge 1100 ] || fail "only $N flood connections were made"
 # The relay closes the oldest unauthenticated connections for the newcomers.
-wait_for [ "$(limited connections_evicted)" -gt 0 ] || fail "no connection was evicted"
+wait_for limited_reaches connections_evicted 1 || fail "no connection was evicted"
 kill -0 "$SERVER_PID" || fail "the server died in the flood"
 F=$(fds)
 echo "server holds $F descriptors with $N flood connections made (cap $MAXC)"

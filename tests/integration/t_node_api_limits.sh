@@ -9,17 +9,13 @@
 NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
 cp "$WARDEN_SOURCE_DIR/tests/integration/py/tcp_flood.py" "$T/tcp_flood.py"
 
-# metric NAME_AND_LABELS: the value of one series on /metrics (0 when absent).
-metric() {
-  "$PY" - "$HP" "$1" <<'PYEOF'
-import sys, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-body = opener.open("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-vals = [l.split()[-1] for l in body.splitlines() if l.startswith(sys.argv[2] + " ")]
-print(int(float(vals[0])) if vals else 0)
-PYEOF
+# limited LIMIT: refusals counted for it (0 before the first); limited_reaches LIMIT N.
+limited() {
+  local v
+  v=$(metric "warden_server_node_api_limited_total{limit=\"$1\"}")
+  echo "${v:-0}"
 }
-limited() { metric "warden_server_node_api_limited_total{limit=\"$1\"}"; }
+limited_reaches() { metric_at_least "warden_server_node_api_limited_total{limit=\"$1\"}" "$2"; }
 # closed_ms FILE I: how long connection I stayed open (tcp_flood.py closes), or nothing.
 closed_ms() { sed -n "s/^closed=$2 ms=//p" "$1"; }
 
@@ -38,7 +34,7 @@ MS=$(closed_ms "$T/idle.out" 1)
 echo "closed after $MS ms"
 [ "$MS" -ge 1900 ] && [ "$MS" -le $((2000 + $(scaled 3) * 1000)) ] ||
   fail "closed after $MS ms instead of ~2 s"
-wait_for [ "$(limited handshake_timeout)" -ge 1 ] || fail "handshake timeout not counted"
+wait_for limited_reaches handshake_timeout 1 || fail "handshake timeout not counted"
 
 step "of 5 unauthenticated connections from one address the 4th and 5th are closed at once"
 "$PY" "$T/tcp_flood.py" closes 127.0.0.1 "$SERVER_PORT" 5 "$(scaled 15)" >"$T/cap.out"

@@ -8,24 +8,6 @@
 TD=example.org
 NOBODY=65534
 
-# hget PATH: "<status>" on the first line, then the body (no proxies, 5 s timeout).
-hget() {
-  "$PY" - "$HP" "$1" <<'EOF'
-import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    r = opener.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5)
-    print(r.status)
-    sys.stdout.write(r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code)
-    sys.stdout.write(e.read().decode())
-EOF
-}
-
-# status_of PATH: just the HTTP status.
-status_of() { hget "$1" | head -n 1; }
-
 # x509_left: seconds the X509-SVID minted now is valid for.
 x509_left() {
   rm -rf "$T/m"
