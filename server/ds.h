@@ -88,6 +88,42 @@ int ds_schema_version(Datastore *ds);
  * "changes since N". */
 int ds_change_sequence(Datastore *ds, uint64_t *ret);
 
+/* ---- Change events ----
+ * Every write that can change what an agent is served appends one row to the events
+ * table in the same transaction: an entry created, updated or deleted (kind ENTRY,
+ * key = the entry id), an agent attested, re-attested, banned, unbanned or deleted
+ * (AGENT, key = its SPIFFE ID), a federated bundle set or deleted (BUNDLE, key = the
+ * trust domain). Event ids increase monotonically and are never reused (also across
+ * restarts and deletions of old events), so a reader that remembers the last id it
+ * applied can tail the table: the server's in-memory index and Sync fan-out do this
+ * for the server's own writes, and other servers sharing a PostgreSQL datastore will
+ * do the same for theirs. An event says only *what* changed; the reader loads the
+ * current state (ds_get_entry() ... -ENOENT meaning deleted). */
+
+typedef enum DsEventKind {
+        DS_EVENT_ENTRY = 1,
+        DS_EVENT_AGENT = 2,
+        DS_EVENT_BUNDLE = 3,
+} DsEventKind;
+
+typedef struct DsEvent {
+        uint64_t id;
+        DsEventKind kind;
+        char *key;
+        int64_t at; /* when it was written */
+} DsEvent;
+
+/* Events with id > after_id, ascending, at most limit (1..DS_EVENTS_PAGE_MAX). */
+#define DS_EVENTS_PAGE_MAX 10000
+int ds_list_events(Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n);
+void ds_event_array_free(DsEvent *events, size_t n);
+
+/* The id of the newest event ever written (0 when none), also when it was pruned. */
+int ds_last_event_id(Datastore *ds, uint64_t *ret);
+
+/* Deletes events written before `before` (keeping the newest one). Returns how many. */
+int ds_prune_events(Datastore *ds, int64_t before);
+
 /* ---- Registration entries ----
  * The datastore checks only what it needs to store an entry (spiffe_id and
  * parent_id non-empty, 1..64 valid selectors (selector_validate()), the list
