@@ -384,8 +384,13 @@ static int set_stream(Link *l, RpcStream *st) {
 }
 
 /* Reads the stream until it ends. *got is set once a message arrived. Returns the
- * reason it ended: -EPERM when the server refused us, another -errno otherwise. */
+ * reason it ended: -EPERM when the server refused us, -EREMCHG when a delta does not
+ * follow the last message applied (docs/sync.md: reopen for a full snapshot), another
+ * -errno otherwise. */
 static int read_stream(Link *l, RpcStream *st, bool *got) {
+        uint64_t applied = 0; /* sequence of the last message of this stream */
+        bool have = false;
+
         for (;;) {
                 Warden__Node__V1__SyncResponse *resp = NULL;
                 _cleanup_free_ char *msg = NULL;
@@ -417,6 +422,16 @@ static int read_stream(Link *l, RpcStream *st, bool *got) {
                         return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING,
                                            r == 0 ? -ECONNRESET : r, "Sync stream ended", text);
                 }
+                if (!resp->full_snapshot && (!have || resp->base_sequence != applied)) {
+                        log_warning("Sync: a message is missing (delta based on %llu, last "
+                                    "applied %llu), asking for a full snapshot",
+                                    (unsigned long long) resp->base_sequence,
+                                    (unsigned long long) applied);
+                        pb_free(resp);
+                        return -EREMCHG;
+                }
+                applied = resp->sequence;
+                have = true;
                 if (!*got)
                         post(l, LINK_EVENT_CONNECTED, 0, NULL, NULL);
                 *got = true;
@@ -435,17 +450,23 @@ static int run_stream(Link *l, bool *got) {
         r = server_conn_channel(&l->stream_conn, true, &ch);
         if (r < 0)
                 return r;
-        r = server_sync_open(ch, 0, &st);
-        if (r < 0)
-                return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
-                                   "Failed to open the Sync stream", NULL);
-        r = set_stream(l, st);
-        if (r >= 0) {
-                r = read_stream(l, st, got);
-                (void) set_stream(l, NULL);
+        for (unsigned resyncs = 0;; resyncs++) {
+                r = server_sync_open(ch, 0, &st);
+                if (r < 0)
+                        return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING, r,
+                                           "Failed to open the Sync stream", NULL);
+                r = set_stream(l, st);
+                if (r >= 0) {
+                        r = read_stream(l, st, got);
+                        (void) set_stream(l, NULL);
+                }
+                rpc_stream_free(st);
+                st = NULL;
+                /* A gap: a fresh stream at once on the same connection (a few times,
+                 * then the usual reconnect with back-off). */
+                if (r != -EREMCHG || resyncs >= 3)
+                        return r;
         }
-        rpc_stream_free(st);
-        return r;
 }
 
 /* One connection attempt; *fatal is set (and the event posted) when giving up. */

@@ -203,8 +203,13 @@ static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp)
         size_t skipped_cap = 0;
         int r;
 
-        for (size_t i = 0; i < m->n_entries; i++)
-                m->entries[i]->seen = false;
+        /* A full snapshot may come in parts (docs/sync.md): entries not in any part
+         * are removed after the last one. */
+        if (resp->full_snapshot) {
+                for (size_t i = 0; i < m->n_entries; i++)
+                        m->entries[i]->seen = false;
+                m->in_snapshot = true;
+        }
         for (size_t i = 0; i < resp->n_entries; i++) {
                 const Warden__Types__V1__Entry *pb = resp->entries[i];
                 ManagedEntry *e = NULL;
@@ -231,10 +236,12 @@ static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp)
                 log_warning("More than %d entries: %zu ignoring", MANAGER_ENTRIES_MAX, skipped_cap);
         for (size_t i = 0; i < resp->n_deleted_entry_ids; i++)
                 entry_remove(m, resp->deleted_entry_ids[i]);
-        if (resp->full_snapshot)
+        if (m->in_snapshot && !resp->more) {
                 for (size_t i = m->n_entries; i > 0; i--)
                         if (!m->entries[i - 1]->seen)
                                 entry_remove_at(m, i - 1);
+                m->in_snapshot = false;
+        }
         return 0;
 }
 
@@ -271,9 +278,20 @@ static int federated_put(Manager *m, WardenBundle *b) {
         return 0;
 }
 
+static void federated_remove(Manager *m, const char *td) {
+        for (size_t i = 0; i < m->n_federated; i++)
+                if (streq(warden_bundle_trust_domain(m->federated[i]), td)) {
+                        warden_bundle_unref(m->federated[i]);
+                        m->federated[i] = m->federated[--m->n_federated];
+                        return;
+                }
+}
+
 static int apply_federated(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
         if (resp->full_snapshot)
                 federated_clear(m);
+        for (size_t i = 0; i < resp->n_removed_trust_domains; i++)
+                federated_remove(m, resp->removed_trust_domains[i]);
         for (size_t i = 0; i < resp->n_federated_bundles; i++) {
                 WardenBundle *b = NULL;
                 const char *reason = NULL;
@@ -319,6 +337,8 @@ int manager_apply_sync(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
                 warden_bundle_unref(m->bundle);
                 m->bundle = TAKE_PTR(bundle);
         }
+        if (resp->more)
+                return 0; /* the rest of the change follows at once: act on the whole */
         m->synced = true;
         /* The server is back: retry failed signings now. */
         for (size_t i = 0; i < m->n_entries; i++)

@@ -79,6 +79,7 @@ struct Manager {
         WardenBundle **federated;
         size_t n_federated;
         bool synced;       /* a Sync message was applied */
+        bool in_snapshot;  /* a full snapshot's later parts are still coming (`more`) */
         uint64_t sign_seq; /* numbers sign requests */
 
         pthread_mutex_t snapshot_lock; /* guards snapshot (the pointer) only */

@@ -42,6 +42,7 @@ int node_api_new(Server *s, NodeApi **ret) {
         if (!n)
                 return -ENOMEM;
         n->server = s;
+        n->max_entries = s->cfg.max_entries_per_agent;
         r = node_api_set_x509pop_ca(n, s->cfg.x509pop_ca);
         if (r < 0)
                 return r;

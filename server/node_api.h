@@ -47,19 +47,23 @@ int node_api_set_x509pop_ca(NodeApi *n, const char *path);
 /* Registers the node API methods on rpc (before rpc_server_start). */
 int node_api_register(NodeApi *n, RpcServer *rpc);
 
-/* Pushes to open Sync streams. entries_changed recomputes every connected agent's
- * authorized entries and sends what differs; bundle_changed sends the new bundle;
- * agent_changed ends the streams of a banned/evicted agent with PERMISSION_DENIED.
- *
- * Design: every SyncResponse is a complete snapshot (full_snapshot = true, all
- * authorized entries, the bundle, federated bundles, sequence = the datastore's change
- * sequence), never a delta. rpc_call_send() coalesces messages that have not gone
- * out yet (a slow agent only gets the newest), so a delta could be lost silently; a
- * snapshot cannot. A snapshot is sent only when it differs from the last one sent on
- * that stream. deleted_entry_ids stays unused (kept in the proto for later). */
-void node_api_entries_changed(NodeApi *n);
-void node_api_bundle_changed(NodeApi *n);
+/* Sync fan-out (docs/sync.md). The server applies each datastore change to its index
+ * and tells the node API here; these only mark the Sync streams the change affects,
+ * node_api_flush() then sends each marked stream one delta (or, while a message is
+ * still on its way to that agent, leaves it marked for the moment it has gone).
+ *   entry_changed      old: the entry before (NULL: created), new: after (NULL:
+ *                      deleted); both must stay valid during the call
+ *   agent_changed      an agent was re-attested, banned or evicted: its streams re-read
+ *                      it (and end with PERMISSION_DENIED if it is banned or gone)
+ *   federated_changed  the stored bundle of trust domain td changed or was deleted
+ *   bundle_changed     our own bundle changed (every stream)
+ *   all_changed        recompute every stream (entries expired, resync) */
+void node_api_entry_changed(NodeApi *n, const Entry *old, const Entry *new);
 void node_api_agent_changed(NodeApi *n, const char *agent_id);
+void node_api_federated_changed(NodeApi *n, const char *td);
+void node_api_bundle_changed(NodeApi *n);
+void node_api_all_changed(NodeApi *n);
+void node_api_flush(NodeApi *n);
 
 /* Ends every open stream (server shutdown). */
 void node_api_close_all(NodeApi *n);

@@ -84,6 +84,12 @@ struct NodeApi {
         NodeNonce *nonces;              /* oldest first */
         size_t n_nonces;
         NodeStream *streams;   /* open Sync streams (doubly linked) */
+        NodeStream **by_agent; /* hash table of streams by agent ID (node_sync_fanout.c) */
+        size_t n_buckets, n_table;
+        NodeStream *dirty; /* streams with something to send */
+        struct SyncBundleCache *bundles;
+        size_t n_bundles, allocated_bundles;
+        size_t max_entries;    /* per agent (-maxEntriesPerAgent) */
         NodeRenewal *renewals; /* NODE_RENEWALS_MAX slots once used, unordered */
         size_t n_renewals;
         NodeBinding bindings[NODE_METHODS_MAX];

@@ -86,7 +86,7 @@ static void create_alias(NodeApi *n, const char *alias_id, const char *agent_id)
         }
         log_info("Node alias created entry_id=%s spiffe_id=%s agent_id=%s", e->id, alias_id,
                  agent_id);
-        node_api_entries_changed(n);
+        server_changes_kick(n->server);
 }
 
 /* Checks a join token and consumes it. On success *ret_agent_id, *ret_alias (may be

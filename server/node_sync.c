@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Sync stream: each open stream receives its agent's authorized entries, the
- * trust bundle and the bundles of the trust domains those entries federate with, as a
- * full snapshot at once and again after every change that alters it.
+/* The Sync stream (docs/sync.md): a full snapshot when it opens, then deltas.
  *
- * Every message is a complete snapshot (full_snapshot = true): rpc_call_send()
- * replaces a message that has not gone out yet by the newer one, so deltas could be
- * lost on a slow agent, while a snapshot never is. A snapshot is sent only when its
- * bytes (sequence aside) differ from the previous one on that stream. */
+ * Each stream remembers what its agent holds (entry id + revision, federated bundles
+ * by hash). When a change may affect it (node_sync_fanout.c marks it dirty), its
+ * authorized set is recomputed from the in-memory index and compared with what the
+ * agent holds: only the difference is sent. One message is in flight per stream: while
+ * one is, further changes only keep the stream dirty, and the rpc layer's sent
+ * callback brings it back here, so a burst of changes reaches a slow agent as one
+ * merged delta and nothing is ever replaced unsent. A difference larger than
+ * NODE_SYNC_MESSAGE_BYTES goes out in parts (`more` set on all but the last). */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -17,26 +19,18 @@
 #include "authz.h"
 #include "cleanup.h"
 #include "entry_pb.h"
+#include "greedy_realloc.h"
 #include "log.h"
-#include "node_api_internal.h"
+#include "node_sync_internal.h"
 #include "rpc_status.h"
-
-struct NodeStream {
-        NodeApi *node;
-        RpcCall *call; /* a reference */
-        char *agent_id;
-        uint8_t *last; /* the last snapshot sent, packed with sequence 0 */
-        size_t last_len;
-        bool finished; /* we ended it; waiting for the close callback */
-        NodeStream *prev, *next;
-};
 
 static NodeStream *stream_free(NodeStream *st) {
         if (!st)
                 return NULL;
         rpc_call_unref(st->call);
         free(st->agent_id);
-        free(st->last);
+        selector_set_done(&st->selectors);
+        sync_state_done(&st->state);
         free(st);
         return NULL;
 }
@@ -51,6 +45,16 @@ static void stream_unlink(NodeStream *st) {
         if (st->next)
                 st->next->prev = st->prev;
         st->prev = st->next = NULL;
+        node_sync_table_remove(n, st);
+        if (st->on_dirty_list) {
+                NodeStream **p = &n->dirty;
+
+                while (*p && *p != st)
+                        p = &(*p)->dirty_next;
+                if (*p)
+                        *p = st->dirty_next;
+                st->on_dirty_list = false;
+        }
         (void) metrics_gauge_add(n->server->metrics.agent_streams, NULL, -1);
 }
 
@@ -66,83 +70,70 @@ static void stream_finish(NodeStream *st, grpc_status_code status, const char *m
                                   st->agent_id);
 }
 
-/* Bundles of the trust domains the entries federate with (stored ones only). */
-static int add_federated(NodeApi *n, const AuthzSet *set, Warden__Node__V1__SyncResponse *m) {
-        for (size_t i = 0; i < set->n; i++)
-                for (size_t j = 0; j < set->entries[i]->n_federates_with; j++) {
-                        const char *td = set->entries[i]->federates_with[j];
-                        _cleanup_free_ uint8_t *data = NULL;
-                        Warden__Types__V1__Bundle *b;
-                        bool have = false;
-                        size_t len;
-                        int r;
+/* ---- federated bundles ---- */
 
-                        for (size_t k = 0; k < m->n_federated_bundles && !have; k++)
-                                have = streq(m->federated_bundles[k]->trust_domain, td);
-                        if (have || m->n_federated_bundles >= NODE_FEDERATED_BUNDLES_MAX)
-                                continue;
-                        r = ds_get_bundle(n->server->ds, td, &data, &len);
-                        if (r == -ENOENT)
-                                continue;
-                        if (r < 0)
-                                return r;
-                        b = warden__types__v1__bundle__unpack(NULL, len, data);
-                        if (!b) {
-                                log_warning("Stored bundle of %s is corrupt, skipping", td);
-                                continue;
-                        }
-                        m->federated_bundles[m->n_federated_bundles++] = b;
-                }
-        return 0;
-}
-
-static int snapshot_build(NodeApi *n,
-                          const AttestedAgent *a,
-                          Warden__Node__V1__SyncResponse **ret) {
-        _cleanup_(node_pb_freep) Warden__Node__V1__SyncResponse *m = NULL;
-        _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+/* The stored bundle of td, cached: read from the datastore once, until it changes. */
+static int bundle_lookup(void *userdata,
+                         const char *td,
+                         const uint8_t **ret_data,
+                         size_t *ret_len,
+                         uint64_t *ret_hash) {
+        NodeApi *n = userdata;
+        SyncBundleCache *c = NULL;
         int r;
 
-        r = authz_set_build(n->server->ds, a->spiffe_id, &a->selectors, time(NULL), &set);
-        if (r < 0)
-                return r;
-        m = malloc(sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        warden__node__v1__sync_response__init(m);
-        m->full_snapshot = true;
-        if (set->n > 0) {
-                m->entries = calloc(set->n, sizeof(Warden__Types__V1__Entry *));
-                if (!m->entries)
-                        return -ENOMEM;
-        }
-        for (size_t i = 0; i < set->n; i++) {
-                r = entry_to_pb(set->entries[i], &m->entries[i]);
+        for (size_t i = 0; i < n->n_bundles && !c; i++)
+                if (streq(n->bundles[i].trust_domain, td))
+                        c = &n->bundles[i];
+        if (!c) {
+                r = GREEDY_REALLOC(n->bundles, n->allocated_bundles, n->n_bundles + 1);
                 if (r < 0)
                         return r;
-                m->n_entries++;
+                c = &n->bundles[n->n_bundles];
+                *c = (SyncBundleCache){.trust_domain = strdup(td)};
+                if (!c->trust_domain)
+                        return -ENOMEM;
+                r = ds_get_bundle(n->server->ds, td, &c->data, &c->len);
+                if (r < 0 && r != -ENOENT) {
+                        free(c->trust_domain);
+                        return r;
+                }
+                c->hash = c->data ? sync_hash(c->data, c->len) : 0;
+                n->n_bundles++;
         }
-        r = pb_from_bundle(ca_bundle(n->server->ca), &m->bundle);
-        if (r < 0)
-                return r;
-        m->federated_bundles = calloc(NODE_FEDERATED_BUNDLES_MAX, sizeof(void *));
-        if (!m->federated_bundles)
-                return -ENOMEM;
-        r = add_federated(n, set, m);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(m);
+        *ret_data = c->data;
+        *ret_len = c->len;
+        *ret_hash = c->hash;
         return 0;
 }
 
-/* Builds the agent's snapshot and sends it when it differs from the last one.
- * -EPERM when the agent is no longer attested or is banned. */
-static int stream_update(NodeStream *st) {
+void node_api_federated_changed(NodeApi *n, const char *td) {
+        if (!n || !td)
+                return;
+        for (size_t i = 0; i < n->n_bundles; i++)
+                if (streq(n->bundles[i].trust_domain, td)) {
+                        free(n->bundles[i].trust_domain);
+                        free(n->bundles[i].data);
+                        n->bundles[i] = n->bundles[--n->n_bundles];
+                        break;
+                }
+        /* Every stream checks (federation changes are rare); only those that hold the
+         * bundle or whose entries name it send anything. */
+        for (NodeStream *st = n->streams; st; st = st->next) {
+                st->dirty = true;
+                node_sync_mark(n, st);
+        }
+}
+
+static bool message_empty(const Warden__Node__V1__SyncResponse *m) {
+        return !m->full_snapshot && m->n_entries == 0 && m->n_deleted_entry_ids == 0 &&
+               !m->bundle && m->n_federated_bundles == 0 && m->n_removed_trust_domains == 0;
+}
+
+/* Re-reads the agent: -EPERM when it is gone or banned. */
+static int stream_reload_agent(NodeStream *st) {
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
-        _cleanup_(node_pb_freep) Warden__Node__V1__SyncResponse *m = NULL;
-        _cleanup_free_ uint8_t *key = NULL, *buf = NULL;
-        size_t key_len, len;
-        uint64_t seq = 0;
+        SelectorSet sel = {};
         int r;
 
         r = ds_get_agent(st->node->server->ds, st->agent_id, &a);
@@ -150,38 +141,84 @@ static int stream_update(NodeStream *st) {
                 return -EPERM;
         if (r < 0)
                 return r;
-        r = snapshot_build(st->node, a, &m);
-        if (r >= 0)
-                r = pb_pack(m, &key, &key_len);
+        r = selector_set_copy(&a->selectors, &sel);
         if (r < 0)
                 return r;
-        if (st->last && st->last_len == key_len && memcmp(st->last, key, key_len) == 0)
+        selector_set_done(&st->selectors);
+        st->selectors = sel;
+        st->agent_dirty = false;
+        st->dirty = true;
+        return 0;
+}
+
+/* Builds and sends the next message, if the agent lacks anything. */
+static int stream_send_next(NodeStream *st) {
+        NodeApi *n = st->node;
+        _cleanup_(node_pb_freep) Warden__Node__V1__SyncResponse *m = NULL;
+        _cleanup_(authz_view_done) AuthzView view = {};
+        _cleanup_free_ uint8_t *buf = NULL;
+        bool full = st->n_messages == 0;
+        size_t len;
+        int r;
+
+        if (st->agent_dirty) {
+                r = stream_reload_agent(st);
+                if (r < 0)
+                        return r;
+        }
+        if (!st->dirty && !st->bundle_dirty)
                 return 0;
-        r = ds_change_sequence(st->node->server->ds, &seq);
+        r = entry_index_authorized(n->server->index, st->agent_id, &st->selectors, time(NULL),
+                                   n->max_entries, &view);
         if (r < 0)
                 return r;
-        m->sequence = seq;
+        if (view.truncated && !st->truncated_logged) {
+                log_warning("Agent %s is authorized for more than %zu entries, serving the "
+                            "first %zu (-maxEntriesPerAgent)",
+                            st->agent_id, n->max_entries, n->max_entries);
+                st->truncated_logged = true;
+        }
+        m = malloc(sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        warden__node__v1__sync_response__init(m);
+        r = sync_delta_next(&st->state, &view, full, NODE_SYNC_MESSAGE_BYTES, bundle_lookup, n, m);
+        if (r >= 0 && (full || st->bundle_dirty))
+                r = pb_from_bundle(ca_bundle(n->server->ca), &m->bundle);
+        if (r < 0)
+                return r;
+        /* Whatever did not fit keeps the stream dirty: the sent callback continues. */
+        st->dirty = m->more;
+        st->bundle_dirty = false;
+        if (message_empty(m))
+                return 0;
+        m->sequence = n->server->applied_event;
+        m->base_sequence = st->last_sequence;
         r = pb_pack(m, &buf, &len);
         if (r < 0)
                 return r;
         r = rpc_call_send(st->call, buf, len);
         if (r < 0)
                 return r;
-        free(st->last);
-        st->last = TAKE_PTR(key);
-        st->last_len = key_len;
-        log_debug("Sync: sent %zu entries to %s (sequence %llu)", m->n_entries, st->agent_id,
-                  (unsigned long long) seq);
+        st->last_sequence = m->sequence;
+        st->n_messages++;
+        (void) metrics_counter_add(n->server->metrics.sync_messages,
+                                   METRICS_LABELS(full ? "snapshot" : "delta"), 1);
+        (void) metrics_counter_add(n->server->metrics.sync_bytes, NULL, len);
+        log_debug("Sync: %s to %s: %zu entries, %zu removed, %zu bytes, sequence %llu%s",
+                  full ? "snapshot" : "delta", st->agent_id, m->n_entries, m->n_deleted_entry_ids,
+                  len, (unsigned long long) m->sequence, m->more ? " (more follows)" : "");
         return 0;
 }
 
-/* stream_update(), ending the stream on failure. */
-static void stream_refresh(NodeStream *st) {
+/* Sends what is pending unless a message is still on its way (the sent callback
+ * comes back then); ends the stream on failure. */
+void node_sync_update(NodeStream *st) {
         int r;
 
-        if (st->finished)
+        if (st->finished || rpc_call_send_busy(st->call))
                 return;
-        r = stream_update(st);
+        r = stream_send_next(st);
         if (r == -EPERM) {
                 log_info("node API: ending the Sync stream: agent is banned or evicted "
                          "agent_id=%s status=PERMISSION_DENIED",
@@ -191,15 +228,23 @@ static void stream_refresh(NodeStream *st) {
                 st->finished = true; /* closing already; the close callback follows */
         } else if (r < 0) {
                 log_error_errno(r, "Failed to update the Sync stream of %s: %m", st->agent_id);
-                stream_finish(st, errno_to_grpc_status(r),
-                              r == -EMSGSIZE ? "snapshot too large" : "internal error");
+                stream_finish(st, errno_to_grpc_status(r), "internal error");
         }
+}
+
+static void on_stream_sent(RpcCall *c, void *userdata) {
+        NodeStream *st = userdata;
+
+        (void) c;
+        if (st->dirty || st->agent_dirty || st->bundle_dirty)
+                node_sync_update(st);
 }
 
 static void on_stream_close(RpcCall *c, void *userdata) {
         NodeStream *st = userdata;
 
         log_debug("Sync stream closed agent_id=%s", st->agent_id);
+        rpc_call_set_sent_callback(c, NULL, NULL);
         stream_unlink(st);
         stream_free(st);
 }
@@ -218,42 +263,73 @@ int node_sync(NodeApi *n, RpcCall *c, const char **reterr_message) {
                 *reterr_message = NODE_NOT_ATTESTED;
         if (r < 0)
                 return r;
-        /* The request (last_sequence) is not needed: every message is a full snapshot. */
+        /* The request (last_sequence) is informational: every stream starts with a
+         * full snapshot (docs/sync.md). */
         st = calloc(1, sizeof(NodeStream));
         if (!st)
                 return -ENOMEM;
         st->node = n;
-        st->call = rpc_call_ref(c);
         st->agent_id = TAKE_PTR(a->spiffe_id);
+        st->selectors = a->selectors;
+        a->selectors = (SelectorSet){};
+        st->dirty = st->bundle_dirty = true;
+        r = node_sync_table_add(n, st);
+        if (r < 0) {
+                stream_free(st);
+                return r;
+        }
+        st->call = rpc_call_ref(c);
         st->next = n->streams;
         if (n->streams)
                 n->streams->prev = st;
         n->streams = st;
         (void) metrics_gauge_add(n->server->metrics.agent_streams, NULL, 1);
+        rpc_call_set_sent_callback(c, on_stream_sent, st);
         rpc_call_set_close_callback(c, on_stream_close, st);
         log_info("Sync stream opened agent_id=%s", st->agent_id);
-        stream_refresh(st);
+        node_sync_update(st);
         return 0;
 }
 
-void node_api_entries_changed(NodeApi *n) {
+void node_api_flush(NodeApi *n) {
+        NodeStream *st;
+
         if (!n)
                 return;
-        for (NodeStream *st = n->streams; st; st = st->next)
-                stream_refresh(st);
+        while ((st = n->dirty)) {
+                n->dirty = st->dirty_next;
+                st->dirty_next = NULL;
+                st->on_dirty_list = false;
+                node_sync_update(st);
+        }
 }
 
 void node_api_bundle_changed(NodeApi *n) {
-        node_api_entries_changed(n);
+        if (!n)
+                return;
+        for (NodeStream *st = n->streams; st; st = st->next) {
+                st->bundle_dirty = true;
+                node_sync_mark(n, st);
+        }
+}
+
+void node_api_all_changed(NodeApi *n) {
+        if (!n)
+                return;
+        for (NodeStream *st = n->streams; st; st = st->next) {
+                st->dirty = true;
+                node_sync_mark(n, st);
+        }
 }
 
 void node_api_agent_changed(NodeApi *n, const char *agent_id) {
         if (!n || !agent_id)
                 return;
-        /* Re-checks the agent: a banned or evicted one loses its streams. */
-        for (NodeStream *st = n->streams; st; st = st->next)
-                if (streq(st->agent_id, agent_id))
-                        stream_refresh(st);
+        for (NodeStream *st = node_sync_table_first(n, agent_id); st; st = st->by_agent_next)
+                if (streq(st->agent_id, agent_id)) {
+                        st->agent_dirty = true;
+                        node_sync_mark(n, st);
+                }
 }
 
 void node_api_close_all(NodeApi *n) {
@@ -269,7 +345,18 @@ void node_sync_free_all(NodeApi *n) {
                 NodeStream *st = n->streams;
 
                 stream_unlink(st);
+                rpc_call_set_sent_callback(st->call, NULL, NULL);
                 rpc_call_set_close_callback(st->call, NULL, NULL);
                 stream_free(st);
         }
+        for (size_t i = 0; i < n->n_bundles; i++) {
+                free(n->bundles[i].trust_domain);
+                free(n->bundles[i].data);
+        }
+        free(n->bundles);
+        n->bundles = NULL;
+        n->n_bundles = n->allocated_bundles = 0;
+        free(n->by_agent);
+        n->by_agent = NULL;
+        n->n_buckets = n->n_table = 0;
 }

@@ -79,18 +79,19 @@ int server_mint_jwt_svid(Server *s,
 }
 
 void server_entries_changed(Server *s) {
-        if (s && s->node)
-                node_api_entries_changed(s->node);
+        server_changes_kick(s);
 }
 
 void server_bundle_changed(Server *s) {
-        if (s && s->node)
+        if (s && s->node) {
                 node_api_bundle_changed(s->node);
+                node_api_flush(s->node);
+        }
 }
 
 void server_agent_changed(Server *s, const char *agent_id) {
-        if (s && s->node)
-                node_api_agent_changed(s->node, agent_id);
+        (void) agent_id; /* the datastore's event names it */
+        server_changes_kick(s);
 }
 
 static int server_open_datastore(Server *s) {
@@ -379,6 +380,8 @@ int server_new(ServerConfig *cfg, Server **ret) {
         if (r >= 0)
                 r = server_open_datastore(s);
         if (r >= 0)
+                r = server_changes_start(s);
+        if (r >= 0)
                 r = server_open_ca(s);
         if (r >= 0)
                 r = server_setup_node_rpc(s);
@@ -404,6 +407,7 @@ Server *server_free(Server *s) {
         if (s->admin_rpc)
                 rpc_server_shutdown(s->admin_rpc);
         s->node = node_api_free(s->node);
+        server_changes_stop(s);
         s->node_rpc = rpc_server_free(s->node_rpc);
         s->admin_rpc = rpc_server_free(s->admin_rpc);
         sd_event_source_disable_unref(s->node_io);

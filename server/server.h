@@ -29,6 +29,7 @@
 #include "rpc.h"
 
 typedef struct NodeApi NodeApi;
+typedef struct EntryIndex EntryIndex;
 
 #define WARDEN_SERVER_VERSION "0.1.0"
 #define SERVER_DATASTORE_FILE "datastore.sqlite3"
@@ -59,6 +60,7 @@ typedef struct ServerConfig {
         unsigned node_max_unauth_per_source; /* -nodeMaxUnauthPerSource, 64; 0 = no cap */
         int64_t node_handshake_timeout;      /* -nodeHandshakeTimeout, 10 s; 0 = never */
         unsigned attest_rate_per_source;     /* -attestRatePerSource, 10/s; 0 = no limit */
+        unsigned max_entries_per_agent;      /* -maxEntriesPerAgent, 100000 */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */
@@ -82,6 +84,10 @@ typedef struct Server {
         /* event sources, owned (server.c / server_run.c) */
         sd_event_source *node_io, *admin_io;
         sd_event_source *ca_timer, *prune_timer;
+        /* The in-memory entry index and the change fan-out (server_changes.c). */
+        EntryIndex *index;
+        uint64_t applied_event; /* the last datastore event applied to index */
+        sd_event_source *changes_defer, *expiry_timer;
         sd_event_source *signals[DAEMON_N_SIGNALS];
         bool stopping;
         /* The `run` arguments (borrowed from main), re-parsed on SIGHUP; argc 0: no
@@ -216,6 +222,16 @@ int64_t server_jwt_ttl(const Server *s, int32_t entry_ttl);
 
 /* Tell every connected agent that something changed (entries, bans, bundle). Called by
  * the admin API after each committed change and by the CA timer after rotation. */
+/* server_changes.c: server_changes_start() loads the index (server_new), attach() hooks
+ * the fan-out into the loop (server_run), kick() schedules one pass over the new
+ * datastore events (every writer calls it, via server_entries_changed() & co),
+ * apply() is that pass, stop() frees it all. */
+int server_changes_start(Server *s);
+int server_changes_attach(Server *s);
+void server_changes_kick(Server *s);
+int server_changes_apply(Server *s);
+void server_changes_stop(Server *s);
+
 void server_entries_changed(Server *s);
 void server_bundle_changed(Server *s);
 void server_agent_changed(Server *s, const char *agent_id); /* banned or evicted */

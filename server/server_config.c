@@ -69,6 +69,9 @@ static const Option run_options[] = {
         {"attestRatePerSource", OPT_INT, "10",
          "Node attestation attempts per second per client IP address, bursts of 2 s worth; "
          "beyond, RESOURCE_EXHAUSTED (0 = no limit)"},
+        {"maxEntriesPerAgent", OPT_INT, "100000",
+         "Registration entries one agent is served at most (Sync, signing); beyond, the "
+         "first ones by id and a warning"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -242,6 +245,8 @@ static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems 
             int_in_range(o, "nodeMaxUnauthPerSource", 0, 1000000, &c->node_max_unauth_per_source,
                          p) == -ENOMEM ||
             int_in_range(o, "attestRatePerSource", 0, 100000, &c->attest_rate_per_source, p) ==
+                    -ENOMEM ||
+            int_in_range(o, "maxEntriesPerAgent", 1, 10000000, &c->max_entries_per_agent, p) ==
                     -ENOMEM)
                 return -ENOMEM;
         if (t < 0 || t > 3600)
@@ -453,6 +458,7 @@ size_t server_config_restart_changes(const ServerConfig *cur,
                  cur->node_handshake_timeout == next->node_handshake_timeout},
                 {"attestRatePerSource",
                  cur->attest_rate_per_source == next->attest_rate_per_source},
+                {"maxEntriesPerAgent", cur->max_entries_per_agent == next->max_entries_per_agent},
         };
         size_t n = 0;
 

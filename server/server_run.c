@@ -130,6 +130,8 @@ static int add_sources(Server *s) {
                 r = sd_event_add_time(s->event, &s->prune_timer, CLOCK_MONOTONIC,
                                       now + PRUNE_INTERVAL_USEC, 60 * USEC_PER_SEC, on_prune_timer,
                                       s);
+        if (r >= 0)
+                r = server_changes_attach(s);
         if (r < 0)
                 return r;
         return daemon_add_signals(s->event, s->signals, on_signal, s);

@@ -40,6 +40,10 @@
 #define METRIC_SERVER_NODE_ATTESTATIONS "warden_server_node_attestations_total"
 #define METRIC_SERVER_AGENT_STREAMS "warden_server_agent_streams"
 #define METRIC_SERVER_NODE_API_LIMITED "warden_server_node_api_limited_total"
+#define METRIC_SERVER_SYNC_MESSAGES "warden_server_sync_messages_total"
+#define METRIC_SERVER_SYNC_BYTES "warden_server_sync_bytes_total"
+#define METRIC_SERVER_INDEX_ENTRIES "warden_server_index_entries"
+#define METRIC_SERVER_CHANGES_APPLIED "warden_server_changes_applied_total"
 
 #define METRICS_RESULT_OK "ok"
 #define METRICS_RESULT_ERROR "error"
@@ -83,6 +87,10 @@ typedef struct ServerMetrics {
         Metric *node_attestations; /* counter {method, result}: join_token, x509pop, svid */
         Metric *agent_streams;     /* gauge: open agent sync streams */
         Metric *node_api_limited;  /* counter {limit}: METRICS_LIMIT_* of the node API */
+        Metric *sync_messages;     /* counter {kind}: snapshot, delta */
+        Metric *sync_bytes;        /* counter: bytes of Sync messages */
+        Metric *index_entries;     /* gauge: entries in the in-memory index */
+        Metric *changes_applied;   /* counter: datastore events applied to the index */
 } ServerMetrics;
 
 /* Registers the agent's metrics in reg and fills *ret (borrowed pointers, valid while

@@ -359,6 +359,16 @@ int rpc_call_finish_errno(RpcCall *c, int r, const char *message);
  * -ENOTCONN (closed/shutting down), -ENOMEM. */
 int rpc_call_send(RpcCall *c, const void *msg, size_t len);
 
+/* Sets the callback that runs (via rpc_server_dispatch(), on the owner's thread) each
+ * time a message sent with rpc_call_send() has gone out and no newer one is waiting:
+ * the stream is idle, so a producer that sends one message at a time and merges what
+ * happens meanwhile into the next one loses nothing (see server/node_sync.c). Not
+ * called once the call is closed. cb NULL turns it off. */
+void rpc_call_set_sent_callback(RpcCall *c, RpcCloseCallback cb, void *userdata);
+
+/* true while a message is on its way or waiting to be sent. Any thread. */
+bool rpc_call_send_busy(RpcCall *c);
+
 /* Sets the callback that runs once when the call is over: the client cancelled
  * or disconnected, the deadline passed, the server shut down, or our status went
  * out. It runs via rpc_server_dispatch() (on the CQ thread for inline methods);

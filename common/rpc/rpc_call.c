@@ -340,7 +340,7 @@ int rpc_call_send(RpcCall *c, const void *msg, size_t len) {
 
 void rpc_call_on_send_done(RpcCall *c, bool ok) {
         grpc_byte_buffer *done;
-        bool release;
+        bool release, idle = false;
 
         (void) rpc_server_batch_begin(c->server);
         pthread_mutex_lock(&c->lock);
@@ -350,14 +350,43 @@ void rpc_call_on_send_done(RpcCall *c, bool ok) {
         /* !ok: the call is broken; RECV_CLOSE tells the rest. */
         if (ok && !c->closed && !c->server->cq_closed)
                 (void) call_flush_locked(c);
+        /* A message went out and nothing else is waiting: tell the producer. */
+        idle = ok && done && c->sent_cb && !c->closed && !c->send_in_flight && !c->status_queued;
+        if (idle)
+                rpc_call_ref(c); /* for the queue below, outside the lock */
         release = c->closed && c->pending_ops == 0;
         pthread_mutex_unlock(&c->lock);
         rpc_server_batch_end(c->server);
 
         if (done)
                 grpc_byte_buffer_destroy(done);
+        if (idle) {
+                if (rpc_server_queue_sent(c->server, c) < 0)
+                        log_debug("rpc: out of memory queueing a sent callback, dropping it");
+                rpc_call_unref(c);
+        }
         if (release)
                 call_release(c);
+}
+
+void rpc_call_set_sent_callback(RpcCall *c, RpcCloseCallback cb, void *userdata) {
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->lock);
+        c->sent_cb = cb;
+        c->sent_userdata = userdata;
+        pthread_mutex_unlock(&c->lock);
+}
+
+bool rpc_call_send_busy(RpcCall *c) {
+        bool r;
+
+        if (!c)
+                return false;
+        pthread_mutex_lock(&c->lock);
+        r = c->send_in_flight || c->queued_msg;
+        pthread_mutex_unlock(&c->lock);
+        return r;
 }
 
 void rpc_call_on_close(RpcCall *c, bool ok) {

@@ -187,6 +187,8 @@ struct RpcCall {
         unsigned pending_ops;
         RpcCloseCallback close_cb;
         void *close_userdata;
+        RpcCloseCallback sent_cb;
+        void *sent_userdata;
         void *userdata;
 };
 
@@ -201,6 +203,7 @@ void rpc_call_on_send_done(RpcCall *c, bool ok);
 /* Queues a handler or close callback for the owner thread (takes a call ref). */
 int rpc_server_queue_handler(RpcServer *s, RpcCall *c);
 int rpc_server_queue_close(RpcServer *s, RpcCall *c);
+int rpc_server_queue_sent(RpcServer *s, RpcCall *c);
 
 /* batch_lock taken shared; returns false (lock still held) once the CQ is shut. */
 bool rpc_server_batch_begin(RpcServer *s);

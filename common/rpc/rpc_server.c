@@ -17,6 +17,7 @@
 typedef enum RpcDispatchKind {
         RPC_DISPATCH_HANDLER,
         RPC_DISPATCH_CLOSE,
+        RPC_DISPATCH_SENT,
 } RpcDispatchKind;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(RpcServer *, rpc_server_free)
@@ -296,6 +297,10 @@ int rpc_server_queue_close(RpcServer *s, RpcCall *c) {
         return server_queue(s, RPC_DISPATCH_CLOSE, c);
 }
 
+int rpc_server_queue_sent(RpcServer *s, RpcCall *c) {
+        return server_queue(s, RPC_DISPATCH_SENT, c);
+}
+
 /* Runs (or with run_handlers false, drops) everything queued so far. */
 static int server_run_queue(RpcServer *s, bool run_handlers) {
         RpcDispatchItem *i;
@@ -315,6 +320,16 @@ static int server_run_queue(RpcServer *s, bool run_handlers) {
                 if (i->kind == RPC_DISPATCH_HANDLER) {
                         if (run_handlers)
                                 c->method->handler(c, c->method->userdata);
+                } else if (i->kind == RPC_DISPATCH_SENT) {
+                        RpcCloseCallback cb;
+                        void *ud;
+
+                        pthread_mutex_lock(&c->lock);
+                        cb = c->closed || c->send_in_flight || c->queued_msg ? NULL : c->sent_cb;
+                        ud = c->sent_userdata;
+                        pthread_mutex_unlock(&c->lock);
+                        if (cb && run_handlers)
+                                cb(c, ud);
                 } else {
                         RpcCloseCallback cb;
                         void *ud;
