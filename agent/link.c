@@ -371,6 +371,14 @@ static void take_bundle(Link *l, const Warden__Types__V1__Bundle *pb) {
                   (unsigned long long) warden_bundle_sequence(l->id->bundle));
 }
 
+bool link_sync_take(LinkSyncCursor *c, const Warden__Node__V1__SyncResponse *m) {
+        if (!m->full_snapshot && (!c->have || m->base_sequence != c->applied))
+                return false;
+        c->applied = m->sequence;
+        c->have = true;
+        return true;
+}
+
 static int set_stream(Link *l, RpcStream *st) {
         int r = 0;
 
@@ -388,8 +396,7 @@ static int set_stream(Link *l, RpcStream *st) {
  * follow the last message applied (docs/sync.md: reopen for a full snapshot), another
  * -errno otherwise. */
 static int read_stream(Link *l, RpcStream *st, bool *got) {
-        uint64_t applied = 0; /* sequence of the last message of this stream */
-        bool have = false;
+        LinkSyncCursor cursor = {};
 
         for (;;) {
                 Warden__Node__V1__SyncResponse *resp = NULL;
@@ -422,16 +429,14 @@ static int read_stream(Link *l, RpcStream *st, bool *got) {
                         return link_failed(l, l->attempt ? LOG_DEBUG : LOG_WARNING,
                                            r == 0 ? -ECONNRESET : r, "Sync stream ended", text);
                 }
-                if (!resp->full_snapshot && (!have || resp->base_sequence != applied)) {
+                if (!link_sync_take(&cursor, resp)) {
                         log_warning("Sync: a message is missing (delta based on %llu, last "
                                     "applied %llu), asking for a full snapshot",
                                     (unsigned long long) resp->base_sequence,
-                                    (unsigned long long) applied);
+                                    (unsigned long long) cursor.applied);
                         pb_free(resp);
                         return -EREMCHG;
                 }
-                applied = resp->sequence;
-                have = true;
                 if (!*got)
                         post(l, LINK_EVENT_CONNECTED, 0, NULL, NULL);
                 *got = true;

@@ -88,3 +88,13 @@ void link_dispatch(Link *l);
 /* Delay before retry number `attempt` (0-based): min * 2^attempt capped at max, times
  * a factor in [0.8, 1.2] from unit in [0, 1]. */
 uint64_t link_backoff_ms(unsigned attempt, unsigned min_ms, unsigned max_ms, double unit);
+
+/* Sync message order on one stream (docs/sync.md): a full snapshot is always taken; a
+ * delta only when its base_sequence is the sequence of the last message taken. false
+ * means a message is missing: the stream must be reopened for a fresh snapshot. */
+typedef struct LinkSyncCursor {
+        uint64_t applied;
+        bool have;
+} LinkSyncCursor;
+
+bool link_sync_take(LinkSyncCursor *c, const Warden__Node__V1__SyncResponse *m);

@@ -128,8 +128,13 @@ static int on_changes(sd_event_source *src, void *userdata) {
 }
 
 void server_changes_kick(Server *s) {
-        if (!s || !s->changes_defer)
+        if (!s || !s->index)
                 return;
+        if (!s->changes_defer) {
+                /* No event loop (yet): apply at once. */
+                (void) server_changes_apply(s);
+                return;
+        }
         if (sd_event_source_set_enabled(s->changes_defer, SD_EVENT_ONESHOT) < 0) {
                 /* Cannot happen for a valid source; apply at once rather than never. */
                 (void) server_changes_apply(s);

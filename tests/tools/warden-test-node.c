@@ -8,8 +8,10 @@
  *   attest-x509pop -server H:P -trustBundle roots.pem -cert c.pem -key k.pem -dir D [-tamper]
  *        both write D/node.key (0600), D/node.pem, D/bundle.pem; print the agent ID
  *   sync   -server H:P -dir D [-count N] [-timeout S]
- *        per message: one line per entry SPIFFE ID, then
- *        "--- entries=<n> sequence=<seq> bundle_sequence=<seq>"
+ *        applies the messages as an agent does (snapshot, deltas, parts); after each
+ *        change: one line per entry SPIFFE ID held, then "--- entries=<n held>
+ *        sequence=<seq> bundle_sequence=<seq> kind=snapshot|delta upserts=<n>
+ *        deleted=<n> more=0 base=<seq>" (parts of one change count as one)
  *   sign   -server H:P -dir D -entry ID -out DIR    writes DIR/svid.pem, DIR/key.pem
  *   jwt    -server H:P -dir D -entry ID -audience A [-audience B ...]   prints the token
  *   renew  -server H:P -dir D                        replaces D/node.key and D/node.pem
@@ -299,12 +301,95 @@ out:
         return r < 0 ? fail("x509pop", r) : 0;
 }
 
-static void print_snapshot(const Warden__Node__V1__SyncResponse *m) {
-        for (size_t i = 0; i < m->n_entries; i++)
-                printf("%s\n", m->entries[i]->spiffe_id);
-        printf("--- entries=%zu sequence=%llu bundle_sequence=%llu\n", m->n_entries,
-               (unsigned long long) m->sequence,
-               (unsigned long long) (m->bundle ? m->bundle->sequence_number : 0));
+/* What a sync client holds: entry id -> SPIFFE ID, as an agent applies the messages
+ * (docs/sync.md). */
+typedef struct SyncHeld {
+        char **ids, **spiffe_ids;
+        bool *seen;
+        size_t n;
+        bool in_snapshot;
+        uint64_t applied;
+} SyncHeld;
+
+static void held_remove_at(SyncHeld *h, size_t i) {
+        free(h->ids[i]);
+        free(h->spiffe_ids[i]);
+        h->n--;
+        h->ids[i] = h->ids[h->n];
+        h->spiffe_ids[i] = h->spiffe_ids[h->n];
+        h->seen[i] = h->seen[h->n];
+}
+
+static int held_apply(SyncHeld *h, const Warden__Node__V1__SyncResponse *m) {
+        if (!m->full_snapshot && m->base_sequence != h->applied) {
+                fprintf(stderr, "gap: delta based on %llu, last applied %llu\n",
+                        (unsigned long long) m->base_sequence, (unsigned long long) h->applied);
+                return -EREMCHG;
+        }
+        h->applied = m->sequence;
+        if (m->full_snapshot) {
+                for (size_t i = 0; i < h->n; i++)
+                        h->seen[i] = false;
+                h->in_snapshot = true;
+        }
+        for (size_t i = 0; i < m->n_entries; i++) {
+                size_t k = 0;
+
+                while (k < h->n && strcmp(h->ids[k], m->entries[i]->id) != 0)
+                        k++;
+                if (k == h->n) {
+                        char **a = reallocarray(h->ids, h->n + 1, sizeof(char *));
+                        char **b = a ? reallocarray(h->spiffe_ids, h->n + 1, sizeof(char *)) : NULL;
+                        bool *c = b ? reallocarray(h->seen, h->n + 1, sizeof(bool)) : NULL;
+
+                        if (a)
+                                h->ids = a;
+                        if (b)
+                                h->spiffe_ids = b;
+                        if (!c)
+                                return -ENOMEM;
+                        h->seen = c;
+                        h->ids[k] = strdup(m->entries[i]->id);
+                        h->spiffe_ids[k] = NULL;
+                        h->n++;
+                }
+                free(h->spiffe_ids[k]);
+                h->spiffe_ids[k] = strdup(m->entries[i]->spiffe_id);
+                h->seen[k] = true;
+        }
+        for (size_t i = 0; i < m->n_deleted_entry_ids; i++)
+                for (size_t k = 0; k < h->n; k++)
+                        if (streq(h->ids[k], m->deleted_entry_ids[i])) {
+                                held_remove_at(h, k);
+                                break;
+                        }
+        if (h->in_snapshot && !m->more) {
+                for (size_t k = h->n; k > 0; k--)
+                        if (!h->seen[k - 1])
+                                held_remove_at(h, k - 1);
+                h->in_snapshot = false;
+        }
+        return 0;
+}
+
+static void held_done(SyncHeld *h) {
+        while (h->n > 0)
+                held_remove_at(h, h->n - 1);
+        free(h->ids);
+        free(h->spiffe_ids);
+        free(h->seen);
+}
+
+/* The state after m (SPIFFE IDs, one per line), then a line describing m itself. */
+static void print_snapshot(const SyncHeld *h, const Warden__Node__V1__SyncResponse *m) {
+        for (size_t i = 0; i < h->n; i++)
+                printf("%s\n", h->spiffe_ids[i]);
+        printf("--- entries=%zu sequence=%llu bundle_sequence=%llu kind=%s upserts=%zu "
+               "deleted=%zu more=%d base=%llu\n",
+               h->n, (unsigned long long) m->sequence,
+               (unsigned long long) (m->bundle ? m->bundle->sequence_number : 0),
+               m->full_snapshot ? "snapshot" : "delta", m->n_entries, m->n_deleted_entry_ids,
+               (int) m->more, (unsigned long long) m->base_sequence);
         fflush(stdout);
 }
 
@@ -325,6 +410,7 @@ static int cmd_sync(const Options *o) {
         int64_t count = options_get_int(o, "count"), timeout = options_get_duration(o, "timeout");
         int64_t deadline = timeout > 0 ? (int64_t) time(NULL) + timeout : 0, got = 0;
         RpcStream *st = NULL;
+        SyncHeld held = {};
         size_t len;
         int r, ret = 0;
 
@@ -357,10 +443,19 @@ static int cmd_sync(const Options *o) {
                         ret = fail("sync", -EBADMSG);
                         break;
                 }
-                print_snapshot(m);
+                r = held_apply(&held, m);
+                if (r < 0) {
+                        ret = fail("sync", r);
+                        break;
+                }
+                /* The parts of one change are one step for the caller. */
+                if (m->more)
+                        continue;
+                print_snapshot(&held, m);
                 got++;
         }
         rpc_stream_free(st);
+        held_done(&held);
         return ret;
 }
 

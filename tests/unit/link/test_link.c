@@ -242,6 +242,30 @@ static void add_entry(LinkFx *fx, const char *spiffe_id, const char *parent_id) 
         server_entries_changed(fx->node.s);
 }
 
+/* Message order on a stream: a snapshot always, a delta only right after the message
+ * it is based on; a gap (or a delta first) is refused. */
+static void test_sync_order(void **state) {
+        Warden__Node__V1__SyncResponse m = WARDEN__NODE__V1__SYNC_RESPONSE__INIT;
+        LinkSyncCursor c = {};
+
+        (void) state;
+        m.sequence = 5;
+        assert_false(link_sync_take(&c, &m)); /* a delta before any snapshot */
+        m.full_snapshot = true;
+        assert_true(link_sync_take(&c, &m));
+        m.full_snapshot = false;
+        m.base_sequence = 5, m.sequence = 9;
+        assert_true(link_sync_take(&c, &m));
+        m.base_sequence = 9, m.sequence = 9; /* a part of the same change */
+        assert_true(link_sync_take(&c, &m));
+        m.base_sequence = 10, m.sequence = 12; /* 9 -> 10 missing */
+        assert_false(link_sync_take(&c, &m));
+        assert_int_equal(c.applied, 9);
+        m.full_snapshot = true; /* the fresh snapshot after the reopen */
+        assert_true(link_sync_take(&c, &m));
+        assert_int_equal(c.applied, 12);
+}
+
 /* Attestation, then a Sync message per change, the identity saved; a stop while the
  * thread waits on the stream. */
 static void test_attest_and_sync(void **state) {
@@ -405,6 +429,7 @@ static void test_backoff(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_sync_order),
                 cmocka_unit_test(test_attest_and_sync),
                 cmocka_unit_test(test_reconnect_after_restart),
                 cmocka_unit_test(test_evicted_attests_again),

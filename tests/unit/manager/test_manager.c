@@ -162,6 +162,52 @@ static void test_delete(void **state) {
         fx_done(&fx);
 }
 
+/* A snapshot in parts (docs/sync.md): nothing is dropped or published before the last
+ * part; then exactly the entries of all parts are held, the old SVIDs kept. */
+static void test_snapshot_parts(void **state) {
+        static const char *const three[] = {
+                "e1 /w1 unix:uid:1",
+                "e2 /w2 unix:uid:2",
+                "e3 /w3 unix:uid:3",
+        };
+        static const char *const part2[] = {"e4 /w4 unix:uid:4"};
+        Fixture fx;
+        size_t want = 3;
+        Warden__Node__V1__SyncResponse *resp;
+        uint64_t version;
+
+        (void) state;
+        fx_init(&fx, 0);
+        apply(&fx, true, three, 3);
+        fx_run_until(&fx, signed_at_least, &want);
+        {
+                _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
+                version = s->version;
+        }
+        resp = fx_sync(&fx, true, three, 2); /* part 1: e1, e2 */
+        resp->more = true;
+        assert_ok(manager_apply_sync(fx.m, resp));
+        pb_free(resp);
+        {
+                _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
+                assert_non_null(fx_find(s, "e3"));     /* not dropped before the last part */
+                assert_int_equal(s->version, version); /* nothing published yet */
+        }
+        resp = fx_sync(&fx, false, part2, 1); /* part 2: e4, the last */
+        assert_ok(manager_apply_sync(fx.m, resp));
+        pb_free(resp);
+        want = 3;
+        fx_run_until(&fx, signed_at_least, &want);
+        {
+                _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
+                assert_int_equal(s->n_svids, 3);
+                assert_null(fx_find(s, "e3"));
+                assert_non_null(fx_find(s, "e1")->chain_der); /* kept */
+                assert_non_null(fx_find(s, "e4"));
+        }
+        fx_done(&fx);
+}
+
 /* Rotation at half-life: nothing happens before, a new SVID after. */
 static void test_rotation(void **state) {
         static const char *const one[] = {"e1 /w1 unix:uid:1"};
@@ -324,6 +370,7 @@ int main(void) {
                 cmocka_unit_test(test_retry_delay),
                 cmocka_unit_test(test_sync_and_sign),
                 cmocka_unit_test(test_delete),
+                cmocka_unit_test(test_snapshot_parts),
                 cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_entry_change),
                 cmocka_unit_test(test_failures),

@@ -64,6 +64,7 @@ static void start_server(NodeFx *fx, int port) {
         assert_true(asprintf(&ds_path, "%s/ds.sqlite3", fx->dir) > 0);
         assert_ok(ds_open_sqlite(ds_path, &s->ds));
         ds_set_metrics(s->ds, s->metrics.datastore_seconds);
+        assert_ok(server_changes_start(s));
         assert_ok(ca_new(&(CaConfig){.trust_domain = NT_TD,
                                      .data_dir = fx->dir,
                                      .key_type = WARDEN_KEY_EC_P256,

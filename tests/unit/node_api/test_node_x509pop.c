@@ -356,13 +356,13 @@ static void test_sync(void **state) {
 
         /* A change that does not alter this agent's snapshot sends nothing. */
         put(&fx, mk(TD "/other", TD "/elsewhere"));
-        node_api_entries_changed(fx.s->node);
+        server_entries_changed(fx.s);
         node_api_bundle_changed(fx.s->node);
         node_fx_pump(&fx, NULL, NULL, 300);
         assert_int_equal(atomic_load(&c.n_msgs), 1);
 
         put(&fx, mk(TD "/w2", id.spiffe_id));
-        node_api_entries_changed(fx.s->node);
+        server_entries_changed(fx.s);
         assert_true(node_sync_wait_msgs(&c, 2, 10000));
         assert_int_equal(atomic_load(&c.last_entries), 2);
 
