@@ -94,11 +94,18 @@ static int bundle_lookup(void *userdata,
                 if (!c->trust_domain)
                         return -ENOMEM;
                 r = ds_get_bundle(n->server->ds, td, &c->data, &c->len);
-                if (r < 0 && r != -ENOENT) {
+                if (r < 0) {
+                        /* Not stored (or not readable): not cached either, so a bundle
+                         * stored later is found by the next lookup. */
                         free(c->trust_domain);
-                        return r;
+                        if (r != -ENOENT)
+                                return r;
+                        *ret_data = NULL;
+                        *ret_len = 0;
+                        *ret_hash = 0;
+                        return 0;
                 }
-                c->hash = c->data ? sync_hash(c->data, c->len) : 0;
+                c->hash = sync_hash(c->data, c->len);
                 n->n_bundles++;
         }
         *ret_data = c->data;

@@ -38,10 +38,11 @@ struct NodeStream {
         NodeStream *by_agent_next; /* same hash bucket */
 };
 
-/* A stored federated bundle, cached: its bytes are read from the datastore once. */
+/* A stored federated bundle, cached: its bytes are read from the datastore once, until
+ * a BUNDLE event names it. */
 typedef struct SyncBundleCache {
         char *trust_domain;
-        uint8_t *data; /* NULL: no bundle stored */
+        uint8_t *data;
         size_t len;
         uint64_t hash;
 } SyncBundleCache;
