@@ -136,7 +136,7 @@ int ds_sqlite_record_change(DsSqlite *s, DsEventKind kind, const char *key);
 
 /* Runs the bound statement st (an UPDATE or DELETE of one row) in its own
  * transaction. A non-NULL key makes it a change: ds_sqlite_record_change(kind, key)
- * in the same transaction; NULL key: neither (kind is ignored). -ENOENT when no row
+ * in the same transaction; a NULL key (kind 0) records nothing. -ENOENT when no row
  * changed (nothing is committed then). st is reset in every case. */
 int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, DsEventKind kind, const char *key);
 
