@@ -185,6 +185,34 @@ int ds_change_sequence(Datastore *ds, uint64_t *ret) {
         return DS_OP(ds, change_sequence, ret);
 }
 
+/* ---- change events ---- */
+
+int ds_list_events(Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n) {
+        if (!ds || !ret || !ret_n || limit == 0 || limit > DS_EVENTS_PAGE_MAX)
+                return -EINVAL;
+        return DS_OP(ds, list_events, after_id, limit, ret, ret_n);
+}
+
+void ds_event_array_free(DsEvent *events, size_t n) {
+        if (!events)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(events[i].key);
+        free(events);
+}
+
+int ds_last_event_id(Datastore *ds, uint64_t *ret) {
+        if (!ds || !ret)
+                return -EINVAL;
+        return DS_OP(ds, last_event_id, ret);
+}
+
+int ds_prune_events(Datastore *ds, int64_t before) {
+        if (!ds)
+                return -EINVAL;
+        return DS_OP(ds, prune_events, before);
+}
+
 /* ---- entries ---- */
 
 static int create_entries_prepare(Entry *const *entries, size_t n, char **ids, size_t *reterr) {

@@ -34,7 +34,7 @@
 typedef struct Datastore Datastore;
 
 /* Highest schema version this binary knows (PRAGMA user_version of a SQLite file). */
-#define DS_SCHEMA_VERSION 3
+#define DS_SCHEMA_VERSION 4
 
 #define DS_BATCH_MAX 1000               /* entries per ds_create_entries() */
 #define DS_JOIN_TOKEN_MAX 1024          /* bytes of a join token */
@@ -91,14 +91,24 @@ int ds_change_sequence(Datastore *ds, uint64_t *ret);
 /* ---- Change events ----
  * Every write that can change what an agent is served appends one row to the events
  * table in the same transaction: an entry created, updated or deleted (kind ENTRY,
- * key = the entry id), an agent attested, re-attested, banned, unbanned or deleted
- * (AGENT, key = its SPIFFE ID), a federated bundle set or deleted (BUNDLE, key = the
- * trust domain). Event ids increase monotonically and are never reused (also across
- * restarts and deletions of old events), so a reader that remembers the last id it
- * applied can tail the table: the server's in-memory index and Sync fan-out do this
+ * key = the entry id; a batch create appends one event per entry, in batch order), an
+ * agent attested, re-attested, banned, unbanned or deleted (AGENT, key = its SPIFFE
+ * ID), a federated bundle set or deleted (BUNDLE, key = the trust domain). SVID
+ * renewals, last-seen updates, join tokens and metadata append none. A write that
+ * fails appends none. Event ids increase monotonically and are never reused (also
+ * across restarts and deletions of old events), so a reader that remembers the last id
+ * it applied can tail the table: the server's in-memory index and Sync fan-out do this
  * for the server's own writes, and other servers sharing a PostgreSQL datastore will
  * do the same for theirs. An event says only *what* changed; the reader loads the
- * current state (ds_get_entry() ... -ENOENT meaning deleted). */
+ * current state (ds_get_entry() ... -ENOENT meaning deleted).
+ *
+ * Retention: events are a tail for readers that are at most seconds behind, not a
+ * history. The server prunes events older than DS_EVENTS_KEEP_SECONDS on its hourly
+ * housekeeping timer (so an event lives between one and about two hours), always
+ * keeping the newest one. A reader further behind than that must reload everything.
+ * With SQLite, whose writers are serialized, committed ids have no gaps: when the
+ * first event after after_id is not after_id + 1, the events in between were pruned
+ * and the reader missed them (other backends may leave gaps; do not rely on this). */
 
 typedef enum DsEventKind {
         DS_EVENT_ENTRY = 1,
@@ -113,15 +123,23 @@ typedef struct DsEvent {
         int64_t at; /* when it was written */
 } DsEvent;
 
-/* Events with id > after_id, ascending, at most limit (1..DS_EVENTS_PAGE_MAX). */
+#define DS_EVENTS_KEEP_SECONDS 3600 /* the server prunes events older than this */
+
+/* Events with id > after_id, ascending, at most limit (1..DS_EVENTS_PAGE_MAX, else
+ * -EINVAL). None: *ret = NULL, *ret_n = 0. Free with ds_event_array_free(). */
 #define DS_EVENTS_PAGE_MAX 10000
 int ds_list_events(Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n);
+/* Frees the keys and the array. Accepts NULL. */
 void ds_event_array_free(DsEvent *events, size_t n);
 
-/* The id of the newest event ever written (0 when none), also when it was pruned. */
+/* The id of the newest event ever written (0 when none was, e.g. on a fresh or just
+ * migrated database), also when it was pruned. A reader that starts with a full load
+ * reads this id *before* loading, then tails from it: an event whose change the load
+ * already saw only makes it reload the same key. */
 int ds_last_event_id(Datastore *ds, uint64_t *ret);
 
-/* Deletes events written before `before` (keeping the newest one). Returns how many. */
+/* Deletes events written before `before` (at < before), always keeping the newest
+ * event. Returns how many. */
 int ds_prune_events(Datastore *ds, int64_t before);
 
 /* ---- Registration entries ----

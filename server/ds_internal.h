@@ -21,6 +21,12 @@ typedef struct DatastoreOps {
         int (*schema_version)(Datastore *ds);
         int (*change_sequence)(Datastore *ds, uint64_t *ret);
 
+        /* limit: 1..DS_EVENTS_PAGE_MAX. */
+        int (*list_events)(
+                Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n);
+        int (*last_event_id)(Datastore *ds, uint64_t *ret);
+        int (*prune_events)(Datastore *ds, int64_t before);
+
         /* ids[i] is the id to store for entries[i] (entries[i]->id is ignored). */
         int (*create_entries)(Datastore *ds,
                               Entry *const *entries,

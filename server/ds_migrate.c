@@ -112,10 +112,22 @@ static const char migration_3[] =
         "CREATE INDEX entries_task_id ON entries (task, id) WHERE task IS NOT NULL;"
         "CREATE INDEX entries_node_id ON entries (id) WHERE node = 1;";
 
+/* Change events (ds.h "Change events"): AUTOINCREMENT so that no id is handed out
+ * twice, even once every row is gone (pruning keeps the newest anyway) and its largest
+ * id is in sqlite_sequence for ds_last_event_id(); `at` indexed for pruning. */
+static const char migration_4[] = "CREATE TABLE events ("
+                                  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                  "  kind INTEGER NOT NULL,"
+                                  "  key TEXT NOT NULL,"
+                                  "  at INTEGER NOT NULL"
+                                  ");"
+                                  "CREATE INDEX events_at ON events (at);";
+
 static const char *const migrations[] = {
         migration_1,
         migration_2,
         migration_3,
+        migration_4,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DS_SCHEMA_VERSION,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -178,7 +179,30 @@ int ds_sqlite_bump_change_seq(DsSqlite *s) {
         return sqlite3_changes(s->db) == 1 ? 0 : -EBADMSG;
 }
 
-int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
+int ds_sqlite_append_event(DsSqlite *s, DsEventKind kind, const char *key) {
+        sqlite3_stmt *st;
+        int r;
+
+        r = ds_sqlite_stmt(s, STMT_EVENT_INSERT,
+                           "INSERT INTO events (kind, key, at) VALUES (?1, ?2, ?3)", &st);
+        if (r < 0)
+                return r;
+        if ((r = ds_sqlite_bind_int64(st, 1, kind)) < 0 ||
+            (r = ds_sqlite_bind_text(st, 2, key)) < 0 ||
+            (r = ds_sqlite_bind_int64(st, 3, (int64_t) time(NULL))) < 0) {
+                ds_sqlite_resetp(&st);
+                return r;
+        }
+        return ds_sqlite_exec_stmt(st);
+}
+
+int ds_sqlite_record_change(DsSqlite *s, DsEventKind kind, const char *key) {
+        int r = ds_sqlite_bump_change_seq(s);
+
+        return r < 0 ? r : ds_sqlite_append_event(s, kind, key);
+}
+
+int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, DsEventKind kind, const char *key) {
         _cleanup_(ds_sqlite_rollbackp) DsSqlite *txn = NULL;
         _cleanup_(ds_sqlite_resetp) sqlite3_stmt *reset = st;
         int r;
@@ -192,7 +216,7 @@ int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump) {
                 return r;
         if (sqlite3_changes(s->db) == 0)
                 return -ENOENT;
-        if (bump && (r = ds_sqlite_bump_change_seq(s)) < 0)
+        if (key && (r = ds_sqlite_record_change(s, kind, key)) < 0)
                 return r;
         r = ds_sqlite_commit(s);
         if (r < 0)
@@ -271,7 +295,7 @@ static int ds_sqlite_set_meta(Datastore *ds, const char *key, int64_t value) {
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, 0, NULL);
 }
 
 static int ds_sqlite_schema_version(Datastore *ds) {
@@ -302,6 +326,9 @@ static const DatastoreOps sqlite_ops = {
         .close = ds_sqlite_close,
         .schema_version = ds_sqlite_schema_version,
         .change_sequence = ds_sqlite_change_sequence,
+        .list_events = ds_sqlite_list_events,
+        .last_event_id = ds_sqlite_last_event_id,
+        .prune_events = ds_sqlite_prune_events,
         .create_entries = ds_sqlite_create_entries,
         .get_entry = ds_sqlite_get_entry,
         .list_entries = ds_sqlite_list_entries,

@@ -20,6 +20,10 @@ typedef enum StmtId {
         STMT_ROLLBACK,
         STMT_SEQ_GET,
         STMT_SEQ_BUMP,
+        STMT_EVENT_INSERT,
+        STMT_EVENT_LIST,
+        STMT_EVENT_LAST,
+        STMT_EVENT_PRUNE,
         STMT_ENTRY_INSERT,
         STMT_ENTRY_UPDATE,
         STMT_ENTRY_DELETE,
@@ -123,11 +127,18 @@ static inline void ds_sqlite_resetp(sqlite3_stmt **st) {
 
 /* Adds 1 to the persisted change sequence (inside the caller's transaction). */
 int ds_sqlite_bump_change_seq(DsSqlite *s);
+/* Appends one row to the events table, at = now (inside the caller's transaction). */
+int ds_sqlite_append_event(DsSqlite *s, DsEventKind kind, const char *key);
+/* A write that changes what agents are served: bumps the change sequence and appends
+ * the event (kind, key), inside the caller's transaction. Every such write calls this
+ * (or, for a batch, the two above) just before it commits. */
+int ds_sqlite_record_change(DsSqlite *s, DsEventKind kind, const char *key);
 
 /* Runs the bound statement st (an UPDATE or DELETE of one row) in its own
- * transaction, bumping the change sequence when bump is true. -ENOENT when no
- * row changed (nothing is committed then). st is reset in every case. */
-int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, bool bump);
+ * transaction. A non-NULL key makes it a change: ds_sqlite_record_change(kind, key)
+ * in the same transaction; a NULL key (kind 0) records nothing. -ENOENT when no row
+ * changed (nothing is committed then). st is reset in every case. */
+int ds_sqlite_run_write(DsSqlite *s, sqlite3_stmt *st, DsEventKind kind, const char *key);
 
 /* Runs the cached statement id (sql selects type, value for ?1 = owner) and adds
  * every row to set. -EBADMSG for a NULL column; selector_set_add() errors. */
@@ -168,6 +179,11 @@ int ds_sqlite_update_agent_svid(Datastore *ds,
                                 const char *serial,
                                 int64_t exp);
 int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now);
+/* ds_sqlite_events.c */
+int ds_sqlite_list_events(
+        Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n);
+int ds_sqlite_last_event_id(Datastore *ds, uint64_t *ret);
+int ds_sqlite_prune_events(Datastore *ds, int64_t before);
 /* ds_sqlite_tokens.c (join tokens and bundles) */
 int ds_sqlite_create_join_token(Datastore *ds,
                                 const uint8_t hash[DS_TOKEN_HASH_SIZE],

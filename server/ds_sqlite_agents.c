@@ -64,7 +64,8 @@ int ds_sqlite_upsert_agent(Datastore *ds, const AttestedAgent *a, int64_t now) {
                 return r;
         }
         /* New selectors may change which node aliases (and so entries) apply. */
-        if ((r = write_agent_selectors(s, a)) < 0 || (r = ds_sqlite_bump_change_seq(s)) < 0 ||
+        if ((r = write_agent_selectors(s, a)) < 0 ||
+            (r = ds_sqlite_record_change(s, DS_EVENT_AGENT, a->spiffe_id)) < 0 ||
             (r = ds_sqlite_commit(s)) < 0)
                 return r;
         txn = NULL;
@@ -196,7 +197,7 @@ int ds_sqlite_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, DS_EVENT_AGENT, spiffe_id);
 }
 
 int ds_sqlite_delete_agent(Datastore *ds, const char *spiffe_id) {
@@ -211,7 +212,7 @@ int ds_sqlite_delete_agent(Datastore *ds, const char *spiffe_id) {
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, DS_EVENT_AGENT, spiffe_id);
 }
 
 int ds_sqlite_update_agent_svid(Datastore *ds,
@@ -233,7 +234,7 @@ int ds_sqlite_update_agent_svid(Datastore *ds,
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, 0, NULL);
 }
 
 int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now) {
@@ -250,5 +251,5 @@ int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now) {
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, false);
+        return ds_sqlite_run_write(s, st, 0, NULL);
 }

@@ -161,7 +161,10 @@ int ds_sqlite_create_entries(Datastore *ds,
                         return log_debug_errno(r, "sqlite: storing entry %zu of %zu: %m", i, n);
                 }
         }
+        /* One change, one event per entry. */
         r = ds_sqlite_bump_change_seq(s);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = ds_sqlite_append_event(s, DS_EVENT_ENTRY, ids[i]);
         if (r < 0)
                 return r;
         r = ds_sqlite_commit(s);
@@ -506,7 +509,7 @@ int ds_sqlite_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         if (r < 0)
                 return r;
         if ((r = delete_children(s, e->id)) < 0 || (r = write_children(s, e->id, e)) < 0 ||
-            (r = ds_sqlite_bump_change_seq(s)) < 0)
+            (r = ds_sqlite_record_change(s, DS_EVENT_ENTRY, e->id)) < 0)
                 return r;
         if (ret && (r = load_entry(s, e->id, &stored)) < 0)
                 return r;
@@ -531,7 +534,7 @@ int ds_sqlite_delete_entry(Datastore *ds, const char *id) {
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, DS_EVENT_ENTRY, id);
 }
 
 int ds_sqlite_count_entries(Datastore *ds, int64_t *ret) {

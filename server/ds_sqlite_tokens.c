@@ -157,7 +157,8 @@ int ds_sqlite_set_bundle(
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        if ((r = ds_sqlite_exec_stmt(st)) < 0 || (r = ds_sqlite_bump_change_seq(s)) < 0 ||
+        if ((r = ds_sqlite_exec_stmt(st)) < 0 ||
+            (r = ds_sqlite_record_change(s, DS_EVENT_BUNDLE, td)) < 0 ||
             (r = ds_sqlite_commit(s)) < 0)
                 return r;
         txn = NULL;
@@ -267,5 +268,5 @@ int ds_sqlite_delete_bundle(Datastore *ds, const char *td) {
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_run_write(s, st, true);
+        return ds_sqlite_run_write(s, st, DS_EVENT_BUNDLE, td);
 }

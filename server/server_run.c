@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The server's event loop: RPC dispatch, CA rotation timer, join-token pruning,
- * signals and sd_notify. */
+/* The server's event loop: RPC dispatch, CA rotation timer, pruning of join tokens
+ * and change events, signals and sd_notify. */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -87,6 +87,12 @@ static int on_prune_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 log_warning_errno(r, "Failed to prune expired join tokens, ignoring: %m");
         else if (r > 0)
                 log_info("Pruned %d expired join tokens", r);
+        /* Change events are a tail for readers seconds behind, not a history (ds.h). */
+        r = ds_prune_events(s->ds, (int64_t) time(NULL) - DS_EVENTS_KEEP_SECONDS);
+        if (r < 0)
+                log_warning_errno(r, "Failed to prune old change events, ignoring: %m");
+        else if (r > 0)
+                log_debug("Pruned %d change events", r);
         (void) sd_event_source_set_time(src, usec + PRUNE_INTERVAL_USEC);
         return sd_event_source_set_enabled(src, SD_EVENT_ON);
 }

@@ -582,5 +582,6 @@ int main(void) {
         r |= test_ds_agents_run();
         r |= test_ds_files_run();
         r |= test_ds_plan_run();
+        r |= test_ds_events_run();
         return r;
 }

@@ -35,3 +35,4 @@ int test_entry_run(void);
 int test_ds_agents_run(void);
 int test_ds_files_run(void);
 int test_ds_plan_run(void);
+int test_ds_events_run(void);
