@@ -118,7 +118,7 @@ typedef enum DsEventKind {
 
 typedef struct DsEvent {
         uint64_t id;
-        DsEventKind kind;
+        DsEventKind kind; /* may be one this binary does not know: skip it */
         char *key;
         int64_t at; /* when it was written */
 } DsEvent;

@@ -18,16 +18,14 @@ static void event_list_done(EventList *l) {
         ds_event_array_free(l->items, l->n);
 }
 
-static bool kind_known(int64_t kind) {
-        return kind == DS_EVENT_ENTRY || kind == DS_EVENT_AGENT || kind == DS_EVENT_BUNDLE;
-}
-
 static int event_from_row(sqlite3_stmt *st, DsEvent *ret) {
         int64_t id = sqlite3_column_int64(st, 0), kind = sqlite3_column_int64(st, 1);
         char *key = NULL;
         int r;
 
-        if (id <= 0 || !kind_known(kind))
+        /* A kind this binary does not know (written by a newer server sharing the
+         * datastore) is passed on: readers skip what they do not know. */
+        if (id <= 0 || kind <= 0 || kind > INT32_MAX)
                 return log_debug_errno(-EBADMSG, "sqlite: event %lld has kind %lld", (long long) id,
                                        (long long) kind);
         r = ds_sqlite_column_strdup(st, 2, &key);
