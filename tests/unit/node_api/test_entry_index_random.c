@@ -389,7 +389,8 @@ static void run_init(Run *run, Fx *fx, bool small_caps) {
         char s[32];
 
         *run = (Run){.fx = fx, .small_caps = small_caps};
-        run->seed = env ? strtoull(env, NULL, 10) : (uint64_t) time(NULL) ^ (uint64_t) getpid();
+        run->seed = env ? strtoull(env, NULL, 10)
+                        : (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 20) ^ small_caps;
         run->rng = run->seed * 0x9e3779b97f4a7c15ULL + 1;
         print_message("entry_index random ops: seed %" PRIu64 " (WARDEN_TEST_SEED)\n", run->seed);
         for (size_t k = 0; k < N_AGENTS; k++) {
