@@ -287,8 +287,10 @@ int entry_index_put(EntryIndex *idx, Entry *e) {
         it->e = TAKE_PTR(owned);
         it->bytes = entry_bytes(it->e);
         r = item_link(idx, it);
-        if (r < 0)
-                return item_free(it), r;
+        if (r < 0) {
+                item_free(it);
+                return r;
+        }
         /* Replacing an existing key needs no room: only a new id can fail here. */
         old = str_map_get(&idx->by_id, e->id);
         r = str_map_put(&idx->by_id, e->id, it);

@@ -103,7 +103,8 @@ int entry_index_matching_aliases(const EntryIndex *idx,
  * The server calls it with the old and the new parent of a changed entry: the agents
  * to update are those whose ID is in the result, plus those matching a node alias
  * whose spiffe_id is in the result. cb is called once per ID (borrowed string, valid
- * during the call); a negative return from cb stops the walk and is returned. */
+ * during the call; cb must not change the index); a negative return from cb stops the
+ * walk and is returned. */
 int entry_index_walk_up(const EntryIndex *idx,
                         const char *parent_id,
                         int64_t now,

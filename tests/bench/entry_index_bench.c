@@ -73,27 +73,10 @@ static int count_cb(const char *id, void *userdata) {
         return 0;
 }
 
-int main(int argc, char **argv) {
-        size_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
-        size_t agents = argc > 2 ? strtoull(argv[2], NULL, 10) : 100, walked = 0;
-        char dir[] = "/tmp/entry-index-bench.XXXXXX", path[96], agent[64], s[32];
-        SelectorSet sel = {};
-        Datastore *ds = NULL;
-        EntryIndex *idx = NULL;
-        AuthzView v = {};
-        AuthzSet *set = NULL;
-        int64_t now = time(NULL);
-        size_t heap;
-        double t;
-        int r, iters = 200;
+static void store(Datastore *ds, size_t total, size_t agents) {
+        double t = now_s();
+        int r;
 
-        log_set_max_level(LOG_ERR);
-        if (!mkdtemp(dir))
-                die("mkdtemp", -errno);
-        snprintf(path, sizeof(path), "%s/ds.sqlite3", dir);
-        if ((r = ds_open_sqlite(path, &ds)) < 0)
-                die("ds_open_sqlite", r);
-        t = now_s();
         for (size_t done = 0; done < total;) {
                 Entry *batch[DS_BATCH_MAX];
                 size_t k = total - done < DS_BATCH_MAX ? total - done : DS_BATCH_MAX;
@@ -107,11 +90,13 @@ int main(int argc, char **argv) {
                 done += k;
         }
         printf("datastore: %zu entries stored in %.2f s\n", total, now_s() - t);
+}
 
-        if ((r = entry_index_new(&idx)) < 0)
-                die("entry_index_new", r);
-        heap = mallinfo2().uordblks;
-        t = now_s();
+static void load(EntryIndex *idx, Datastore *ds) {
+        size_t heap = mallinfo2().uordblks;
+        double t = now_s();
+        int r;
+
         if ((r = entry_index_load(idx, ds)) < 0)
                 die("entry_index_load", r);
         printf("entry_index_load: %.3f s, %zu entries\n", now_s() - t, entry_index_count(idx));
@@ -120,31 +105,35 @@ int main(int argc, char **argv) {
         printf("entry_index_memory: %.1f MiB (malloc'd since before the load: %.1f MiB)\n",
                (double) entry_index_memory(idx) / (1024.0 * 1024.0),
                (double) (mallinfo2().uordblks - heap) / (1024.0 * 1024.0));
+}
 
-        for (size_t i = 0; i < 10; i++) {
-                snprintf(s, sizeof(s), "node:k%zu", i * 3);
-                selector_set_add_string(&sel, s, NULL);
-        }
-        /* a2: its direct children only; a1: as many again one level below them. */
+/* a2: its direct children only; a1: as many again one level below them. */
+static void walks(EntryIndex *idx, Datastore *ds, const SelectorSet *sel, int64_t now) {
+        AuthzView v = {};
+        AuthzSet *set = NULL;
+        char agent[64];
+        size_t walked = 0;
+        double t;
+        int r, iters = 200;
+
         for (size_t a = 2; a >= 1; a--) {
                 snprintf(agent, sizeof(agent), TD "/warden/agent/a%zu", a);
                 t = now_s();
                 for (int i = 0; i < iters; i++)
-                        if ((r = entry_index_authorized(idx, agent, &sel, now, 0, &v)) < 0)
+                        if ((r = entry_index_authorized(idx, agent, sel, now, 0, &v)) < 0)
                                 die("entry_index_authorized", r);
                 printf("entry_index_authorized: %zu entries in %.1f us\n", v.n,
                        (now_s() - t) / iters * 1e6);
                 t = now_s();
-                if ((r = authz_set_build(ds, agent, &sel, now, &set)) < 0)
+                if ((r = authz_set_build(ds, agent, sel, now, &set)) < 0)
                         die("authz_set_build", r);
                 printf("authz_set_build (SQLite): %zu entries in %.1f us\n", set->n,
                        (now_s() - t) * 1e6);
                 authz_set_free(set);
         }
-
         t = now_s();
         for (int i = 0; i < iters; i++)
-                if ((r = entry_index_matching_aliases(idx, &sel, now, &v)) < 0)
+                if ((r = entry_index_matching_aliases(idx, sel, now, &v)) < 0)
                         die("entry_index_matching_aliases", r);
         printf("entry_index_matching_aliases: %zu aliases in %.1f us\n", v.n,
                (now_s() - t) / iters * 1e6);
@@ -154,10 +143,16 @@ int main(int argc, char **argv) {
                         die("entry_index_walk_up", r);
         printf("entry_index_walk_up: %zu IDs in %.2f us\n", walked / (size_t) iters,
                (now_s() - t) / iters * 1e6);
+        authz_view_done(&v);
+}
 
-        t = now_s();
+static void put_remove(EntryIndex *idx, size_t first, size_t agents) {
+        double t = now_s();
+        char s[32];
+        int r;
+
         for (size_t i = 0; i < 10000; i++) {
-                Entry *e = mk(total + i, agents);
+                Entry *e = mk(first + i, agents);
 
                 snprintf(s, sizeof(s), "bench%zu", i);
                 e->id = strdup(s);
@@ -170,8 +165,36 @@ int main(int argc, char **argv) {
                         die("entry_index_remove", r);
         }
         printf("entry_index_put + remove: %.2f us per entry\n", (now_s() - t) / 10000 * 1e6);
+}
 
-        authz_view_done(&v);
+int main(int argc, char **argv) {
+        size_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
+        size_t agents = argc > 2 ? strtoull(argv[2], NULL, 10) : 100;
+        char dir[] = "/tmp/entry-index-bench.XXXXXX", path[96], s[32];
+        SelectorSet sel = {};
+        Datastore *ds = NULL;
+        EntryIndex *idx = NULL;
+        int r;
+
+        log_set_max_level(LOG_ERR);
+        if (total == 0 || agents < 3)
+                return fprintf(stderr, "usage: %s [entries] [agents >= 3]\n", argv[0]), 2;
+        if (!mkdtemp(dir))
+                die("mkdtemp", -errno);
+        snprintf(path, sizeof(path), "%s/ds.sqlite3", dir);
+        if ((r = ds_open_sqlite(path, &ds)) < 0)
+                die("ds_open_sqlite", r);
+        store(ds, total, agents);
+        if ((r = entry_index_new(&idx)) < 0)
+                die("entry_index_new", r);
+        load(idx, ds);
+        for (size_t i = 0; i < 10; i++) {
+                snprintf(s, sizeof(s), "node:k%zu", i * 3);
+                selector_set_add_string(&sel, s, NULL);
+        }
+        walks(idx, ds, &sel, time(NULL));
+        put_remove(idx, total, agents);
+
         selector_set_done(&sel);
         entry_index_free(idx);
         ds_close(ds);
