@@ -86,8 +86,13 @@ static int set_push(AuthzSet *set, size_t *allocated, Entry *e) {
 
 /* Moves the usable, non-alias entries of batch into set and their SPIFFE IDs into
  * next; what is not taken stays in batch (freed by the caller). */
-static int take_children(
-        AuthzSet *set, size_t *allocated, Entry **batch, size_t n, int64_t now, StrList *next) {
+static int take_children(AuthzSet *set,
+                         size_t *allocated,
+                         Entry **batch,
+                         size_t n,
+                         int64_t now,
+                         size_t max,
+                         StrList *next) {
         int r;
 
         for (size_t i = 0; i < n; i++) {
@@ -95,7 +100,7 @@ static int take_children(
 
                 if (e->node || !authz_entry_usable(e, now))
                         continue;
-                if (set->n >= AUTHZ_ENTRIES_MAX) {
+                if (set->n >= max) {
                         set->truncated = true;
                         return 0;
                 }
@@ -114,6 +119,7 @@ static int take_children(
 static int walk_level(Datastore *ds,
                       const StrList *level,
                       int64_t now,
+                      size_t max,
                       AuthzSet *set,
                       size_t *allocated,
                       StrList *next) {
@@ -129,7 +135,7 @@ static int walk_level(Datastore *ds,
                 r = ds_list_entries_by_parent_ids(ds, level->v + off, k, &batch, &n);
                 if (r < 0)
                         return r;
-                r = take_children(set, allocated, batch, n, now, next);
+                r = take_children(set, allocated, batch, n, now, max, next);
                 entry_array_free(batch, n);
                 if (r < 0)
                         return r;
@@ -198,6 +204,15 @@ int authz_set_build(Datastore *ds,
                     const SelectorSet *agent_selectors,
                     int64_t now,
                     AuthzSet **ret) {
+        return authz_set_build_max(ds, agent_id, agent_selectors, now, 0, ret);
+}
+
+int authz_set_build_max(Datastore *ds,
+                        const char *agent_id,
+                        const SelectorSet *agent_selectors,
+                        int64_t now,
+                        size_t max,
+                        AuthzSet **ret) {
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
         _cleanup_(str_list_done) StrList level = {}, next = {}, used = {};
         Entry **aliases = NULL;
@@ -206,6 +221,8 @@ int authz_set_build(Datastore *ds,
 
         if (!ds || !agent_id || !agent_selectors || !ret)
                 return -EINVAL;
+        if (max == 0)
+                max = AUTHZ_ENTRIES_MAX;
         set = calloc(1, sizeof(AuthzSet));
         if (!set)
                 return -ENOMEM;
@@ -215,7 +232,7 @@ int authz_set_build(Datastore *ds,
         for (unsigned depth = 0; depth < AUTHZ_LEVELS_MAX && level.n > 0 && !set->truncated;
              depth++) {
                 /* level's strings are borrowed from aliases or set: both outlive it. */
-                r = walk_level(ds, &level, now, set, &allocated, &next);
+                r = walk_level(ds, &level, now, max, set, &allocated, &next);
                 if (r >= 0)
                         r = advance(&used, &level, &next);
                 if (r < 0)
@@ -225,8 +242,9 @@ int authz_set_build(Datastore *ds,
         if (r < 0)
                 return r;
         if (set->truncated)
-                log_warning("Agent %s is authorized for more than %d entries, serving the first %d",
-                            agent_id, AUTHZ_ENTRIES_MAX, AUTHZ_ENTRIES_MAX);
+                log_warning(
+                        "Agent %s is authorized for more than %zu entries, serving the first %zu",
+                        agent_id, max, max);
         if (set->n > 1)
                 qsort(set->entries, set->n, sizeof(Entry *), cmp_entry_id);
         *ret = TAKE_PTR(set);

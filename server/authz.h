@@ -14,7 +14,8 @@
  *   4. node alias entries themselves are never part of the set, nor are entries that
  *      are not usable (expired, pending_approval, revoked); descendants are reached
  *      only through entries that are in the set;
- *   5. at most AUTHZ_ENTRIES_MAX entries: the walk stops there (set->truncated).
+ *   5. at most AUTHZ_ENTRIES_MAX entries (the default cap; see authz_set_build_max()): the
+ *      walk stops there (set->truncated).
  * Pure datastore reads; main thread only (the Datastore is not thread-safe). */
 
 #include <stdbool.h>
@@ -32,7 +33,7 @@
 typedef struct AuthzSet {
         Entry **entries; /* owned, sorted by entry id */
         size_t n;
-        bool truncated; /* AUTHZ_ENTRIES_MAX was reached */
+        bool truncated; /* the cap (AUTHZ_ENTRIES_MAX by default) was reached */
 } AuthzSet;
 
 /* true when e may be served at time now: not expired (expires_at == 0 or > now), its
@@ -48,6 +49,15 @@ int authz_set_build(Datastore *ds,
                     const SelectorSet *agent_selectors,
                     int64_t now,
                     AuthzSet **ret);
+
+/* authz_set_build() with max in place of AUTHZ_ENTRIES_MAX (0 = AUTHZ_ENTRIES_MAX), the
+ * cap entry_index_authorized() takes too. */
+int authz_set_build_max(Datastore *ds,
+                        const char *agent_id,
+                        const SelectorSet *agent_selectors,
+                        int64_t now,
+                        size_t max,
+                        AuthzSet **ret);
 
 /* The entry with this id, or NULL when the agent is not authorized for it (binary
  * search; the pointer is borrowed from the set). */

@@ -10,8 +10,11 @@
  *   parent_id -> entries with that parent_id (the authorization walk goes down these)
  *   spiffe_id -> entries with that spiffe_id (the "who can reach this entry" walk
  *                goes up these)
- *   selector  -> node alias entries (node = true) holding that selector, so the
- *                aliases matching an agent are found from the agent's own selectors.
+ *   selector  -> node alias entries (node = true) whose first (smallest) selector it
+ *                is, so the aliases matching an agent (all of whose selectors the
+ *                agent has, so also the first) are found from the agent's own
+ *                selectors, each once.
+ * The next expiry comes from a min-heap on expires_at.
  *
  * Loaded once from the datastore at start, then kept current by the caller with
  * entry_index_put()/entry_index_remove() for every change it learns of (the server
@@ -90,15 +93,18 @@ int entry_index_matching_aliases(const EntryIndex *idx,
 
 /* Every ID from which an entry with this parent_id can be reached by the walk of
  * authz.h: parent_id itself, then, level by level (at most AUTHZ_LEVELS_MAX levels),
- * the parent_id of every non-alias entry whose spiffe_id is an ID found so far. With
- * include_unusable = false only entries usable at `now` are followed; with true every
- * entry is (a superset, right even when the caller does not know which version of an
- * entry an agent last saw).
+ * the parent_id of every non-alias entry whose spiffe_id is an ID found so far. (An
+ * entry is served at most AUTHZ_LEVELS_MAX levels below an agent or alias, so its
+ * parent is at most AUTHZ_LEVELS_MAX - 1 steps below one: parent_id is the first of
+ * the AUTHZ_LEVELS_MAX levels.) With include_unusable = false only entries usable at
+ * `now` are followed; with true every entry is (a superset, right even when the caller
+ * does not know which version of an entry an agent last saw).
  *
  * The server calls it with the old and the new parent of a changed entry: the agents
  * to update are those whose ID is in the result, plus those matching a node alias
  * whose spiffe_id is in the result. cb is called once per ID (borrowed string, valid
- * during the call); a negative return from cb stops the walk and is returned. */
+ * during the call; cb must not change the index); a negative return from cb stops the
+ * walk and is returned. */
 int entry_index_walk_up(const EntryIndex *idx,
                         const char *parent_id,
                         int64_t now,
@@ -111,7 +117,8 @@ int entry_index_aliases_named(const EntryIndex *idx, const char *id, AuthzView *
 
 /* The earliest expires_at > now among the stored entries, or 0 when none will expire:
  * the server wakes up then, since an entry that expires leaves agents' sets without
- * any write. */
+ * any write. Cost: O(1 + entries already expired at now) (a pruned search of the
+ * expiry heap), so expired entries should not linger in the datastore forever. */
 int64_t entry_index_next_expiry(const EntryIndex *idx, int64_t now);
 
 /* Bytes of memory the index holds (entries and tables), approximately: for metrics
