@@ -137,6 +137,27 @@ static bool message_empty(const Warden__Node__V1__SyncResponse *m) {
                !m->bundle && m->n_federated_bundles == 0 && m->n_removed_trust_domains == 0;
 }
 
+/* Our bundle into m, unless the agent holds it in this version already. */
+static int add_bundle(NodeStream *st, bool full, Warden__Node__V1__SyncResponse *m) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint64_t hash;
+        size_t len;
+        int r;
+
+        r = pb_from_bundle(ca_bundle(st->node->server->ca), &m->bundle);
+        if (r >= 0)
+                r = pb_pack(m->bundle, &buf, &len);
+        if (r < 0)
+                return r;
+        hash = sync_hash(buf, len);
+        if (!full && hash == st->bundle_hash) {
+                pb_free(m->bundle);
+                m->bundle = NULL;
+        }
+        st->bundle_hash = hash;
+        return 0;
+}
+
 /* Re-reads the agent: -EPERM when it is gone or banned. */
 static int stream_reload_agent(NodeStream *st) {
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
@@ -191,7 +212,7 @@ static int stream_send_next(NodeStream *st) {
         warden__node__v1__sync_response__init(m);
         r = sync_delta_next(&st->state, &view, full, NODE_SYNC_MESSAGE_BYTES, bundle_lookup, n, m);
         if (r >= 0 && (full || st->bundle_dirty))
-                r = pb_from_bundle(ca_bundle(n->server->ca), &m->bundle);
+                r = add_bundle(st, full, m);
         if (r < 0)
                 return r;
         /* Whatever did not fit keeps the stream dirty: the sent callback continues. */

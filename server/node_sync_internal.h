@@ -24,6 +24,7 @@ struct NodeStream {
 
         SyncState state;        /* what the agent holds */
         uint64_t last_sequence; /* of the last message sent */
+        uint64_t bundle_hash;   /* of our bundle as last sent */
         unsigned n_messages;
 
         bool dirty;        /* its entries may have changed */

@@ -268,6 +268,27 @@ void node_fx_site_leaf(NodeFx *fx, const char *dns, X509 **ret_cert, EVP_PKEY **
 
 /* ---- Sync client ---- */
 
+static void held_apply(NodeSyncClient *c, const Warden__Node__V1__SyncResponse *m) {
+        for (size_t i = 0; i < m->n_entries; i++) {
+                bool have = false;
+
+                for (size_t k = 0; k < c->n_held && !have; k++)
+                        have = streq(c->held[k], m->entries[i]->id);
+                if (have)
+                        continue;
+                c->held = reallocarray(c->held, c->n_held + 1, sizeof(char *));
+                assert_non_null(c->held);
+                c->held[c->n_held++] = strdup(m->entries[i]->id);
+        }
+        for (size_t i = 0; i < m->n_deleted_entry_ids; i++)
+                for (size_t k = 0; k < c->n_held; k++)
+                        if (streq(c->held[k], m->deleted_entry_ids[i])) {
+                                free(c->held[k]);
+                                c->held[k] = c->held[--c->n_held];
+                                break;
+                        }
+}
+
 static void *sync_thread(void *p) {
         NodeSyncClient *c = p;
         Warden__Node__V1__SyncRequest req = WARDEN__NODE__V1__SYNC_REQUEST__INIT;
@@ -292,9 +313,19 @@ static void *sync_thread(void *p) {
                 }
                 m = warden__node__v1__sync_response__unpack(NULL, n, msg);
                 assert_non_null(m);
-                assert_true(m->full_snapshot);
-                assert_non_null(m->bundle);
-                atomic_store(&c->last_entries, (int) m->n_entries);
+                /* As an agent applies it (docs/sync.md): a snapshot first (with the
+                 * bundle), then deltas based on the message before. */
+                if (atomic_load(&c->n_msgs) == 0) {
+                        assert_true(m->full_snapshot);
+                        assert_non_null(m->bundle);
+                } else {
+                        assert_false(m->full_snapshot);
+                        assert_true(m->base_sequence == c->applied);
+                        atomic_fetch_add(&c->n_deltas, 1);
+                }
+                c->applied = m->sequence;
+                held_apply(c, m);
+                atomic_store(&c->last_entries, (int) c->n_held);
                 atomic_fetch_add(&c->n_msgs, 1);
                 pb_free(m);
         }
@@ -346,4 +377,7 @@ void node_sync_stop(NodeSyncClient *c) {
         assert_int_equal(pthread_join(c->thread, NULL), 0);
         rpc_stream_free(c->st);
         rpc_channel_free(c->ch);
+        for (size_t i = 0; i < c->n_held; i++)
+                free(c->held[i]);
+        free(c->held);
 }

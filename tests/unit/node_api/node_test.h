@@ -79,7 +79,11 @@ typedef struct NodeSyncClient {
         NodeId *id;
         pthread_t thread;
         atomic_int n_msgs;
-        atomic_int last_entries;
+        atomic_int last_entries; /* entries held after the last message */
+        atomic_int n_deltas;
+        char **held; /* entry ids held (the thread's) */
+        size_t n_held;
+        uint64_t applied;
         atomic_bool ended;
         atomic_bool opened;
         int status;

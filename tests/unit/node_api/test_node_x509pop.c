@@ -336,9 +336,11 @@ static Entry *mk(const char *spiffe_id, const char *parent_id) {
         return e;
 }
 
+/* Stores e and tells the server, as every writer does. */
 static void put(NodeFx *fx, Entry *e) {
         assert_ok(ds_create_entries(fx->s->ds, &e, 1, NULL));
         entry_free(e);
+        server_entries_changed(fx->s);
 }
 
 static void test_sync(void **state) {
@@ -357,7 +359,7 @@ static void test_sync(void **state) {
         /* A change that does not alter this agent's snapshot sends nothing. */
         put(&fx, mk(TD "/other", TD "/elsewhere"));
         server_entries_changed(fx.s);
-        node_api_bundle_changed(fx.s->node);
+        server_bundle_changed(fx.s);
         node_fx_pump(&fx, NULL, NULL, 300);
         assert_int_equal(atomic_load(&c.n_msgs), 1);
 
@@ -373,12 +375,12 @@ static void test_sync(void **state) {
         node_sync_stop(&anon);
 
         /* Another agent changing does not touch this stream; a ban ends it. */
-        node_api_agent_changed(fx.s->node, TD "/warden/agent/join_token/other");
-        node_api_agent_changed(fx.s->node, id.spiffe_id);
+        server_agent_changed(fx.s, TD "/warden/agent/join_token/other");
+        server_agent_changed(fx.s, id.spiffe_id);
         node_fx_pump(&fx, NULL, NULL, 200);
         assert_false(atomic_load(&c.ended));
         assert_ok(ds_set_agent_banned(fx.s->ds, id.spiffe_id, true));
-        node_api_agent_changed(fx.s->node, id.spiffe_id);
+        server_agent_changed(fx.s, id.spiffe_id);
         assert_true(node_sync_wait_end(&c, 10000));
         assert_int_equal(c.status, GRPC_STATUS_PERMISSION_DENIED);
         node_sync_stop(&c);

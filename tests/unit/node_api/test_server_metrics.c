@@ -213,7 +213,7 @@ static void test_stream_gauge(void **state) {
         assert_true(gauge_is(&w));
         /* A banned agent's stream ends: the gauge follows. */
         assert_ok(ds_set_agent_banned(fx.s->ds, id.spiffe_id, true));
-        node_api_agent_changed(fx.s->node, id.spiffe_id);
+        server_agent_changed(fx.s, id.spiffe_id);
         assert_true(node_sync_wait_end(&c2, 10000));
         w.want = 0;
         node_fx_pump(&fx, gauge_is, &w, 10000);
