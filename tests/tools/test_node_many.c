@@ -2,11 +2,13 @@
 /* sync-many: N simulated agents for scale benchmarks (scripts/bench-scale.sh).
  *
  *   sync-many -server H:P -trustBundle roots.pem -tokens FILE -dir D [-count N]
- *             [-concurrency C] [-timeout S]
+ *             [-concurrency C] [-holdUntil FILE] [-timeout S]
  *
  * Attests the first N join tokens of FILE (one a line) from C threads at once, keeps
  * every node key and SVID in memory and writes "<index> <agent ID>" lines to D/ids.
- * Then opens one Sync stream per agent, each on a channel (TCP connection) of its own,
+ * Then (once the -holdUntil file exists, if given: attestations create node alias
+ * entries, so a benchmark may attest agents early and connect them later) opens one
+ * Sync stream per agent, each on a channel (TCP connection) of its own,
  * read by one small thread per stream while two threads poll gRPC for all of them.
  * When every stream has delivered its first message it creates D/ready. Every message
  * received prints one line on stdout, flushed at once:
@@ -60,8 +62,8 @@ typedef struct Fleet {
         char *roots_pem, *server_id;
         SimAgent *agents;
         size_t n, next, ready, failed;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
+        const char *hold; /* streams open once this file exists */
+        sigset_t sigs;
         bool stop;
 } Fleet;
 
@@ -70,6 +72,10 @@ static int64_t mono_ns(void) {
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool stopped(Fleet *fl) {
+        return __atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE);
 }
 
 static char *slurp(const char *path) {
@@ -204,7 +210,7 @@ static int attest(Fleet *fl, SimAgent *a) {
         r = warden_key_generate(WARDEN_KEY_EC_P256, &key);
         if (r >= 0)
                 r = warden_csr_create(key, NULL, &csr, &len);
-        for (int i = 0; r >= 0 && i < ATTEST_TRIES; i++) {
+        for (int i = 0; r >= 0 && i < ATTEST_TRIES && !stopped(fl); i++) {
                 r = attest_once(fl, a, key, csr, len);
                 if (r <= 0)
                         return r;
@@ -220,7 +226,7 @@ static void *attest_worker(void *p) {
                 size_t i = __atomic_fetch_add(&fl->next, 1, __ATOMIC_ACQ_REL);
                 int r;
 
-                if (i >= fl->n)
+                if (i >= fl->n || stopped(fl))
                         return NULL;
                 r = attest(fl, &fl->agents[i]);
                 if (r < 0) {
@@ -280,7 +286,7 @@ static void stream_ended(Fleet *fl, SimAgent *a) {
         int status = 0;
 
         (void) rpc_stream_status(a->st, &status, &msg);
-        if (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+        if (!stopped(fl)) {
                 fprintf(stderr, "agent %zu: stream ended: %s: %s\n", a->index,
                         rpc_status_to_string(status), strna(msg));
                 __atomic_fetch_add(&fl->failed, 1, __ATOMIC_ACQ_REL);
@@ -288,10 +294,7 @@ static void stream_ended(Fleet *fl, SimAgent *a) {
 }
 
 static void mark_ready(Fleet *fl) {
-        pthread_mutex_lock(&fl->lock);
-        fl->ready++;
-        pthread_cond_broadcast(&fl->cond);
-        pthread_mutex_unlock(&fl->lock);
+        __atomic_fetch_add(&fl->ready, 1, __ATOMIC_ACQ_REL);
 }
 
 typedef struct ReaderArg {
@@ -332,7 +335,7 @@ static void *reader_main(void *p) {
                 mark_ready(fl);
                 return NULL;
         }
-        while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+        while (!stopped(fl)) {
                 _cleanup_free_ void *msg = NULL;
                 size_t len = 0;
 
@@ -377,16 +380,40 @@ static int start_readers(Fleet *fl) {
         return -r;
 }
 
-/* Waits until every stream has its first message (or failed), or until the deadline. */
-static int wait_ready(Fleet *fl, int64_t deadline_ns) {
-        struct timespec until = {deadline_ns / 1000000000, deadline_ns % 1000000000};
-        int r = 0;
+static bool all_ready(Fleet *fl) {
+        return __atomic_load_n(&fl->ready, __ATOMIC_ACQUIRE) >= fl->n;
+}
 
-        pthread_mutex_lock(&fl->lock);
-        while (fl->ready < fl->n && r != ETIMEDOUT)
-                r = pthread_cond_timedwait(&fl->cond, &fl->lock, &until);
-        pthread_mutex_unlock(&fl->lock);
-        return fl->ready < fl->n ? -ETIMEDOUT : 0;
+static bool hold_released(Fleet *fl) {
+        return !fl->hold || access(fl->hold, F_OK) == 0;
+}
+
+static bool never(Fleet *fl) {
+        (void) fl;
+        return false;
+}
+
+/* Waits until done(fl), polling every 50 ms. Returns 0, -ECANCELED when a signal
+ * stopped us first, or -ETIMEDOUT at the deadline (CLOCK_MONOTONIC ns, 0 = none). */
+static int fleet_wait(Fleet *fl, bool (*done)(Fleet *fl), int64_t deadline_ns) {
+        while (!stopped(fl)) {
+                if (done(fl))
+                        return 0;
+                if (deadline_ns > 0 && mono_ns() >= deadline_ns)
+                        return -ETIMEDOUT;
+                usleep(50 * 1000);
+        }
+        return -ECANCELED;
+}
+
+/* Turns SIGTERM and SIGINT (blocked in every thread) into fl->stop. */
+static void *signal_main(void *p) {
+        Fleet *fl = p;
+        int sig = 0;
+
+        (void) sigwait(&fl->sigs, &sig);
+        __atomic_store_n(&fl->stop, true, __ATOMIC_RELEASE);
+        return NULL;
 }
 
 static int touch_ready(const char *dir, const Fleet *fl) {
@@ -402,21 +429,9 @@ static int touch_ready(const char *dir, const Fleet *fl) {
         return fclose(f) == 0 ? 0 : -errno;
 }
 
-/* SIGTERM, SIGINT or the deadline (0 = none). */
-static void wait_stop(const sigset_t *set, int64_t deadline_ns) {
-        for (;;) {
-                struct timespec ts = {1, 0};
-
-                if (sigtimedwait(set, NULL, &ts) >= 0)
-                        return;
-                if (deadline_ns > 0 && mono_ns() >= deadline_ns)
-                        return;
-        }
-}
-
 static void fleet_done(Fleet *fl) {
         __atomic_store_n(&fl->stop, true, __ATOMIC_RELEASE);
-        for (size_t i = 0; i < fl->n; i++) {
+        for (size_t i = 0; fl->agents && i < fl->n; i++) {
                 SimAgent *a = &fl->agents[i];
 
                 if (a->running)
@@ -431,8 +446,6 @@ static void fleet_done(Fleet *fl) {
         free(fl->agents);
         free(fl->roots_pem);
         free(fl->server_id);
-        pthread_cond_destroy(&fl->cond);
-        pthread_mutex_destroy(&fl->lock);
 }
 
 static void raise_nofile(void) {
@@ -444,7 +457,7 @@ static void raise_nofile(void) {
         }
 }
 
-static int fleet_run(Fleet *fl, const Options *o, const sigset_t *sigs) {
+static int fleet_run(Fleet *fl, const Options *o) {
         const char *dir = options_get_string(o, "dir");
         int64_t timeout = options_get_duration(o, "timeout");
         int64_t deadline = timeout > 0 ? mono_ns() + timeout * 1000000000 : 0;
@@ -457,32 +470,33 @@ static int fleet_run(Fleet *fl, const Options *o, const sigset_t *sigs) {
         if (r >= 0)
                 r = write_ids(fl, dir);
         if (r >= 0)
+                r = fleet_wait(fl, hold_released, deadline);
+        if (r >= 0)
                 r = start_readers(fl);
-        if (r < 0)
-                return r;
-        r = wait_ready(fl, deadline > 0 ? deadline : mono_ns() + 600 * (int64_t) 1000000000);
+        if (r >= 0)
+                r = fleet_wait(fl, all_ready, deadline);
         if (r >= 0)
                 r = touch_ready(dir, fl);
-        if (r < 0)
-                return r;
-        fprintf(stderr, "sync-many: %zu agents synced (%zu failed)\n", fl->n, fl->failed);
-        wait_stop(sigs, deadline);
-        return 0;
+        if (r >= 0) {
+                fprintf(stderr, "sync-many: %zu agents synced (%zu failed)\n", fl->n, fl->failed);
+                r = fleet_wait(fl, never, deadline);
+        }
+        return r == -ECANCELED || (r == -ETIMEDOUT && all_ready(fl)) ? 0 : r;
 }
 
 int cmd_sync_many(const Options *o) {
         RpcPoller *pollers[POLLERS] = {};
         int64_t count = options_get_int(o, "count");
         const char *bundle = options_get_string(o, "trustBundle");
-        Fleet fl = {.server = options_get_string(o, "server")};
-        pthread_condattr_t attr;
-        sigset_t sigs;
+        Fleet fl = {.server = options_get_string(o, "server"),
+                    .hold = options_get_string(o, "holdUntil")};
+        pthread_t sig_thread;
         int r;
 
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGTERM);
-        sigaddset(&sigs, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits it */
+        sigemptyset(&fl.sigs);
+        sigaddset(&fl.sigs, SIGTERM);
+        sigaddset(&fl.sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &fl.sigs, NULL); /* every thread inherits it */
         raise_nofile();
         if (count <= 0 || count > AGENTS_MAX || !bundle || !options_get_string(o, "tokens")) {
                 fprintf(stderr, "Error: sync-many needs -tokens, -trustBundle, -count 1..%d\n",
@@ -492,17 +506,22 @@ int cmd_sync_many(const Options *o) {
         fl.n = (size_t) count;
         fl.agents = calloc(fl.n, sizeof(SimAgent));
         fl.roots_pem = slurp(bundle);
-        pthread_mutex_init(&fl.lock, NULL);
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&fl.cond, &attr);
-        pthread_condattr_destroy(&attr);
         r = fl.agents && fl.roots_pem ? server_id_from_roots(&fl) : -ENOMEM;
+        if (r >= 0 && pthread_create(&sig_thread, NULL, signal_main, &fl) != 0)
+                r = -EAGAIN;
+        if (r < 0) {
+                fleet_done(&fl);
+                fprintf(stderr, "Error: sync-many: %s\n", strerror(-r));
+                return 1;
+        }
         rpc_client_set_polled_elsewhere(true);
         for (size_t i = 0; r >= 0 && i < POLLERS; i++)
                 r = rpc_poller_start(&pollers[i]);
         if (r >= 0)
-                r = fleet_run(&fl, o, &sigs);
+                r = fleet_run(&fl, o);
+        if (!stopped(&fl))
+                pthread_kill(sig_thread, SIGTERM); /* pending for its sigwait() */
+        pthread_join(sig_thread, NULL);
         fleet_done(&fl); /* readers see stop within a second */
         rpc_client_set_polled_elsewhere(false);
         for (size_t i = 0; i < POLLERS; i++)

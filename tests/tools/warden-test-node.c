@@ -493,6 +493,7 @@ static const Option options[] = {
         {"audience", OPT_STRV, NULL, "jwt: audience (repeatable)"},
         {"tokens", OPT_STRING, NULL, "sync-many: file of join tokens, one a line"},
         {"concurrency", OPT_INT, "16", "sync-many: attestations at once"},
+        {"holdUntil", OPT_STRING, NULL, "sync-many: open the streams once this file exists"},
         {"socketPath", OPT_STRING, NULL, "admin-create-loop: the server's admin socket"},
         {"parentID", OPT_STRING, NULL, "admin-create-loop: parent ID of the entries"},
         {"spiffeIDPrefix", OPT_STRING, NULL, "admin-create-loop: entry IDs are <prefix>/<n>"},
