@@ -28,7 +28,8 @@
 #   -e  entries to bulk load (default 100000; BENCH_ENTRIES)
 #   -a  simulated agents (default 1000; BENCH_AGENTS)
 #   -r  entries of the real agent (default 1000; BENCH_REAL)
-#   -k  single-entry changes per round (default 30; BENCH_CHANGES)
+#   -k  single-entry changes per round (default 30; BENCH_CHANGES); a round starts no
+#       new change after BENCH_ROUND_SECONDS (default 60), so a slow server ends in time
 #   -b  build directory (default build-bench; configured RelWithDebInfo if missing)
 # BENCH_KEEP=1 keeps the temp dir (logs, raw timings) for a look afterwards.
 set -euo pipefail
@@ -41,6 +42,7 @@ K=${BENCH_CHANGES:-30}
 KA=${BENCH_ALIAS_CHANGES:-5}
 PACE=${BENCH_PACE_MS:-300}
 ALIAS_PACE=${BENCH_ALIAS_PACE_MS:-2000}
+BUDGET=${BENCH_ROUND_SECONDS:-60} # a round starts no new change after this long (3 at least)
 BATCH=1000 # DS_BATCH_MAX in server/ds.h: `entry create -data` takes at most this many
 BUILD=build-bench
 while getopts "qe:a:r:k:b:h" opt; do
@@ -51,7 +53,7 @@ while getopts "qe:a:r:k:b:h" opt; do
     r) R=$OPTARG ;;
     k) K=$OPTARG ;;
     b) BUILD=$OPTARG ;;
-    *) sed -n '2,35p' "$0"; exit 2 ;;
+    *) sed -n '2,34p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -205,7 +207,7 @@ round() {
   c0=$(cpu_ns "$SPID")
   w0=$(now_ns)
   "$TNODE" admin-create-loop -socketPath "$SOCK" -parentID "$parent" \
-    -spiffeIDPrefix "spiffe://$TD/bench/$name" -count "$n" -intervalMs "$pace" \
+    -spiffeIDPrefix "spiffe://$TD/bench/$name" -count "$n" -intervalMs "$pace" -budget "$BUDGET" \
     >"$T/$name.creates" 2>>"$T/creates.log" || say "round $name: some creates failed"
   # Quiet: no Sync message for 1 s (bounded at 120 s).
   local end=$((SECONDS + 120)) size last=-1
@@ -217,6 +219,8 @@ round() {
   done
   c1=$(cpu_ns "$SPID")
   w1=$(now_ns)
+  n=$(wc -l <"$T/$name.creates")
+  [ "$n" -gt 0 ] || die "round $name: no create succeeded"
   echo "$((c1 - c0 - idle * (w1 - w0) / 1000000000)) $n" >"$T/$name.cost"
 }
 
@@ -230,7 +234,7 @@ all_sync() {
 
 # round_stats NAME TARGET: per-change figures of a round; TARGET = fleet:index whose
 # arrivals count (or "all"). Prints: lat_p50_ms lat_p99_ms arr_p50_ms arr_max_ms
-# bytes_per_change cpu_ms_per_change msgs_per_change
+# bytes_per_change cpu_ms_per_change msgs_per_change missed changes
 round_stats() {
   local name=$1 target=$2
   local cpu n
@@ -260,8 +264,8 @@ round_stats() {
       for (c = 1; c <= m; c++) l2[c] = lat[c]
       if (k) { a50 = sprintf("%.1f", pct(arr, k, 0.5)); amax = sprintf("%.1f", arr[k]) }
       else { a50 = "n/a"; amax = "n/a" }
-      printf "%.1f %.1f %s %s %.0f %.2f %.1f %d\n", pct(l2, m, 0.5), pct(lat, m, 0.99),
-        a50, amax, bytes / n, cpu / n / 1e6, msgs / n, miss + 0
+      printf "%.1f %.1f %s %s %.0f %.2f %.1f %d %d\n", pct(l2, m, 0.5), pct(lat, m, 0.99),
+        a50, amax, bytes / n, cpu / n / 1e6, msgs / n, miss + 0, n
     }'
 }
 
@@ -281,14 +285,14 @@ bulk_load 0 "$E1"
 RSS2=$(rss_kb "$SPID")
 say "round c1: $K changes, $A1 agents, $E1 entries"
 round c1 "$(agent_id f1 1)" "$K" "$PACE"
-read -r L1_P50 L1_P99 D1_P50 D1_MAX B1 C1 M1 X1 < <(round_stats c1 f1:1)
+read -r L1_P50 L1_P99 D1_P50 D1_MAX B1 C1 M1 X1 N1 < <(round_stats c1 f1:1)
 say "bulk loading $((E - E1)) more entries"
 bulk_load "$E1" "$E"
 RSS3=$(rss_kb "$SPID")
 ENTRY_RATE=$(awk -v e="$E" -v ns="$LOAD_NS" 'BEGIN { printf "%.0f", e / (ns / 1e9) }')
 say "round c2: $K changes, $A1 agents, $E entries"
 round c2 "$(agent_id f1 $((2 % A1)))" "$K" "$PACE"
-read -r L2_P50 L2_P99 D2_P50 D2_MAX B2 C2 M2 X2 < <(round_stats c2 "f1:$((2 % A1))")
+read -r L2_P50 L2_P99 D2_P50 D2_MAX B2 C2 M2 X2 N2 < <(round_stats c2 "f1:$((2 % A1))")
 
 # ---- 3. all simulated agents ----
 [ "$A" -gt "$A1" ] && connect_fleet f2
@@ -296,12 +300,12 @@ sleep 1
 RSS4=$(rss_kb "$SPID")
 say "round c3: $K changes, $A agents, $E entries"
 round c3 "$(agent_id f1 $((3 % A1)))" "$K" "$PACE"
-read -r L3_P50 L3_P99 D3_P50 D3_MAX B3 C3 M3 X3 < <(round_stats c3 "f1:$((3 % A1))")
+read -r L3_P50 L3_P99 D3_P50 D3_MAX B3 C3 M3 X3 N3 < <(round_stats c3 "f1:$((3 % A1))")
 
 # ---- 4. alias changes: every simulated agent ----
 say "round alias: $KA changes reaching all $A agents"
 round alias "$ALIAS" "$KA" "$ALIAS_PACE"
-read -r LA_P50 LA_P99 DA_P50 DA_MAX BA CA MA XA < <(round_stats alias all)
+read -r LA_P50 LA_P99 DA_P50 DA_MAX BA CA MA XA NA < <(round_stats alias all)
 
 # ---- 5. the real agent ----
 AHP=$(free_port)
@@ -383,7 +387,8 @@ kb_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f KiB", (n > 0 
 echo
 echo "Scale benchmark: $(nproc) CPUs, server $(git describe --always --dirty 2>/dev/null || echo ?)"
 echo "entries $E (rounds at $E1 and $E), simulated agents $A (rounds at $A1 and $A), real agent $R entries;"
-echo "$K single-entry changes per round, $PACE ms apart; $KA alias changes $ALIAS_PACE ms apart."
+echo "up to $K single-entry changes per round, $PACE ms apart, $KA alias changes $ALIAS_PACE ms apart"
+echo "(a round starts no new change after ${BUDGET}s; see the per-round table for the counts)."
 echo "latencies in ms; a change's arrival = its message at the agent minus the admin call's return."
 echo
 row "figure" "measured" "goal" "met?"
@@ -425,12 +430,15 @@ R_S=$(div "$SRV_US" "$SIGN_US")
 row "server CPU per SVID / openssl sign" "$R_S" "<= 3" "$(le "$R_S" 3)"
 echo
 echo "Per round (ms; bytes and messages on all Sync streams, server CPU, per change):"
-printf '%-6s %6s %7s %9s %9s %10s %10s %9s %7s %9s %6s\n' round agents entries "call p50" "call p99" \
-  "arrive p50" "arrive max" bytes msgs "cpu ms" missed
-printf '%-6s %6s %7s %9s %9s %10s %10s %9s %7s %9s %6s\n' \
-  c1 "$A1" "$E1" "$L1_P50" "$L1_P99" "$D1_P50" "$D1_MAX" "$B1" "$M1" "$C1" "$X1" \
-  c2 "$A1" "$E" "$L2_P50" "$L2_P99" "$D2_P50" "$D2_MAX" "$B2" "$M2" "$C2" "$X2" \
-  c3 "$A" "$E" "$L3_P50" "$L3_P99" "$D3_P50" "$D3_MAX" "$B3" "$M3" "$C3" "$X3" \
-  alias "$A" "$E" "$LA_P50" "$LA_P99" "$DA_P50" "$DA_MAX" "$BA" "$MA" "$CA" "$XA"
+F='%-6s %6s %7s %8s %9s %9s %10s %10s %9s %7s %9s %6s\n'
+# shellcheck disable=SC2059
+printf "$F" round agents entries changes "call p50" "call p99" "arrive p50" "arrive max" bytes \
+  msgs "cpu ms" missed
+# shellcheck disable=SC2059
+printf "$F" \
+  c1 "$A1" "$E1" "$N1" "$L1_P50" "$L1_P99" "$D1_P50" "$D1_MAX" "$B1" "$M1" "$C1" "$X1" \
+  c2 "$A1" "$E" "$N2" "$L2_P50" "$L2_P99" "$D2_P50" "$D2_MAX" "$B2" "$M2" "$C2" "$X2" \
+  c3 "$A" "$E" "$N3" "$L3_P50" "$L3_P99" "$D3_P50" "$D3_MAX" "$B3" "$M3" "$C3" "$X3" \
+  alias "$A" "$E" "$NA" "$LA_P50" "$LA_P99" "$DA_P50" "$DA_MAX" "$BA" "$MA" "$CA" "$XA"
 echo "(RSS2 after $E1 entries: $((RSS2 / 1024)) MiB; $((${SECONDS})) s in all)"
 exit 0

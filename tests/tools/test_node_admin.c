@@ -2,11 +2,12 @@
 /* admin-create-loop: timed entry creates on the admin API, for scale benchmarks.
  *
  *   admin-create-loop -socketPath S -parentID P -spiffeIDPrefix spiffe://td/p
- *                     [-count N] [-start K] [-intervalMs MS]
+ *                     [-count N] [-start K] [-intervalMs MS] [-budget DURATION]
  *
  * Creates N entries, one BatchCreateEntry call each, over one connection made (and
  * warmed up with a Health call) before the first: spiffe_id <prefix>/<K+i>, parent_id P,
- * selector unix:uid:<K+i>. Sleeps MS milliseconds between calls. Prints one line a call:
+ * selector unix:uid:<K+i>. Sleeps MS milliseconds between calls; stops early, after at
+ * least 3 calls, once -budget has passed since the first. Prints one line a call:
  *
  *   <CLOCK_MONOTONIC ns before> <ns after> <0 = created, else the gRPC status>
  *
@@ -113,7 +114,8 @@ int cmd_admin_create_loop(const Options *o) {
         const char *prefix = options_get_string(o, "spiffeIDPrefix");
         const char *parent = options_get_string(o, "parentID");
         int64_t count = options_get_int(o, "count"), start = options_get_int(o, "start");
-        int64_t interval = options_get_int(o, "intervalMs");
+        int64_t interval = options_get_int(o, "intervalMs"), t0 = mono_ns();
+        int64_t budget = options_get_duration(o, "budget") * 1000000000;
         int status = 0, r, failed = 0;
 
         if (!sock || !prefix || !parent || count <= 0) {
@@ -128,6 +130,8 @@ int cmd_admin_create_loop(const Options *o) {
         if (r >= 0 && status != GRPC_STATUS_OK)
                 r = -EPROTO;
         for (int64_t i = 0; r >= 0 && i < count; i++) {
+                if (budget > 0 && i >= 3 && mono_ns() - t0 >= budget)
+                        break;
                 if (i > 0 && interval > 0)
                         usleep((useconds_t) interval * 1000);
                 r = create_one(ch, prefix, parent, start + i);

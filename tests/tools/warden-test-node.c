@@ -499,6 +499,7 @@ static const Option options[] = {
         {"spiffeIDPrefix", OPT_STRING, NULL, "admin-create-loop: entry IDs are <prefix>/<n>"},
         {"start", OPT_INT, "0", "admin-create-loop: first n"},
         {"intervalMs", OPT_INT, "0", "admin-create-loop: pause between creates"},
+        {"budget", OPT_DURATION, "0", "admin-create-loop: no new create after this long"},
         {"alias", OPT_STRING, NULL, "admin-tokens: node alias ID the agents also get"},
         {"ttl", OPT_DURATION, "1h", "admin-tokens: how long the tokens can be used"},
 };
