@@ -184,8 +184,6 @@ bulk_load() {
   rm -rf "$T/bulk"
 }
 
-# agent_id FLEET INDEX
-agent_id() { awk -v i="$2" '$1 == i { print $2 }' "$T/$1/ids"; }
 
 # idle_cpu: the server's CPU ns per second of wall clock while nobody asks anything of it
 # (subtracted from the rounds' CPU).
@@ -199,14 +197,20 @@ idle_cpu() {
   echo $(((c1 - c0) * 1000000000 / (w1 - w0)))
 }
 
-# round NAME PARENT COUNT PACE: COUNT creates under PARENT; waits until the Sync streams
-# are quiet again; leaves $T/NAME.creates and the CPU/byte totals in $T/NAME.cost.
+# parents FLEET OFFSET: the fleet's "<index> <ID>" lines from OFFSET on, then the others
+# (rounds take their agents in turn, so that each change is its agent's first or nearly).
+parents() { awk -v o="$2" 'NR > o' "$T/$1/ids"; awk -v o="$2" 'NR <= o' "$T/$1/ids"; }
+
+# round NAME PARENT COUNT PACE: COUNT creates under PARENT (an ID, or a file of parents
+# to use in turn); waits until the Sync streams are quiet again; leaves $T/NAME.creates
+# and the CPU/byte totals in $T/NAME.cost.
 round() {
-  local name=$1 parent=$2 n=$3 pace=$4 c0 c1 w0 w1 idle
+  local name=$1 parent=$2 n=$3 pace=$4 c0 c1 w0 w1 idle popt=-parentIDs
+  [[ "$parent" == spiffe://* ]] && popt=-parentID
   idle=$(idle_cpu)
   c0=$(cpu_ns "$SPID")
   w0=$(now_ns)
-  "$TNODE" admin-create-loop -socketPath "$SOCK" -parentID "$parent" \
+  "$TNODE" admin-create-loop -socketPath "$SOCK" "$popt" "$parent" \
     -spiffeIDPrefix "spiffe://$TD/bench/$name" -count "$n" -intervalMs "$pace" -budget "$BUDGET" \
     >"$T/$name.creates" 2>>"$T/creates.log" || say "round $name: some creates failed"
   # Quiet: no Sync message for 1 s (bounded at 120 s).
@@ -232,9 +236,10 @@ all_sync() {
   done
 }
 
-# round_stats NAME TARGET: per-change figures of a round; TARGET = fleet:index whose
-# arrivals count (or "all"). Prints: lat_p50_ms lat_p99_ms arr_p50_ms arr_max_ms
-# bytes_per_change cpu_ms_per_change msgs_per_change missed changes
+# round_stats NAME FLEET: per-change figures of a round; a change counts as arrived when
+# the FLEET agent it was parented to got a message (or, for changes under the alias,
+# every agent). Prints: lat_p50_ms lat_p99_ms arr_p50_ms arr_max_ms bytes_per_change
+# cpu_ms_per_change msgs_per_change missed changes arr_from_call_start_max_ms
 round_stats() {
   local name=$1 target=$2
   local cpu n
@@ -245,7 +250,8 @@ round_stats() {
     function pct(a, k, p,   i, j, t) { # sorts a[1..k]; the p-th percentile
       for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       i = int((k - 1) * p + 0.5) + 1; return k ? a[i] : 0 }
-    BEGIN { while ((getline l < cf) > 0) { split(l, f, " "); m++; s[m] = f[1]; e[m] = f[2]; lat[m] = (f[2] - f[1]) / 1e6 }
+    BEGIN { while ((getline l < cf) > 0) { split(l, f, " "); m++; s[m] = f[1]; e[m] = f[2]; lat[m] = (f[2] - f[1]) / 1e6
+                                            tg[m] = (f[4] == "-") ? "all" : target ":" f[4] }
             t0 = m ? s[1] : 1e300; t1 = 1e300 }
     $1 >= t0 { bytes += $7; msgs++ }
     { t[NR] = $1; who[NR] = $2 }
@@ -255,17 +261,19 @@ round_stats() {
         lim = (c < m) ? s[c + 1] : t1; got = 0; worst = -1e18; delete seen
         for (r = 1; r <= NR; r++) {
           if (t[r] < s[c] || t[r] > lim) continue
-          if (target != "all" && who[r] != target) continue
+          if (tg[c] != "all" && who[r] != tg[c]) continue
           if (who[r] in seen) continue
           seen[who[r]] = 1; got++; d = (t[r] - e[c]) / 1e6; if (d > worst) worst = d
         }
-        if (got > 0 && (target != "all" || got >= nagents)) { k++; arr[k] = worst } else miss++
+        if (got > 0 && (tg[c] != "all" || got >= nagents)) {
+          k++; arr[k] = worst; d = worst + lat[c]; if (d > from_start) from_start = d
+        } else miss++
       }
       for (c = 1; c <= m; c++) l2[c] = lat[c]
       if (k) { a50 = sprintf("%.1f", pct(arr, k, 0.5)); amax = sprintf("%.1f", arr[k]) }
       else { a50 = "n/a"; amax = "n/a" }
-      printf "%.1f %.1f %s %s %.0f %.2f %.1f %d %d\n", pct(l2, m, 0.5), pct(lat, m, 0.99),
-        a50, amax, bytes / n, cpu / n / 1e6, msgs / n, miss + 0, n
+      printf "%.1f %.1f %s %s %.0f %.2f %.1f %d %d %s\n", pct(l2, m, 0.5), pct(lat, m, 0.99),
+        a50, amax, bytes / n, cpu / n / 1e6, msgs / n, miss + 0, n, (k ? sprintf("%.1f", from_start) : "n/a")
     }'
 }
 
@@ -283,29 +291,33 @@ RSS1=$(rss_kb "$SPID")
 say "bulk loading $E1 entries"
 bulk_load 0 "$E1"
 RSS2=$(rss_kb "$SPID")
+RATE1=$(awk -v e="$E1" -v ns="$LOAD_NS" 'BEGIN { printf "%.0f", (ns > 0 ? e / (ns / 1e9) : 0) }')
 say "round c1: $K changes, $A1 agents, $E1 entries"
-round c1 "$(agent_id f1 1)" "$K" "$PACE"
-read -r L1_P50 L1_P99 D1_P50 D1_MAX B1 C1 M1 X1 N1 < <(round_stats c1 f1:1)
+parents f1 0 >"$T/c1.parents"
+round c1 "$T/c1.parents" "$K" "$PACE"
+read -r L1_P50 L1_P99 D1_P50 D1_MAX B1 C1 M1 X1 N1 S1 < <(round_stats c1 f1)
 say "bulk loading $((E - E1)) more entries"
 bulk_load "$E1" "$E"
 RSS3=$(rss_kb "$SPID")
-ENTRY_RATE=$(awk -v e="$E" -v ns="$LOAD_NS" 'BEGIN { printf "%.0f", e / (ns / 1e9) }')
+ENTRY_RATE=$(awk -v e="$E" -v ns="$LOAD_NS" 'BEGIN { printf "%.0f", (ns > 0 ? e / (ns / 1e9) : 0) }')
 say "round c2: $K changes, $A1 agents, $E entries"
-round c2 "$(agent_id f1 $((2 % A1)))" "$K" "$PACE"
-read -r L2_P50 L2_P99 D2_P50 D2_MAX B2 C2 M2 X2 N2 < <(round_stats c2 "f1:$((2 % A1))")
+parents f1 $((K % A1)) >"$T/c2.parents"
+round c2 "$T/c2.parents" "$K" "$PACE"
+read -r L2_P50 L2_P99 D2_P50 D2_MAX B2 C2 M2 X2 N2 S2 < <(round_stats c2 f1)
 
 # ---- 3. all simulated agents ----
 [ "$A" -gt "$A1" ] && connect_fleet f2
 sleep 1
 RSS4=$(rss_kb "$SPID")
 say "round c3: $K changes, $A agents, $E entries"
-round c3 "$(agent_id f1 $((3 % A1)))" "$K" "$PACE"
-read -r L3_P50 L3_P99 D3_P50 D3_MAX B3 C3 M3 X3 N3 < <(round_stats c3 "f1:$((3 % A1))")
+parents f1 $((2 * K % A1)) >"$T/c3.parents"
+round c3 "$T/c3.parents" "$K" "$PACE"
+read -r L3_P50 L3_P99 D3_P50 D3_MAX B3 C3 M3 X3 N3 S3 < <(round_stats c3 f1)
 
 # ---- 4. alias changes: every simulated agent ----
 say "round alias: $KA changes reaching all $A agents"
 round alias "$ALIAS" "$KA" "$ALIAS_PACE"
-read -r LA_P50 LA_P99 DA_P50 DA_MAX BA CA MA XA NA < <(round_stats alias all)
+read -r LA_P50 LA_P99 DA_P50 DA_MAX BA CA MA XA NA SA < <(round_stats alias f1)
 
 # ---- 5. the real agent ----
 AHP=$(free_port)
@@ -394,13 +406,16 @@ echo
 row "figure" "measured" "goal" "met?"
 row "----------------------------------------------------------" "----------------" "----------" "----"
 row "entries bulk loaded ($E, batches of $BATCH), entries/s" "$ENTRY_RATE" "" ""
+row "  the first $E1 alone, entries/s" "$RATE1" "" ""
 row "simulated agents connected (sync-only)" "$A" "1000" "$(ge "$A" 1000)"
 row "entry create latency p50, $A agents" "$L3_P50" "" ""
 row "entry create latency p99, $A agents" "$L3_P99" "<= 50" "$(le "$L3_P99" 50)"
 row "change -> the one affected agent, p50" "$D3_P50" "" ""
 row "change -> the one affected agent, max" "$D3_MAX" "<= 1000" "$(le "$D3_MAX" 1000)"
+row "  the same from the call's start (sync fan-out), max" "$S3" "<= 1000" "$(le "$S3" 1000)"
 row "alias change -> all $A agents, p50" "$DA_P50" "" ""
 row "alias change -> all $A agents, max" "$DA_MAX" "<= 1000" "$(le "$DA_MAX" 1000)"
+row "  the same from the call's start (sync fan-out), max" "$SA" "<= 1000" "$(le "$SA" 1000)"
 row "Sync bytes per change, $A1 agents / $E1 entries" "$B1" "" ""
 row "Sync bytes per change, $A1 agents / $E entries" "$B2" "" ""
 row "Sync bytes per change, $A agents / $E entries" "$B3" "" ""
@@ -430,15 +445,16 @@ R_S=$(div "$SRV_US" "$SIGN_US")
 row "server CPU per SVID / openssl sign" "$R_S" "<= 3" "$(le "$R_S" 3)"
 echo
 echo "Per round (ms; bytes and messages on all Sync streams, server CPU, per change):"
-F='%-6s %6s %7s %8s %9s %9s %10s %10s %9s %7s %9s %6s\n'
+echo "(arrive: after the call returned; from start: after the call began, the worst)"
+F='%-6s %6s %7s %7s %8s %8s %8s %8s %10s %9s %6s %9s %6s\n'
 # shellcheck disable=SC2059
-printf "$F" round agents entries changes "call p50" "call p99" "arrive p50" "arrive max" bytes \
-  msgs "cpu ms" missed
+printf "$F" round agents entries changes "call p50" "call p99" "arr p50" "arr max" "from start" \
+  bytes msgs "cpu ms" missed
 # shellcheck disable=SC2059
 printf "$F" \
-  c1 "$A1" "$E1" "$N1" "$L1_P50" "$L1_P99" "$D1_P50" "$D1_MAX" "$B1" "$M1" "$C1" "$X1" \
-  c2 "$A1" "$E" "$N2" "$L2_P50" "$L2_P99" "$D2_P50" "$D2_MAX" "$B2" "$M2" "$C2" "$X2" \
-  c3 "$A" "$E" "$N3" "$L3_P50" "$L3_P99" "$D3_P50" "$D3_MAX" "$B3" "$M3" "$C3" "$X3" \
-  alias "$A" "$E" "$NA" "$LA_P50" "$LA_P99" "$DA_P50" "$DA_MAX" "$BA" "$MA" "$CA" "$XA"
+  c1 "$A1" "$E1" "$N1" "$L1_P50" "$L1_P99" "$D1_P50" "$D1_MAX" "$S1" "$B1" "$M1" "$C1" "$X1" \
+  c2 "$A1" "$E" "$N2" "$L2_P50" "$L2_P99" "$D2_P50" "$D2_MAX" "$S2" "$B2" "$M2" "$C2" "$X2" \
+  c3 "$A" "$E" "$N3" "$L3_P50" "$L3_P99" "$D3_P50" "$D3_MAX" "$S3" "$B3" "$M3" "$C3" "$X3" \
+  alias "$A" "$E" "$NA" "$LA_P50" "$LA_P99" "$DA_P50" "$DA_MAX" "$SA" "$BA" "$MA" "$CA" "$XA"
 echo "(RSS2 after $E1 entries: $((RSS2 / 1024)) MiB; $((${SECONDS})) s in all)"
 exit 0

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* admin-create-loop: timed entry creates on the admin API, for scale benchmarks.
  *
- *   admin-create-loop -socketPath S -parentID P -spiffeIDPrefix spiffe://td/p
+ *   admin-create-loop -socketPath S -parentID P|-parentIDs FILE -spiffeIDPrefix spiffe://td/p
  *                     [-count N] [-start K] [-intervalMs MS] [-budget DURATION]
  *
  * Creates N entries, one BatchCreateEntry call each, over one connection made (and
- * warmed up with a Health call) before the first: spiffe_id <prefix>/<K+i>, parent_id P,
- * selector unix:uid:<K+i>. Sleeps MS milliseconds between calls; stops early, after at
- * least 3 calls, once -budget has passed since the first. Prints one line a call:
+ * warmed up with a Health call) before the first: spiffe_id <prefix>/<K+i>, parent_id P
+ * (or, with -parentIDs, the ID of line i mod n of FILE, lines "<label> <ID>" as in
+ * sync-many's D/ids), selector unix:uid:<K+i>. Sleeps MS milliseconds between calls; stops early,
+ * after at least 3 calls, once -budget has passed since the first. Prints one line a call:
  *
- *   <CLOCK_MONOTONIC ns before> <ns after> <0 = created, else the gRPC status>
+ *   <CLOCK_MONOTONIC ns before> <ns after> <0 = created, else the gRPC status> <label or ->
  *
  * so that the time a change reached an agent (sync-many prints the same clock) can be
  * measured from the moment the admin call returned. Exits 1 when any call failed.
@@ -35,6 +36,7 @@
 
 #define ADMIN "/warden.admin.v1.Admin/"
 #define ADMIN_TIMEOUT_MS 30000
+#define PARENTS_MAX 100000
 
 static int64_t mono_ns(void) {
         struct timespec ts;
@@ -77,7 +79,57 @@ static int admin_call(RpcChannel *ch, const char *method, const void *req, int *
         return admin_call_full(ch, method, req, ret_status, &resp, &len);
 }
 
-static int create_one(RpcChannel *ch, const char *prefix, const char *parent, int64_t k) {
+/* The parents of the creates: -parentID, or each line "<label> <ID>" of -parentIDs in
+ * turn (sync-many's D/ids). */
+typedef struct Parents {
+        char **label, **id;
+        size_t n;
+} Parents;
+
+static void parents_done(Parents *p) {
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->label[i]);
+                free(p->id[i]);
+        }
+        free(p->label);
+        free(p->id);
+}
+
+static int parents_read(const char *path, Parents *p) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) > 0 && p->n < PARENTS_MAX) {
+                char label[64], id[2048];
+                char **l = reallocarray(p->label, p->n + 1, sizeof(char *));
+                char **d = l ? reallocarray(p->id, p->n + 1, sizeof(char *)) : NULL;
+
+                if (l)
+                        p->label = l;
+                if (d)
+                        p->id = d;
+                if (!l || !d)
+                        break;
+                if (sscanf(line, "%63s %2047s", label, id) != 2)
+                        continue;
+                p->label[p->n] = strdup(label);
+                p->id[p->n] = strdup(id);
+                if (!p->label[p->n] || !p->id[p->n]) {
+                        free(p->label[p->n]);
+                        free(p->id[p->n]);
+                        break;
+                }
+                p->n++;
+        }
+        fclose(f);
+        return p->n > 0 ? 0 : -EINVAL;
+}
+
+static int create_one(
+        RpcChannel *ch, const char *prefix, const char *parent, const char *label, int64_t k) {
         Warden__Admin__V1__BatchCreateEntryRequest req =
                 WARDEN__ADMIN__V1__BATCH_CREATE_ENTRY_REQUEST__INIT;
         Warden__Types__V1__Entry e = WARDEN__TYPES__V1__ENTRY__INIT, *ep = &e;
@@ -102,7 +154,7 @@ static int create_one(RpcChannel *ch, const char *prefix, const char *parent, in
         t1 = mono_ns();
         if (r < 0)
                 return r;
-        printf("%lld %lld %d\n", (long long) t0, (long long) t1, status);
+        printf("%lld %lld %d %s\n", (long long) t0, (long long) t1, status, label);
         fflush(stdout);
         return status == GRPC_STATUS_OK ? 0 : -EPROTO;
 }
@@ -113,18 +165,22 @@ int cmd_admin_create_loop(const Options *o) {
         const char *sock = options_get_string(o, "socketPath");
         const char *prefix = options_get_string(o, "spiffeIDPrefix");
         const char *parent = options_get_string(o, "parentID");
+        const char *parents_file = options_get_string(o, "parentIDs");
+        _cleanup_(parents_done) Parents parents = {};
         int64_t count = options_get_int(o, "count"), start = options_get_int(o, "start");
         int64_t interval = options_get_int(o, "intervalMs"), t0 = mono_ns();
         int64_t budget = options_get_duration(o, "budget") * 1000000000;
         int status = 0, r, failed = 0;
 
-        if (!sock || !prefix || !parent || count <= 0) {
+        if (!sock || !prefix || !(parent || parents_file) || count <= 0) {
                 fprintf(stderr, "Error: admin-create-loop needs -socketPath, -spiffeIDPrefix, "
-                                "-parentID and -count > 0\n");
+                                "-parentID or -parentIDs and -count > 0\n");
                 return 1;
         }
         hreq.shallow = true;
-        r = rpc_channel_new_unix(sock, &ch);
+        r = parents_file ? parents_read(parents_file, &parents) : 0;
+        if (r >= 0)
+                r = rpc_channel_new_unix(sock, &ch);
         if (r >= 0)
                 r = admin_call(ch, ADMIN "Health", &hreq, &status);
         if (r >= 0 && status != GRPC_STATUS_OK)
@@ -134,7 +190,11 @@ int cmd_admin_create_loop(const Options *o) {
                         break;
                 if (i > 0 && interval > 0)
                         usleep((useconds_t) interval * 1000);
-                r = create_one(ch, prefix, parent, start + i);
+                if (parents.n > 0)
+                        r = create_one(ch, prefix, parents.id[i % parents.n],
+                                       parents.label[i % parents.n], start + i);
+                else
+                        r = create_one(ch, prefix, parent, "-", start + i);
                 if (r == -EPROTO) {
                         failed++;
                         r = 0;

@@ -496,6 +496,8 @@ static const Option options[] = {
         {"holdUntil", OPT_STRING, NULL, "sync-many: open the streams once this file exists"},
         {"socketPath", OPT_STRING, NULL, "admin-create-loop: the server's admin socket"},
         {"parentID", OPT_STRING, NULL, "admin-create-loop: parent ID of the entries"},
+        {"parentIDs", OPT_STRING, NULL,
+         "admin-create-loop: file of \"<label> <parent ID>\" lines, used in turn"},
         {"spiffeIDPrefix", OPT_STRING, NULL, "admin-create-loop: entry IDs are <prefix>/<n>"},
         {"start", OPT_INT, "0", "admin-create-loop: first n"},
         {"intervalMs", OPT_INT, "0", "admin-create-loop: pause between creates"},
