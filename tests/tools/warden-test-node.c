@@ -15,6 +15,11 @@
  *   sign   -server H:P -dir D -entry ID -out DIR    writes DIR/svid.pem, DIR/key.pem
  *   jwt    -server H:P -dir D -entry ID -audience A [-audience B ...]   prints the token
  *   renew  -server H:P -dir D                        replaces D/node.key and D/node.pem
+ *   sync-many -server H:P -trustBundle roots.pem -tokens FILE -dir D -count N
+ *        N simulated agents, one Sync stream each (test_node_many.c)
+ *   admin-create-loop -socketPath S -parentID P -spiffeIDPrefix ID -count N
+ *        timed entry creates on the admin API (test_node_admin.c)
+ *   admin-tokens -socketPath S -count N [-alias ID]   prints N join tokens
  * Calls after attestation use D/node.pem + D/node.key as client certificate and
  * D/bundle.pem as roots. A refused call prints "status: <NAME>: <message>" on stderr
  * and exits 1; sync exits 2 when -timeout passes before -count messages. */
@@ -36,6 +41,7 @@
 #include "pb_util.h"
 #include "rpc_client.h"
 #include "rpc_status.h"
+#include "test_node.h"
 #include "warden/node/v1/node.pb-c.h"
 
 #define NODE "/warden.node.v1.Node/"
@@ -574,11 +580,25 @@ static const Option options[] = {
         {"cert", OPT_STRING, NULL, "x509pop: PEM certificate chain of the node"},
         {"key", OPT_STRING, NULL, "x509pop: its private key (mode 0600)"},
         {"tamper", OPT_BOOL, "false", "x509pop: corrupt the signature (tests)"},
-        {"count", OPT_INT, "0", "sync: exit after this many messages (0 = never)"},
+        {"count", OPT_INT, "0",
+         "sync: exit after this many messages (0 = never); sync-many: agents; admin-*: calls"},
         {"timeout", OPT_DURATION, "0", "sync: give up after this long (0 = never)"},
         {"entry", OPT_STRING, NULL, "Entry ID for sign/jwt"},
         {"out", OPT_STRING, ".", "sign: output directory"},
         {"audience", OPT_STRV, NULL, "jwt: audience (repeatable)"},
+        {"tokens", OPT_STRING, NULL, "sync-many: file of join tokens, one a line"},
+        {"concurrency", OPT_INT, "16", "sync-many: attestations at once"},
+        {"holdUntil", OPT_STRING, NULL, "sync-many: open the streams once this file exists"},
+        {"socketPath", OPT_STRING, NULL, "admin-create-loop: the server's admin socket"},
+        {"parentID", OPT_STRING, NULL, "admin-create-loop: parent ID of the entries"},
+        {"parentIDs", OPT_STRING, NULL,
+         "admin-create-loop: file of \"<label> <parent ID>\" lines, used in turn"},
+        {"spiffeIDPrefix", OPT_STRING, NULL, "admin-create-loop: entry IDs are <prefix>/<n>"},
+        {"start", OPT_INT, "0", "admin-create-loop: first n"},
+        {"intervalMs", OPT_INT, "0", "admin-create-loop: pause between creates"},
+        {"budget", OPT_DURATION, "0", "admin-create-loop: no new create after this long"},
+        {"alias", OPT_STRING, NULL, "admin-tokens: node alias ID the agents also get"},
+        {"ttl", OPT_DURATION, "1h", "admin-tokens: how long the tokens can be used"},
 };
 
 static const struct {
@@ -591,6 +611,9 @@ static const struct {
         {"sign", cmd_sign},
         {"jwt", cmd_jwt},
         {"renew", cmd_renew},
+        {"sync-many", cmd_sync_many},
+        {"admin-create-loop", cmd_admin_create_loop},
+        {"admin-tokens", cmd_admin_tokens},
 };
 
 int main(int argc, char **argv) {
@@ -600,8 +623,8 @@ int main(int argc, char **argv) {
 
         if (argc < 2) {
                 fprintf(stderr,
-                        "Usage: %s attest-join|attest-x509pop|sync|sign|jwt|renew "
-                        "[flags]\n",
+                        "Usage: %s attest-join|attest-x509pop|sync|sign|jwt|renew|"
+                        "sync-many|admin-create-loop|admin-tokens [flags]\n",
                         argv[0]);
                 return 1;
         }
