@@ -52,8 +52,20 @@ int node_api_new(Server *s, NodeApi **ret) {
                 if (r < 0)
                         return r;
         }
+        if (s->cfg.signing_threads > 0) {
+                r = sign_pool_new(s->cfg.signing_threads, &n->sign_pool);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start %u signing threads: %m",
+                                               s->cfg.signing_threads);
+                log_debug("Signing SVIDs on %u threads", s->cfg.signing_threads);
+        }
         *ret = TAKE_PTR(n);
         return 0;
+}
+
+void node_api_stop_signing(NodeApi *n) {
+        if (n)
+                sign_pool_stop(n->sign_pool);
 }
 
 int node_api_set_x509pop_ca(NodeApi *n, const char *path) {
@@ -80,6 +92,7 @@ int node_api_set_x509pop_ca(NodeApi *n, const char *path) {
 NodeApi *node_api_free(NodeApi *n) {
         if (!n)
                 return NULL;
+        n->sign_pool = sign_pool_free(n->sign_pool);
         node_sync_free_all(n);
         node_serial_free_all(n);
         if (n->x509pop_roots)

@@ -59,6 +59,7 @@ typedef struct ServerConfig {
         unsigned node_max_unauth_per_source; /* -nodeMaxUnauthPerSource, 64; 0 = no cap */
         int64_t node_handshake_timeout;      /* -nodeHandshakeTimeout, 10 s; 0 = never */
         unsigned attest_rate_per_source;     /* -attestRatePerSource, 10/s; 0 = no limit */
+        unsigned signing_threads; /* -signingThreads (-1 = online CPUs); 0 = main thread */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */

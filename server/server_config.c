@@ -24,6 +24,7 @@
 #include "log.h"
 #include "options.h"
 #include "parse.h"
+#include "sign_pool.h"
 #include "strv.h"
 
 #define ADMIN_UIDS_MAX 64
@@ -69,6 +70,9 @@ static const Option run_options[] = {
         {"attestRatePerSource", OPT_INT, "10",
          "Node attestation attempts per second per client IP address, bursts of 2 s worth; "
          "beyond, RESOURCE_EXHAUSTED (0 = no limit)"},
+        {"signingThreads", OPT_INT, "-1",
+         "Threads that verify CSRs and sign SVIDs for agents (-1 = one per online CPU, "
+         "0 = on the main thread)"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -243,6 +247,11 @@ static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems 
                          p) == -ENOMEM ||
             int_in_range(o, "attestRatePerSource", 0, 100000, &c->attest_rate_per_source, p) ==
                     -ENOMEM)
+                return -ENOMEM;
+        if (options_get_int(o, "signingThreads") == -1)
+                c->signing_threads = sign_pool_default_threads();
+        else if (int_in_range(o, "signingThreads", 0, SIGN_POOL_THREADS_MAX, &c->signing_threads,
+                              p) == -ENOMEM)
                 return -ENOMEM;
         if (t < 0 || t > 3600)
                 r = fail(p, "-nodeHandshakeTimeout: must be 0..1h");
@@ -453,6 +462,7 @@ size_t server_config_restart_changes(const ServerConfig *cur,
                  cur->node_handshake_timeout == next->node_handshake_timeout},
                 {"attestRatePerSource",
                  cur->attest_rate_per_source == next->attest_rate_per_source},
+                {"signingThreads", cur->signing_threads == next->signing_threads},
         };
         size_t n = 0;
 

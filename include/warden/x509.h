@@ -174,6 +174,12 @@ typedef struct WardenSvidParams {
  * expired at now. */
 int warden_svid_sign(const WardenSvidParams *p, X509 **ret);
 
+/* The same certificate, about 190 us cheaper with OpenSSL 3.0 (no OSSL_ENCODER for an EC
+ * subject key), for a leaf that is only encoded (i2d) or read (serial, dates,
+ * extensions) afterwards: X509_get0_pubkey() on it gives NULL, and so verifying it in
+ * memory fails; its DER is complete. */
+int warden_svid_sign_for_der(const WardenSvidParams *p, X509 **ret);
+
 /* The SVID leaf rules alone (no chain): exactly one URI SAN holding a valid SPIFFE ID
  * with a non-empty path; not CA:TRUE; KeyUsage present with digitalSignature and
  * without keyCertSign/cRLSign. -EBADMSG with a distinct reason for each violation:
