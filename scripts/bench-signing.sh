@@ -12,10 +12,11 @@
 # Prints one line per round and the medians, with the ratios; exits 0.
 #
 # Usage: scripts/bench-signing.sh [-b BUILD_DIR] [-n BATCH] [-c CALLS] [-p CLIENTS]
-#                                 [-r ROUNDS] [-s SIGNING_THREADS]
+#                                 [-r ROUNDS] [-s SIGNING_THREADS] [-x SERVER_BINARY]
 #   -b  build directory (default build)       -n  CSRs per call (default 100)
 #   -c  calls per client per round (def. 20)  -p  client processes (default 2)
 #   -r  rounds (default 5)                    -s  -signingThreads (default: server's)
+#   -x  another warden-server to measure (an older build), with BUILD_DIR's client
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,8 @@ CALLS=20
 CLIENTS=2
 ROUNDS=5
 THREADS=
-while getopts "b:n:c:p:r:s:h" opt; do
+SERVER=
+while getopts "b:n:c:p:r:s:x:h" opt; do
   case $opt in
     b) BUILD=$OPTARG ;;
     n) BATCH=$OPTARG ;;
@@ -33,11 +35,12 @@ while getopts "b:n:c:p:r:s:h" opt; do
     p) CLIENTS=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     s) THREADS=$OPTARG ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    x) SERVER=$OPTARG ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 
-SERVER="$BUILD/server/warden-server"
+SERVER=${SERVER:-$BUILD/server/warden-server}
 NODE="$BUILD/tests/tools/warden-test-node"
 [ -x "$SERVER" ] && [ -x "$NODE" ] || { echo "build $BUILD first (warden-server, warden-test-node)" >&2; exit 1; }
 

@@ -238,7 +238,7 @@ static int int_in_range(const Options *o,
 }
 
 static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems *p) {
-        int64_t t = options_get_duration(o, "nodeHandshakeTimeout");
+        int64_t t = options_get_duration(o, "nodeHandshakeTimeout"), v;
         int r = 0;
 
         if (int_in_range(o, "nodeMaxConnections", 1, 1000000, &c->node_max_connections, p) ==
@@ -248,10 +248,13 @@ static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems 
             int_in_range(o, "attestRatePerSource", 0, 100000, &c->attest_rate_per_source, p) ==
                     -ENOMEM)
                 return -ENOMEM;
-        if (options_get_int(o, "signingThreads") == -1)
+        v = options_get_int(o, "signingThreads");
+        if (v == -1)
                 c->signing_threads = sign_pool_default_threads();
-        else if (int_in_range(o, "signingThreads", 0, SIGN_POOL_THREADS_MAX, &c->signing_threads,
-                              p) == -ENOMEM)
+        else if (v >= 0 && v <= SIGN_POOL_THREADS_MAX)
+                c->signing_threads = (unsigned) v;
+        else if (fail(p, "-signingThreads: must be -1 (one per online CPU) or 0..%d, got %" PRId64,
+                      SIGN_POOL_THREADS_MAX, v) == -ENOMEM)
                 return -ENOMEM;
         if (t < 0 || t > 3600)
                 r = fail(p, "-nodeHandshakeTimeout: must be 0..1h");
