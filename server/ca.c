@@ -44,6 +44,7 @@ Ca *ca_free(Ca *ca) {
         warden_bundle_unref(ca->staged);
         free(ca->roots_pem);
         ca_tls_done(&ca->tls);
+        ca_signer_unref(ca->signer);
         free(ca->trust_domain);
         free(ca->data_dir);
         free(ca->dir);
@@ -202,17 +203,6 @@ static int ca_bundle_publish(Ca *ca, bool *ret_changed) {
         return 0;
 }
 
-/* Appends a new reference to cert. */
-static int push_ref(STACK_OF(X509) * chain, X509 *cert) {
-        if (X509_up_ref(cert) != 1)
-                return -ENOMEM;
-        if (!sk_X509_push(chain, cert)) {
-                X509_free(cert);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 int ca_sign_x509_svid(Ca *ca,
                       EVP_PKEY *public_key,
                       const char *spiffe_id,
@@ -222,43 +212,33 @@ int ca_sign_x509_svid(Ca *ca,
                       time_t now,
                       STACK_OF(X509) * *ret_chain) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(ca_signer_unrefp) CaSigner *signer = NULL;
         _cleanup_(X509_freep) X509 *leaf = NULL;
-        const CaSlot *cur;
+        STACK_OF(X509) * rest;
         int r;
 
-        if (!ca || !public_key || !spiffe_id || ttl <= 0 || !ret_chain)
+        if (!ca || !ret_chain)
                 return -EINVAL;
-        if (!warden_spiffeid_member_of(spiffe_id, ca->trust_domain))
-                return log_debug_errno(-EINVAL, "%s is not in trust domain %s", spiffe_id,
-                                       ca->trust_domain);
-        cur = ca_slot_find_const(ca, CA_KIND_X509, CA_ROLE_CURRENT);
-        if (!cur || cur->not_after <= (int64_t) now)
-                return -EKEYEXPIRED;
-
-        WardenSvidParams p = {
-                .ca_cert = cur->cert,
-                .ca_key = cur->key,
-                .public_key = public_key,
-                .spiffe_id = spiffe_id,
-                .dns_names = dns_names,
-                .n_dns_names = n_dns_names,
-                .ttl_seconds = min64(ttl, cur->not_after - (int64_t) now),
-                .now = now,
-        };
-        r = warden_svid_sign(&p, &leaf);
+        r = ca_get_signer(ca, &signer);
+        if (r >= 0)
+                r = ca_signer_sign(signer, public_key, spiffe_id, dns_names, n_dns_names, ttl, now,
+                                   false, &leaf);
         if (r < 0)
                 return r;
-
         chain = sk_X509_new_null();
         if (!chain || !sk_X509_push(chain, leaf))
                 return -ENOMEM;
         TAKE_PTR(leaf);
-        if (ca->upstream_cert) {
-                r = push_ref(chain, cur->cert);
-                for (int i = 0; r >= 0 && i < sk_X509_num(ca->upstream_chain); i++)
-                        r = push_ref(chain, sk_X509_value(ca->upstream_chain, i));
-                if (r < 0)
-                        return r;
+        rest = ca_signer_chain(signer);
+        for (int i = 0; i < sk_X509_num(rest); i++) {
+                X509 *c = sk_X509_value(rest, i);
+
+                if (X509_up_ref(c) != 1)
+                        return -ENOMEM;
+                if (!sk_X509_push(chain, c)) {
+                        X509_free(c);
+                        return -ENOMEM;
+                }
         }
         *ret_chain = TAKE_PTR(chain);
         return 0;
@@ -272,36 +252,16 @@ int ca_mint_jwt_svid(Ca *ca,
                      time_t now,
                      char **ret_token,
                      int64_t *ret_expires_at) {
-        _cleanup_erase_ char *token = NULL;
-        const CaSlot *cur;
+        _cleanup_(ca_signer_unrefp) CaSigner *signer = NULL;
         int r;
 
-        if (!ca || !spiffe_id || ttl <= 0 || !ret_token)
+        if (!ca)
                 return -EINVAL;
-        if (!warden_spiffeid_member_of(spiffe_id, ca->trust_domain))
-                return log_debug_errno(-EINVAL, "%s is not in trust domain %s", spiffe_id,
-                                       ca->trust_domain);
-        cur = ca_slot_find_const(ca, CA_KIND_JWT, CA_ROLE_CURRENT);
-        if (!cur || cur->not_after <= (int64_t) now)
-                return -EKEYEXPIRED;
-        ttl = min64(ttl, cur->not_after - (int64_t) now);
-
-        WardenJwtMintParams p = {
-                .key = cur->key,
-                .kid = cur->kid,
-                .spiffe_id = spiffe_id,
-                .audiences = audiences,
-                .n_audiences = n_audiences,
-                .ttl = ttl,
-                .now = now,
-        };
-        r = warden_jwtsvid_mint(&p, &token);
+        r = ca_get_signer(ca, &signer);
         if (r < 0)
                 return r;
-        *ret_token = TAKE_PTR(token);
-        if (ret_expires_at)
-                *ret_expires_at = (int64_t) now + ttl;
-        return 0;
+        return ca_signer_mint_jwt_svid(signer, spiffe_id, audiences, n_audiences, ttl, now,
+                                       ret_token, ret_expires_at);
 }
 
 int ca_server_spiffe_id(const Ca *ca, char **ret) {

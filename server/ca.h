@@ -30,9 +30,11 @@
  *
  * Time is passed in explicitly (`now`, Unix seconds, > 0), so tests drive rotation
  * without sleeping; every certificate made here is dated from it.
- * Not thread-safe: owned by the server's main thread. */
+ * Not thread-safe: owned by the server's main thread. Signing threads use a CaSigner
+ * snapshot (ca_get_signer()) instead. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -40,6 +42,8 @@
 
 #include <warden/bundle.h>
 #include <warden/x509.h>
+
+#include "cleanup.h"
 
 /* Shortest ca_ttl accepted, in seconds. */
 #define CA_TTL_MIN 10
@@ -103,6 +107,52 @@ int ca_sign_x509_svid(Ca *ca,
                       int64_t ttl,
                       time_t now,
                       STACK_OF(X509) * *ret_chain);
+
+/* DER of one certificate. */
+typedef struct CaDer {
+        uint8_t *data;
+        size_t len;
+} CaDer;
+
+/* A signer: an immutable, reference-counted snapshot of the active X.509 CA (its
+ * certificate, key and the certificates that follow the leaf in SVID chains, with
+ * their DER) and of the active JWT key. Rotation (ca_tick()) never changes a snapshot
+ * and never frees one in use: whoever holds a reference keeps signing with the
+ * authority it was taken from, which stays valid until its own notAfter. ref, unref
+ * and the ca_signer_*() functions below may be called from any thread. */
+typedef struct CaSigner CaSigner;
+
+/* A new reference to the snapshot of the authorities active now (main thread; built
+ * again only after they changed). Either part may be missing (then its signing
+ * function returns -EKEYEXPIRED). */
+int ca_get_signer(Ca *ca, CaSigner **ret);
+CaSigner *ca_signer_ref(CaSigner *s);
+CaSigner *ca_signer_unref(CaSigner *s); /* NULL-safe; returns NULL */
+DEFINE_TRIVIAL_CLEANUP_FUNC(CaSigner *, ca_signer_unref)
+
+/* ca_sign_x509_svid() with the snapshot's CA, giving the leaf alone, made for
+ * encoding: warden_svid_sign_for_der() (X509_get0_pubkey() on it is NULL). */
+int ca_signer_sign_x509_svid(const CaSigner *s,
+                             EVP_PKEY *public_key,
+                             const char *spiffe_id,
+                             const char *const *dns_names,
+                             size_t n_dns_names,
+                             int64_t ttl,
+                             time_t now,
+                             X509 **ret_leaf);
+/* The certificates that follow the leaf in an SVID chain (none when self-signed), and
+ * their DER (*ret borrowed for the snapshot's lifetime); returns their number. */
+STACK_OF(X509) * ca_signer_chain(const CaSigner *s);
+size_t ca_signer_chain_der(const CaSigner *s, const CaDer **ret);
+/* ca_mint_jwt_svid() with the snapshot's JWT key. */
+int ca_signer_mint_jwt_svid(const CaSigner *s,
+                            const char *spiffe_id,
+                            const char *const *audiences,
+                            size_t n_audiences,
+                            int64_t ttl,
+                            time_t now,
+                            char **ret_token,
+                            int64_t *ret_expires_at);
 
 /* Mints a JWT-SVID with the active JWT key (exp capped at the key's expiry);
  * *ret_expires_at (may be NULL) gets exp. spiffe_id must be in the trust domain.

@@ -91,11 +91,26 @@ struct Ca {
         WardenBundle *staged; /* newer, waiting for the state file to be written */
         char *roots_pem;      /* PEM of bundle's X.509 roots */
         CaTls tls;
+        CaSigner *signer; /* snapshot of the current slots (ca_signer.c), or NULL */
 };
 
 const char *ca_kind_to_string(CaKind kind);
 const char *ca_role_to_string(CaRole role);
 int ca_role_from_string(const char *s);
+
+/* ---- ca_signer.c ---- */
+
+/* ca_signer_sign_x509_svid(), giving a leaf for encoding only (warden_svid_sign_for_der())
+ * when for_der, else a complete one (warden_svid_sign()). */
+int ca_signer_sign(const CaSigner *s,
+                   EVP_PKEY *public_key,
+                   const char *spiffe_id,
+                   const char *const *dns_names,
+                   size_t n_dns_names,
+                   int64_t ttl,
+                   time_t now,
+                   bool for_der,
+                   X509 **ret_leaf);
 
 /* ---- ca_rotate.c ---- */
 

@@ -53,8 +53,20 @@ int node_api_new(Server *s, NodeApi **ret) {
                 if (r < 0)
                         return r;
         }
+        if (s->cfg.signing_threads > 0) {
+                r = sign_pool_new(s->cfg.signing_threads, &n->sign_pool);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start %u signing threads: %m",
+                                               s->cfg.signing_threads);
+                log_debug("Signing SVIDs on %u threads", s->cfg.signing_threads);
+        }
         *ret = TAKE_PTR(n);
         return 0;
+}
+
+void node_api_stop_signing(NodeApi *n) {
+        if (n)
+                sign_pool_stop(n->sign_pool);
 }
 
 int node_api_set_x509pop_ca(NodeApi *n, const char *path) {
@@ -81,6 +93,7 @@ int node_api_set_x509pop_ca(NodeApi *n, const char *path) {
 NodeApi *node_api_free(NodeApi *n) {
         if (!n)
                 return NULL;
+        n->sign_pool = sign_pool_free(n->sign_pool);
         node_sync_free_all(n);
         node_serial_free_all(n);
         if (n->x509pop_roots)
@@ -205,7 +218,6 @@ int node_chain_to_pb(STACK_OF(X509) * chain, ProtobufCBinaryData **ret, size_t *
 int node_csr_public_key(const ProtobufCBinaryData *csr,
                         EVP_PKEY **ret,
                         const char **reterr_message) {
-        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         const char *reason = NULL;
         int r;
 
@@ -213,13 +225,13 @@ int node_csr_public_key(const ProtobufCBinaryData *csr,
                 *reterr_message = "missing CSR";
                 return -EINVAL;
         }
-        r = warden_csr_parse(csr->data, csr->len, &req, &reason);
+        r = warden_csr_parse_public_key(csr->data, csr->len, ret, &reason);
         if (r < 0) {
                 log_debug("Refused a CSR: %s", strna(reason));
                 *reterr_message = "invalid CSR";
                 return r == -ENOMEM ? r : -EINVAL;
         }
-        return warden_csr_public_key(req, ret);
+        return 0;
 }
 
 int node_sign_svid(NodeApi *n,

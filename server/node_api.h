@@ -67,3 +67,8 @@ void node_api_flush(NodeApi *n);
 
 /* Ends every open stream (server shutdown). */
 void node_api_close_all(NodeApi *n);
+
+/* Server shutdown, before the RPC server's: stops the signing threads. Calls still
+ * waiting for one end with UNAVAILABLE; the jobs being signed are finished first.
+ * Later signing calls are refused (UNAVAILABLE). Idempotent. */
+void node_api_stop_signing(NodeApi *n);

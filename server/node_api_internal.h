@@ -4,7 +4,8 @@
 /* Shared by the node API files: node_api.c (method table, authentication, helpers),
  * node_attest.c (X509PopChallenge, AttestAgent, RenewAgent), node_sync.c (Sync
  * streams), node_svid.c (BatchNewX509SVID, NewJWTSVID) and node_serial.c (which node
- * SVID serials a call may use). Main thread only. */
+ * SVID serials a call may use). Main thread only, but for the signing jobs of
+ * node_sign_job.c (any thread, see node_sign_job.h). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include "rpc_message.h"
 #include "rpc_source.h"
 #include "server.h"
+#include "sign_pool.h"
 #include "warden/node/v1/node.pb-c.h"
 
 #define NODE_SERVICE "/warden.node.v1.Node/"
@@ -94,6 +96,7 @@ struct NodeApi {
         size_t n_renewals;
         NodeBinding bindings[NODE_METHODS_MAX];
         RpcSourceTable *attest_rate; /* -attestRatePerSource buckets; NULL = no limit */
+        SignPool *sign_pool;         /* -signingThreads; NULL = sign on the main thread */
         bool closing;
 };
 

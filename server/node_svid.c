@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Workload SVIDs for agents: BatchNewX509SVID signs CSRs and NewJWTSVID mints tokens,
  * each only for entries the calling agent is authorized for (authz.h). TTLs come from
- * the entry, capped by the server defaults. */
+ * the entry, capped by the server defaults.
+ *
+ * The main thread authenticates and authorizes the call and copies what signing needs
+ * (entry fields, a CaSigner snapshot) into a job; the job verifies the CSRs, signs,
+ * packs and answers on a signing thread (sign_pool.h), or right away on the main
+ * thread with -signingThreads 0 (node_sign_job.c). */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -10,16 +15,15 @@
 #include <time.h>
 
 #include <warden/jwtsvid.h>
-#include <warden/x509.h>
 
 #include "authz.h"
 #include "cleanup.h"
 #include "log.h"
 #include "node_api_internal.h"
-#include "ossl_cleanup.h"
-#include "parse.h"
+#include "node_sign_job.h"
 #include "pb_util.h"
 #include "rpc_status.h"
+#include "strv.h"
 
 #define NOT_AUTHORIZED "entry is not authorized for this agent"
 
@@ -41,97 +45,103 @@ static int load_authz(NodeApi *n, RpcCall *c, AuthzSet **ret, const char **reter
         return authz_set_build(n->server->ds, a->spiffe_id, &a->selectors, time(NULL), ret);
 }
 
-static int result_fail(Warden__Node__V1__X509SVIDResult *res, int r, const char *message) {
-        res->status = errno_to_grpc_status(r);
-        res->message = strdup(message);
-        return res->message ? 0 : -ENOMEM;
-}
-
-/* Signs one CSR into res; refusals go into res->status, only internal failures that
- * stop the batch (out of memory) are returned. */
-static int sign_one(NodeApi *n,
-                    const AuthzSet *set,
-                    const char *agent_id,
-                    const Warden__Node__V1__X509SVIDParams *p,
-                    int64_t now,
-                    Warden__Node__V1__X509SVIDResult *res) {
-        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-        _cleanup_free_ char *serial = NULL;
-        const char *msg = NULL;
-        const Entry *e;
+/* The job's call, signer and metrics (main thread). */
+static int job_init(NodeApi *n, RpcCall *c, NodeSignJob *j) {
         int r;
 
-        res->entry_id = pb_strdup(p->entry_id);
-        if (!res->entry_id)
+        r = ca_get_signer(n->server->ca, &j->signer);
+        if (r < 0)
+                return r;
+        j->agent_id = strdup(rpc_call_peer(c)->spiffe_id);
+        if (!j->agent_id)
                 return -ENOMEM;
-        e = authz_set_find(set, p->entry_id);
-        if (!e) {
-                log_info("node API: refused an X.509-SVID: entry not authorized entry_id=%s "
-                         "agent_id=%s status=PERMISSION_DENIED",
-                         loggable_id(p->entry_id), agent_id);
-                return result_fail(res, -EPERM, NOT_AUTHORIZED);
-        }
-        r = node_csr_public_key(&p->csr, &pub, &msg);
-        if (r >= 0)
-                r = node_sign_svid(n, METRICS_KIND_X509_SVID, pub, e->spiffe_id,
-                                   (const char *const *) e->dns_names, e->n_dns_names,
-                                   server_x509_ttl(n->server, e->x509_svid_ttl), now, &chain, &msg);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return result_fail(res, r, msg ? msg : "signing failed");
-        r = node_chain_to_pb(chain, &res->svid_chain, &res->n_svid_chain);
+        j->call = rpc_call_ref(c);
+        j->signing_seconds = n->server->metrics.signing_seconds;
+        j->signings = n->server->metrics.signings;
+        return 0;
+}
+
+/* Fills item i for the authorized entry e (copies: the set is gone when the job runs). */
+static int x509_item_init(NodeApi *n, NodeX509Item *it, const Entry *e) {
+        int r;
+
+        it->spiffe_id = strdup(e->spiffe_id);
+        it->entry_id = strdup(e->id);
+        if (!it->spiffe_id || !it->entry_id)
+                return -ENOMEM;
+        r = strv_copy(e->dns_names, e->n_dns_names, &it->dns_names);
         if (r < 0)
                 return r;
-        res->expires_at = warden_x509_not_after(sk_X509_value(chain, 0));
-        if (warden_x509_serial_hex(sk_X509_value(chain, 0), &serial) >= 0)
-                log_debug("Signed an X.509-SVID for %s (entry %s, agent %s), serial %s",
-                          e->spiffe_id, e->id, agent_id, serial);
+        it->n_dns_names = e->n_dns_names;
+        it->ttl = server_x509_ttl(n->server, e->x509_svid_ttl);
         return 0;
 }
 
 int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
-        _cleanup_(node_pb_freep) Warden__Node__V1__BatchNewX509SVIDRequest *req = NULL;
-        _cleanup_(node_pb_freep) Warden__Node__V1__BatchNewX509SVIDResponse *resp = NULL;
+        _cleanup_(node_sign_job_freep) NodeSignJob *j = NULL;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
-        int64_t now = time(NULL);
+        Warden__Node__V1__BatchNewX509SVIDRequest *req;
+        Warden__Node__V1__BatchNewX509SVIDResponse *resp;
         int r;
 
         r = load_authz(n, c, &set, reterr_message);
         if (r < 0)
                 return r;
+        r = node_sign_job_new(NODE_SIGN_X509, &j);
+        if (r < 0)
+                return r;
+        j->now = time(NULL);
         r = rpc_message_unpack(c, &warden__node__v1__batch_new_x509_svidrequest__descriptor,
-                               (ProtobufCMessage **) &req);
+                               (ProtobufCMessage **) &j->x509.req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
         }
+        req = j->x509.req;
         if (req->n_params > NODE_BATCH_MAX) {
                 *reterr_message = "too many CSRs in one batch (at most 500)";
                 return -EINVAL;
         }
-        resp = malloc(sizeof(*resp));
+        r = job_init(n, c, j);
+        if (r < 0)
+                return r;
+        resp = j->x509.resp = malloc(sizeof(*resp));
         if (!resp)
                 return -ENOMEM;
         warden__node__v1__batch_new_x509_svidresponse__init(resp);
         if (req->n_params > 0) {
                 resp->results = calloc(req->n_params, sizeof(void *));
-                if (!resp->results)
+                j->x509.items = calloc(req->n_params, sizeof(NodeX509Item));
+                if (!resp->results || !j->x509.items)
                         return -ENOMEM;
         }
         for (size_t i = 0; i < req->n_params; i++) {
+                const Warden__Node__V1__X509SVIDParams *p = req->params[i];
                 Warden__Node__V1__X509SVIDResult *res = malloc(sizeof(*res));
+                NodeX509Item *it = &j->x509.items[j->x509.n_items++];
+                const Entry *e;
 
                 if (!res)
                         return -ENOMEM;
                 warden__node__v1__x509_svidresult__init(res);
                 resp->results[resp->n_results++] = res;
-                r = sign_one(n, set, rpc_call_peer(c)->spiffe_id, req->params[i], now, res);
+                it->res = res;
+                it->csr = &p->csr;
+                res->entry_id = pb_strdup(p->entry_id);
+                if (!res->entry_id)
+                        return -ENOMEM;
+                e = authz_set_find(set, p->entry_id);
+                if (!e) {
+                        log_info("node API: refused an X.509-SVID: entry not authorized "
+                                 "entry_id=%s agent_id=%s status=PERMISSION_DENIED",
+                                 loggable_id(p->entry_id), j->agent_id);
+                        r = node_sign_result_fail(res, -EPERM, NOT_AUTHORIZED);
+                } else
+                        r = x509_item_init(n, it, e);
                 if (r < 0)
                         return r;
         }
-        return rpc_message_reply(c, &resp->base, 0);
+        return node_sign_submit(n, &j, reterr_message);
 }
 
 static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
@@ -147,48 +157,43 @@ static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
 }
 
 int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
-        _cleanup_(node_pb_freep) Warden__Node__V1__NewJWTSVIDRequest *req = NULL;
+        _cleanup_(node_sign_job_freep) NodeSignJob *j = NULL;
         _cleanup_(authz_set_freep) AuthzSet *set = NULL;
-        _cleanup_erase_ char *token = NULL;
-        Warden__Node__V1__NewJWTSVIDResponse resp = WARDEN__NODE__V1__NEW_JWTSVIDRESPONSE__INIT;
-        int64_t now = time(NULL), expires_at = 0;
-        char t[TIMESTAMP_STRING_MAX];
         const Entry *e;
         int r;
 
         r = load_authz(n, c, &set, reterr_message);
         if (r < 0)
                 return r;
+        r = node_sign_job_new(NODE_SIGN_JWT, &j);
+        if (r < 0)
+                return r;
+        j->now = time(NULL);
         r = rpc_message_unpack(c, &warden__node__v1__new_jwtsvidrequest__descriptor,
-                               (ProtobufCMessage **) &req);
+                               (ProtobufCMessage **) &j->jwt.req);
         if (r < 0) {
                 *reterr_message = "malformed request";
                 return r;
         }
-        if (check_audiences(req) < 0) {
+        if (check_audiences(j->jwt.req) < 0) {
                 *reterr_message = "1 to 32 audiences of 1 to 256 bytes of UTF-8 are required";
                 return -EINVAL;
         }
-        e = authz_set_find(set, req->entry_id);
+        e = authz_set_find(set, j->jwt.req->entry_id);
         if (!e) {
                 log_info("node API: refused a JWT-SVID: entry not authorized entry_id=%s "
                          "agent_id=%s status=PERMISSION_DENIED",
-                         loggable_id(req->entry_id), rpc_call_peer(c)->spiffe_id);
+                         loggable_id(j->jwt.req->entry_id), rpc_call_peer(c)->spiffe_id);
                 *reterr_message = NOT_AUTHORIZED;
                 return -EPERM;
         }
-        r = server_mint_jwt_svid(n->server, e->spiffe_id, (const char *const *) req->audience,
-                                 req->n_audience, server_jwt_ttl(n->server, e->jwt_svid_ttl),
-                                 (time_t) now, &token, &expires_at);
-        if (r < 0) {
-                log_error_errno(r, "Failed to mint a JWT-SVID for %s: %m", e->spiffe_id);
-                *reterr_message = "signing failed";
-                return r == -ENOMEM ? r : -EIO;
-        }
-        resp.token = token;
-        resp.expires_at = expires_at;
-        resp.issued_at = now;
-        log_debug("Minted a JWT-SVID for %s (entry %s, agent %s), expires %s", e->spiffe_id, e->id,
-                  rpc_call_peer(c)->spiffe_id, format_timestamp(expires_at, t, sizeof(t)));
-        return rpc_message_reply(c, &resp.base, RPC_MESSAGE_ERASE);
+        r = job_init(n, c, j);
+        if (r < 0)
+                return r;
+        j->jwt.spiffe_id = strdup(e->spiffe_id);
+        j->jwt.entry_id = strdup(e->id);
+        if (!j->jwt.spiffe_id || !j->jwt.entry_id)
+                return -ENOMEM;
+        j->jwt.ttl = server_jwt_ttl(n->server, e->jwt_svid_ttl);
+        return node_sign_submit(n, &j, reterr_message);
 }

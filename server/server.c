@@ -402,6 +402,7 @@ Server *server_free(Server *s) {
          * API and the datastore. */
         if (s->node && !s->stopping)
                 node_api_close_all(s->node);
+        node_api_stop_signing(s->node);
         if (s->node_rpc)
                 rpc_server_shutdown(s->node_rpc);
         if (s->admin_rpc)

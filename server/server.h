@@ -61,6 +61,7 @@ typedef struct ServerConfig {
         int64_t node_handshake_timeout;      /* -nodeHandshakeTimeout, 10 s; 0 = never */
         unsigned attest_rate_per_source;     /* -attestRatePerSource, 10/s; 0 = no limit */
         unsigned max_entries_per_agent;      /* -maxEntriesPerAgent, 100000 */
+        unsigned signing_threads; /* -signingThreads (-1 = online CPUs); 0 = main thread */
 } ServerConfig;
 
 /* What /ready reports (Server.ready, read by the HTTP thread). */

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "options.h"
 #include "parse.h"
+#include "sign_pool.h"
 #include "strv.h"
 
 #define ADMIN_UIDS_MAX 64
@@ -72,6 +73,9 @@ static const Option run_options[] = {
         {"maxEntriesPerAgent", OPT_INT, "100000",
          "Registration entries one agent is served at most (Sync, signing); beyond, the "
          "first ones by id and a warning"},
+        {"signingThreads", OPT_INT, "-1",
+         "Threads that verify CSRs and sign SVIDs for agents (-1 = one per online CPU, "
+         "0 = on the main thread)"},
 };
 
 void server_config_print_help(FILE *f) {
@@ -237,7 +241,7 @@ static int int_in_range(const Options *o,
 }
 
 static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems *p) {
-        int64_t t = options_get_duration(o, "nodeHandshakeTimeout");
+        int64_t t = options_get_duration(o, "nodeHandshakeTimeout"), v;
         int r = 0;
 
         if (int_in_range(o, "nodeMaxConnections", 1, 1000000, &c->node_max_connections, p) ==
@@ -248,6 +252,14 @@ static int config_node_limits(const Options *o, ServerConfig *c, ConfigProblems 
                     -ENOMEM ||
             int_in_range(o, "maxEntriesPerAgent", 1, 10000000, &c->max_entries_per_agent, p) ==
                     -ENOMEM)
+                return -ENOMEM;
+        v = options_get_int(o, "signingThreads");
+        if (v == -1)
+                c->signing_threads = sign_pool_default_threads();
+        else if (v >= 0 && v <= SIGN_POOL_THREADS_MAX)
+                c->signing_threads = (unsigned) v;
+        else if (fail(p, "-signingThreads: must be -1 (one per online CPU) or 0..%d, got %" PRId64,
+                      SIGN_POOL_THREADS_MAX, v) == -ENOMEM)
                 return -ENOMEM;
         if (t < 0 || t > 3600)
                 r = fail(p, "-nodeHandshakeTimeout: must be 0..1h");
@@ -459,6 +471,7 @@ size_t server_config_restart_changes(const ServerConfig *cur,
                 {"attestRatePerSource",
                  cur->attest_rate_per_source == next->attest_rate_per_source},
                 {"maxEntriesPerAgent", cur->max_entries_per_agent == next->max_entries_per_agent},
+                {"signingThreads", cur->signing_threads == next->signing_threads},
         };
         size_t n = 0;
 

@@ -111,8 +111,10 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
         server_set_ready(s, SERVER_STOPPING);
         log_info("Received %s, shutting down", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
-        if (s->node)
+        if (s->node) {
                 node_api_close_all(s->node);
+                node_api_stop_signing(s->node);
+        }
         return sd_event_exit(s->event, 0);
 }
 

@@ -27,6 +27,11 @@ int x509_key_check_supported(const EVP_PKEY *key);
 /* Digest to sign with for a signing key: SHA-384 for P-384, SHA-512 for P-521,
  * SHA-256 otherwise. */
 const EVP_MD *x509_digest_for_key(const EVP_PKEY *key);
+/* X509_set_pubkey() without OpenSSL 3.0's encoder for EC keys on a named curve: the same
+ * SubjectPublicKeyInfo (point in the key's own encoding), but x caches no EVP_PKEY for
+ * it (X509_get0_pubkey(x) is NULL until x is parsed again from its DER). Other keys
+ * go through X509_set_pubkey(). */
+int x509_set_pubkey_spki(X509 *x, EVP_PKEY *key);
 /* Lowercase hex of n bytes, malloc'd. */
 int x509_hex_lower(const uint8_t *p, size_t n, char **ret);
 

@@ -110,7 +110,7 @@ static int svid_add_extensions(X509 *x, const WardenSvidParams *p) {
         return r;
 }
 
-int warden_svid_sign(const WardenSvidParams *p, X509 **ret) {
+static int svid_sign(const WardenSvidParams *p, bool for_der, X509 **ret) {
         _cleanup_(X509_freep) X509 *x = NULL;
         time_t now, cap, nb, na;
         const char *cn = NULL;
@@ -134,9 +134,14 @@ int warden_svid_sign(const WardenSvidParams *p, X509 **ret) {
         x = X509_new();
         if (!x)
                 return -ENOMEM;
-        if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_pubkey(x, p->public_key) != 1)
+        if (X509_set_version(x, X509_VERSION_3) != 1)
                 return ossl_to_errno(-EIO);
-        r = x509_set_random_serial(x, NULL);
+        if (for_der)
+                r = x509_set_pubkey_spki(x, p->public_key);
+        else
+                r = X509_set_pubkey(x, p->public_key) == 1 ? 0 : ossl_to_errno(-EIO);
+        if (r >= 0)
+                r = x509_set_random_serial(x, NULL);
         if (r >= 0)
                 r = x509_set_subject(x, NULL, cn);
         if (r >= 0)
@@ -152,4 +157,12 @@ int warden_svid_sign(const WardenSvidParams *p, X509 **ret) {
                 return ossl_to_errno(-EIO);
         *ret = TAKE_PTR(x);
         return 0;
+}
+
+int warden_svid_sign(const WardenSvidParams *p, X509 **ret) {
+        return svid_sign(p, false, ret);
+}
+
+int warden_svid_sign_for_der(const WardenSvidParams *p, X509 **ret) {
+        return svid_sign(p, true, ret);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* CSRs from agents (AttestAgent, RenewAgent, BatchNewX509SVID) and from the CLI
  * (MintX509SVID): what the server runs on the bytes before it signs. node_csr_public_key()
- * (server/node_api.c: warden_csr_parse() + warden_csr_public_key()), then the signing
+ * (server/node_api.c: warden_csr_parse_public_key(), which parses EC CSRs without
+ * OpenSSL's decoder and leaves the rest to warden_csr_parse()), then the signing
  * of warden_svid_sign() with a CA made at start, as ca_sign_x509_svid() does.
  * Invariants: the node API and the plain parser agree; a refusal has a reason and one
  * of the documented errors; an accepted key round-trips through SubjectPublicKeyInfo

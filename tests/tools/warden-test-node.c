@@ -13,6 +13,9 @@
  *        sequence=<seq> bundle_sequence=<seq> kind=snapshot|delta upserts=<n>
  *        deleted=<n> more=0 base=<seq>" (parts of one change count as one)
  *   sign   -server H:P -dir D -entry ID -out DIR    writes DIR/svid.pem, DIR/key.pem
+ *   sign-loop -server H:P -dir D -entry ID -batch B -count N
+ *        N calls of B CSRs for entry ID on one connection (one CSR reused); prints
+ *        "signed=<B*N>" (benchmarks: scripts/bench-signing.sh)
  *   jwt    -server H:P -dir D -entry ID -audience A [-audience B ...]   prints the token
  *   renew  -server H:P -dir D                        replaces D/node.key and D/node.pem
  *   sync-many -server H:P -trustBundle roots.pem -tokens FILE -dir D -count N
@@ -522,6 +525,52 @@ static int cmd_sign(const Options *o) {
         return r < 0 ? fail("write", r) : 0;
 }
 
+static int cmd_sign_loop(const Options *o) {
+        _cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ Warden__Node__V1__X509SVIDParams **pp = NULL;
+        _cleanup_free_ uint8_t *csr = NULL;
+        Warden__Node__V1__BatchNewX509SVIDRequest req =
+                WARDEN__NODE__V1__BATCH_NEW_X509_SVIDREQUEST__INIT;
+        Warden__Node__V1__X509SVIDParams p = WARDEN__NODE__V1__X509_SVIDPARAMS__INIT;
+        int64_t batch = options_get_int(o, "batch"), count = options_get_int(o, "count");
+        long long signed_n = 0;
+        int r;
+
+        if (batch <= 0 || batch > 500 || count <= 0)
+                return fail("sign-loop: -batch 1..500 and -count > 0", -EINVAL);
+        pp = calloc((size_t) batch, sizeof(*pp));
+        r = pp ? new_key_csr(&key, &csr, &p.csr.len) : -ENOMEM;
+        if (r >= 0)
+                r = node_channel(o, &ch);
+        if (r < 0)
+                return fail("sign-loop", r);
+        p.csr.data = csr;
+        p.entry_id = (char *) strempty(options_get_string(o, "entry"));
+        for (int64_t i = 0; i < batch; i++)
+                pp[i] = &p;
+        req.params = pp;
+        req.n_params = (size_t) batch;
+        for (int64_t i = 0; i < count; i++) {
+                _cleanup_(pbfreep) Warden__Node__V1__BatchNewX509SVIDResponse *resp = NULL;
+
+                r = call(ch, NODE "BatchNewX509SVID", &req,
+                         &warden__node__v1__batch_new_x509_svidresponse__descriptor,
+                         (void **) &resp);
+                if (r == -EPROTO)
+                        return 1;
+                if (r >= 0 && resp->n_results != (size_t) batch)
+                        r = -EBADMSG;
+                if (r < 0)
+                        return fail("sign-loop", r);
+                for (size_t j = 0; j < resp->n_results; j++)
+                        if (resp->results[j]->status == 0)
+                                signed_n++;
+        }
+        printf("signed=%lld\n", signed_n);
+        return signed_n == batch * count ? 0 : 1;
+}
+
 static int cmd_jwt(const Options *o) {
         _cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
         _cleanup_(pbfreep) Warden__Node__V1__NewJWTSVIDResponse *resp = NULL;
@@ -585,6 +634,7 @@ static const Option options[] = {
         {"timeout", OPT_DURATION, "0", "sync: give up after this long (0 = never)"},
         {"entry", OPT_STRING, NULL, "Entry ID for sign/jwt"},
         {"out", OPT_STRING, ".", "sign: output directory"},
+        {"batch", OPT_INT, "100", "sign-loop: CSRs per call"},
         {"audience", OPT_STRV, NULL, "jwt: audience (repeatable)"},
         {"tokens", OPT_STRING, NULL, "sync-many: file of join tokens, one a line"},
         {"concurrency", OPT_INT, "16", "sync-many: attestations at once"},
@@ -609,6 +659,7 @@ static const struct {
         {"attest-x509pop", cmd_attest_x509pop},
         {"sync", cmd_sync},
         {"sign", cmd_sign},
+        {"sign-loop", cmd_sign_loop},
         {"jwt", cmd_jwt},
         {"renew", cmd_renew},
         {"sync-many", cmd_sync_many},
@@ -623,8 +674,8 @@ int main(int argc, char **argv) {
 
         if (argc < 2) {
                 fprintf(stderr,
-                        "Usage: %s attest-join|attest-x509pop|sync|sign|jwt|renew|"
-                        "sync-many|admin-create-loop|admin-tokens [flags]\n",
+                        "Usage: %s attest-join|attest-x509pop|sync|sign|sign-loop|jwt|"
+                        "renew|sync-many|admin-create-loop|admin-tokens [flags]\n",
                         argv[0]);
                 return 1;
         }

@@ -59,6 +59,7 @@ static void start_server(NodeFx *fx, int port) {
         s->cfg.default_x509_ttl = 3600;
         s->cfg.default_jwt_ttl = 300;
         s->cfg.ca_ttl = 86400;
+        s->cfg.signing_threads = fx->signing_threads;
         if (fx->site_cert)
                 assert_true(asprintf(&s->cfg.x509pop_ca, "%s/site-ca.pem", fx->dir) > 0);
         assert_true(asprintf(&ds_path, "%s/ds.sqlite3", fx->dir) > 0);
@@ -82,7 +83,11 @@ static void start_server(NodeFx *fx, int port) {
 }
 
 void node_fx_init(NodeFx *fx, bool x509pop) {
-        *fx = (NodeFx){};
+        node_fx_init_signing(fx, x509pop, 0);
+}
+
+void node_fx_init_signing(NodeFx *fx, bool x509pop, unsigned signing_threads) {
+        *fx = (NodeFx){.signing_threads = signing_threads};
         fx->dir = test_tmpdir();
         if (x509pop)
                 make_site_ca(fx);
@@ -134,6 +139,7 @@ typedef struct CallJob {
         uint8_t *req;
         size_t len;
         unsigned repeat;
+        int timeout_ms;
         int status;
         void *resp;
         size_t resp_len;
@@ -152,8 +158,8 @@ static void *call_thread(void *p) {
                 j->resp = NULL;
                 j->msg = NULL;
                 j->resp_len = 0;
-                assert_ok(rpc_unary(ch, j->method, NULL, 0, j->req, j->len, 20000, &j->resp,
-                                    &j->resp_len, &j->status, &j->msg));
+                assert_ok(rpc_unary(ch, j->method, NULL, 0, j->req, j->len, j->timeout_ms ?: 20000,
+                                    &j->resp, &j->resp_len, &j->status, &j->msg));
         }
         rpc_channel_free(ch);
         atomic_store(&j->done, true);
@@ -193,6 +199,48 @@ int node_fx_call(NodeFx *fx,
         free(j.resp);
         free(j.req);
         return j.status;
+}
+
+struct NodeFxCall {
+        CallJob job;
+        char *path;
+        pthread_t thread;
+};
+
+NodeFxCall *node_fx_call_start(
+        NodeFx *fx, const NodeId *id, const char *method, const void *req, int timeout_ms) {
+        NodeFxCall *c = calloc(1, sizeof(NodeFxCall));
+
+        assert_non_null(c);
+        assert_true(asprintf(&c->path, NT_NODE "%s", method) > 0);
+        c->job = (CallJob){
+                .fx = fx, .id = id, .method = c->path, .repeat = 1, .timeout_ms = timeout_ms};
+        assert_ok(pb_pack(req, &c->job.req, &c->job.len));
+        assert_int_equal(pthread_create(&c->thread, NULL, call_thread, &c->job), 0);
+        return c;
+}
+
+bool node_fx_call_done(NodeFxCall *c) {
+        return call_done(&c->job);
+}
+
+int node_fx_call_finish(NodeFxCall *c, const ProtobufCMessageDescriptor *desc, void **ret) {
+        int status;
+
+        node_fx_pump(c->job.fx, call_done, &c->job, 120000);
+        assert_true(call_done(&c->job));
+        assert_int_equal(pthread_join(c->thread, NULL), 0);
+        status = c->job.status;
+        if (status == GRPC_STATUS_OK && ret) {
+                *ret = protobuf_c_message_unpack(desc, NULL, c->job.resp_len, c->job.resp);
+                assert_non_null(*ret);
+        }
+        free(c->job.msg);
+        free(c->job.resp);
+        free(c->job.req);
+        free(c->path);
+        free(c);
+        return status;
 }
 
 void node_fx_csr(EVP_PKEY **ret_key, ProtobufCBinaryData *ret_csr) {

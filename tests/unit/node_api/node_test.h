@@ -29,6 +29,7 @@ typedef struct NodeFx {
         /* x509pop site CA */
         EVP_PKEY *site_key;
         X509 *site_cert;
+        unsigned signing_threads; /* -signingThreads of the server (0: main thread) */
 } NodeFx;
 
 /* An agent identity for mutual TLS. */
@@ -39,6 +40,8 @@ typedef struct NodeId {
 } NodeId;
 
 void node_fx_init(NodeFx *fx, bool x509pop);
+/* The same with signing_threads signing threads (node_fx_init(): none). */
+void node_fx_init_signing(NodeFx *fx, bool x509pop, unsigned signing_threads);
 /* Stops the server (ending its streams) and starts a new one on the same port, CA and
  * datastore, as a restart of warden-server does. */
 void node_fx_restart(NodeFx *fx);
@@ -57,6 +60,15 @@ int node_fx_call(NodeFx *fx,
                  const ProtobufCMessageDescriptor *desc,
                  void **ret,
                  char **ret_message);
+
+/* One unary call on a helper thread of its own (timeout_ms 0: 20 s), so that several
+ * can be in flight at once; node_fx_call_finish() dispatches until it is done, returns
+ * its status and frees it (*ret as node_fx_call()). */
+typedef struct NodeFxCall NodeFxCall;
+NodeFxCall *node_fx_call_start(
+        NodeFx *fx, const NodeId *id, const char *method, const void *req, int timeout_ms);
+bool node_fx_call_done(NodeFxCall *c);
+int node_fx_call_finish(NodeFxCall *c, const ProtobufCMessageDescriptor *desc, void **ret);
 
 /* A DER CSR for a new P-256 key (*ret_key optional). */
 void node_fx_csr(EVP_PKEY **ret_key, ProtobufCBinaryData *ret_csr);

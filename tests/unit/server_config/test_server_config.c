@@ -12,6 +12,7 @@
 
 #include "cleanup.h"
 #include "server_config.h"
+#include "sign_pool.h"
 #include "testlib.h"
 
 static char *tmpdir;
@@ -74,6 +75,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c.node_max_unauth_per_source, 64);
         assert_int_equal(c.node_handshake_timeout, 10);
         assert_int_equal(c.attest_rate_per_source, 10);
+        assert_int_equal(c.signing_threads, sign_pool_default_threads());
+        assert_true(c.signing_threads >= 1);
         server_config_done(&c);
         assert_null(c.trust_domain);
 }
@@ -93,6 +96,16 @@ static void test_node_limits(void **state) {
         server_config_done(&c);
         assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-nodeHandshakeTimeout", "2s"));
         assert_int_equal(c.node_handshake_timeout, 2);
+        server_config_done(&c);
+        /* -signingThreads: 0 signs on the main thread, -1 is one per online CPU. */
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-signingThreads", "0"));
+        assert_int_equal(c.signing_threads, 0);
+        server_config_done(&c);
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-signingThreads", "3"));
+        assert_int_equal(c.signing_threads, 3);
+        server_config_done(&c);
+        assert_ok(PARSE(&c, &msg, "-trustDomain", "a.b", "-signingThreads", "-1"));
+        assert_int_equal(c.signing_threads, sign_pool_default_threads());
         server_config_done(&c);
 }
 
@@ -334,6 +347,10 @@ static void test_bad_flags(void **state) {
                      "a.b", "-nodeMaxUnauthPerSource", "1000001");
         EXPECT_ERROR("-attestRatePerSource: must be 0..100000, got 100001", "-trustDomain", "a.b",
                      "-attestRatePerSource", "100001");
+        EXPECT_ERROR("-signingThreads: must be -1 (one per online CPU) or 0..256, got 257",
+                     "-trustDomain", "a.b", "-signingThreads", "257");
+        EXPECT_ERROR("-signingThreads: must be -1 (one per online CPU) or 0..256, got -2",
+                     "-trustDomain", "a.b", "-signingThreads", "-2");
         EXPECT_ERROR("-nodeHandshakeTimeout: must be 0..1h", "-trustDomain", "a.b",
                      "-nodeHandshakeTimeout", "2h");
         EXPECT_ERROR("unknown flag: -trustDomian", "-trustDomian", "a.b");

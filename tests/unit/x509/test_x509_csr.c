@@ -66,6 +66,11 @@ static void test_csr_roundtrip(void **state) {
                 assert_null(reason);
                 assert_ok(warden_csr_public_key(req, &pub));
                 assert_true(warden_key_public_equal(pub, key));
+                EVP_PKEY_free(pub);
+                pub = NULL;
+                /* The parser without OpenSSL's decoder (EC) gives the same key. */
+                assert_ok(warden_csr_parse_public_key(der, len, &pub, &reason));
+                assert_true(warden_key_public_equal(pub, key));
                 assert_int_equal(req_uri_count(req, &uri), 1);
                 assert_string_equal(uri, TU_ID);
         }
@@ -90,12 +95,19 @@ static void test_csr_without_id(void **state) {
         assert_null(bad);
 }
 
+/* Both parsers refuse der alike. */
 static void expect_reject(const uint8_t *der, size_t len, int err, const char *want_reason) {
+        EVP_PKEY *pub = NULL;
         X509_REQ *req = NULL;
         const char *reason = NULL;
 
         assert_errno(warden_csr_parse(der, len, &req, &reason), err);
         assert_null(req);
+        assert_non_null(reason);
+        assert_string_equal(reason, want_reason);
+        reason = NULL;
+        assert_errno(warden_csr_parse_public_key(der, len, &pub, &reason), err);
+        assert_null(pub);
         assert_non_null(reason);
         assert_string_equal(reason, want_reason);
 }
@@ -122,6 +134,13 @@ static void test_csr_tampered(void **state) {
         memcpy(copy, der, len);
         copy[len - 1] ^= 0x5a;
         expect_reject(copy, len, EKEYREJECTED, "bad CSR signature");
+
+        /* A point that is not on the curve. */
+        memcpy(copy, der, len);
+        uri = memmem(copy, len, "\x03\x42\x00\x04", 4);
+        assert_non_null(uri);
+        uri[10] ^= 0x01;
+        expect_reject(copy, len, EKEYREJECTED, "unsupported CSR key");
 
         /* Truncated, trailing data, garbage, empty. */
         expect_reject(der, len - 1, EBADMSG, "malformed CSR");
