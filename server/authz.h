@@ -16,7 +16,9 @@
  *      only through entries that are in the set;
  *   5. at most AUTHZ_ENTRIES_MAX entries (the default cap; see authz_set_build_max()): the
  *      walk stops there (set->truncated).
- * Pure datastore reads; main thread only (the Datastore is not thread-safe). */
+ * The server answers these from its in-memory index (entry_index_authorized()); the
+ * walk here reads the datastore directly and is the reference the index is tested
+ * against (tests/unit/node_api/test_entry_index*.c). Main thread only. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -16,8 +16,8 @@
 
 #include <warden/jwtsvid.h>
 
-#include "authz.h"
 #include "cleanup.h"
+#include "entry_index.h"
 #include "log.h"
 #include "node_api_internal.h"
 #include "node_sign_job.h"
@@ -32,8 +32,9 @@ static const char *loggable_id(const char *id) {
         return entry_id_validate(id) >= 0 ? id : "(malformed)";
 }
 
-/* The caller's agent record and authorized set. */
-static int load_authz(NodeApi *n, RpcCall *c, AuthzSet **ret, const char **reterr_message) {
+/* The caller's authorized set, from the in-memory index (borrowed entries, valid until
+ * the index changes: use them before returning to the event loop). */
+static int load_authz(NodeApi *n, RpcCall *c, AuthzView *ret, const char **reterr_message) {
         _cleanup_(attested_agent_freep) AttestedAgent *a = NULL;
         int r;
 
@@ -42,7 +43,21 @@ static int load_authz(NodeApi *n, RpcCall *c, AuthzSet **ret, const char **reter
                 *reterr_message = NODE_NOT_ATTESTED;
         if (r < 0)
                 return r;
-        return authz_set_build(n->server->ds, a->spiffe_id, &a->selectors, time(NULL), ret);
+        return entry_index_authorized(n->server->index, a->spiffe_id, &a->selectors, time(NULL),
+                                      n->max_entries, ret);
+}
+
+static int cmp_view_id(const void *key, const void *elem) {
+        return strcmp(key, (*(const Entry *const *) elem)->id);
+}
+
+static const Entry *view_find(const AuthzView *v, const char *id) {
+        const Entry *const *e;
+
+        if (v->n == 0)
+                return NULL;
+        e = bsearch(id, v->entries, v->n, sizeof(Entry *), cmp_view_id);
+        return e ? *e : NULL;
 }
 
 /* The job's call, signer and metrics (main thread). */
@@ -79,7 +94,7 @@ static int x509_item_init(NodeApi *n, NodeX509Item *it, const Entry *e) {
 
 int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         _cleanup_(node_sign_job_freep) NodeSignJob *j = NULL;
-        _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        _cleanup_(authz_view_done) AuthzView set = {};
         Warden__Node__V1__BatchNewX509SVIDRequest *req;
         Warden__Node__V1__BatchNewX509SVIDResponse *resp;
         int r;
@@ -130,7 +145,7 @@ int node_batch_new_x509_svid(NodeApi *n, RpcCall *c, const char **reterr_message
                 res->entry_id = pb_strdup(p->entry_id);
                 if (!res->entry_id)
                         return -ENOMEM;
-                e = authz_set_find(set, p->entry_id);
+                e = view_find(&set, p->entry_id);
                 if (!e) {
                         log_info("node API: refused an X.509-SVID: entry not authorized "
                                  "entry_id=%s agent_id=%s status=PERMISSION_DENIED",
@@ -158,7 +173,7 @@ static int check_audiences(const Warden__Node__V1__NewJWTSVIDRequest *req) {
 
 int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
         _cleanup_(node_sign_job_freep) NodeSignJob *j = NULL;
-        _cleanup_(authz_set_freep) AuthzSet *set = NULL;
+        _cleanup_(authz_view_done) AuthzView set = {};
         const Entry *e;
         int r;
 
@@ -179,7 +194,7 @@ int node_new_jwt_svid(NodeApi *n, RpcCall *c, const char **reterr_message) {
                 *reterr_message = "1 to 32 audiences of 1 to 256 bytes of UTF-8 are required";
                 return -EINVAL;
         }
-        e = authz_set_find(set, j->jwt.req->entry_id);
+        e = view_find(&set, j->jwt.req->entry_id);
         if (!e) {
                 log_info("node API: refused a JWT-SVID: entry not authorized entry_id=%s "
                          "agent_id=%s status=PERMISSION_DENIED",

@@ -61,6 +61,7 @@ static Entry *mk(const char *spiffe_id, const char *parent_id) {
 /* Stores e; *ret_id (optional) gets its id. Frees e. */
 static void put(NodeFx *fx, Entry *e, char **ret_id) {
         assert_ok(ds_create_entries(fx->s->ds, &e, 1, NULL));
+        server_entries_changed(fx->s); /* as every writer does */
         if (ret_id)
                 *ret_id = strdup(e->id);
         entry_free(e);

@@ -51,6 +51,7 @@ static void make_entries(NodeFx *fx, const NodeId *id, char *ids[N_ENTRIES]) {
                 e->parent_id = strdup(id->spiffe_id);
                 assert_ok(selector_set_add(&e->selectors, "unix", "uid:1000"));
                 assert_ok(ds_create_entries(fx->s->ds, &e, 1, NULL));
+                server_entries_changed(fx->s); /* as every writer does */
                 ids[i] = strdup(e->id);
                 entry_free(e);
         }

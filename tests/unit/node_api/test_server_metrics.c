@@ -129,6 +129,7 @@ static char *put_entry(NodeFx *fx, const char *spiffe_id, const char *parent_id)
         e->parent_id = strdup(parent_id);
         assert_ok(selector_set_add(&e->selectors, "unix", "uid:1000"));
         assert_ok(ds_create_entries(fx->s->ds, &e, 1, NULL));
+        server_entries_changed(fx->s); /* as every writer does */
         return strdup(e->id);
 }
 
