@@ -266,6 +266,7 @@ static int setup_manager(Agent *a) {
                 .trust_domain = a->cfg.trust_domain,
                 .key_type = a->cfg.workload_key_type,
                 .jwt_mint_rate = a->cfg.jwt_mint_rate > 0 ? (double) a->cfg.jwt_mint_rate : -1,
+                .max_entries = a->cfg.max_entries,
                 .metrics = &a->metrics,
         };
         ManagerBackend be = {
