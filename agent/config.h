@@ -71,9 +71,9 @@ int agent_config_parse_flags(
 /* Options that only take effect at start: every one but logLevel and workloadKeyType
  * (trustDomain, serverAddress, serverPort, dataDir, socketPath, joinToken (the flag's
  * value, or the -joinTokenFile path when either config names a file), x509popCert,
- * x509popKey, trustBundle, healthAddress, and the Workload API limits). Returns how many of them
- * differ between cur and next and stores the first max of their names (flag names without the dash,
- * static strings) in ret (may be NULL). */
+ * x509popKey, trustBundle, healthAddress, maxEntries and the Workload API limits).
+ * Returns how many of them differ between cur and next and stores the first max of
+ * their names (flag names without the dash, static strings) in ret (may be NULL). */
 size_t agent_config_restart_changes(const AgentConfig *cur,
                                     const AgentConfig *next,
                                     const char **ret,
