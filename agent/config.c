@@ -60,6 +60,9 @@ static const Option run_options[] = {
          "ValidateJWTSVID: how far nbf and iat may be in the future"},
         {"jwtExpiryLeeway", OPT_DURATION, "0",
          "ValidateJWTSVID: grace after exp (RFC 7519 wants none: valid only while now < exp)"},
+        {"maxEntries", OPT_INT, "100000",
+         "Registration entries (each with its X.509-SVID) kept at most; more are ignored "
+         "with a warning (1..1000000)"},
 };
 
 void agent_config_print_help(FILE *f) {
@@ -168,7 +171,8 @@ static int int_in_range(const Options *o,
 }
 
 static int config_limits(const Options *o, AgentConfig *c, char **reterr_message) {
-        int64_t conns = 0, per_uid = 0, calls = 0, idle = 0, rate = 0, skew = 0, leeway = 0;
+        int64_t conns = 0, per_uid = 0, calls = 0, idle = 0, rate = 0, skew = 0, leeway = 0,
+                entries = 0;
         int r;
 
         r = int_in_range(o, "maxConnections", 1, AGENT_MAX_CONNECTIONS_MAX, &conns, reterr_message);
@@ -186,6 +190,9 @@ static int config_limits(const Options *o, AgentConfig *c, char **reterr_message
                 r = int_in_range(o, "jwtClockSkew", 0, 3600, &skew, reterr_message);
         if (r >= 0)
                 r = int_in_range(o, "jwtExpiryLeeway", 0, 3600, &leeway, reterr_message);
+        if (r >= 0)
+                r = int_in_range(o, "maxEntries", 1, AGENT_MAX_ENTRIES_MAX, &entries,
+                                 reterr_message);
         if (r < 0)
                 return r;
         c->max_connections = (unsigned) conns;
@@ -195,6 +202,7 @@ static int config_limits(const Options *o, AgentConfig *c, char **reterr_message
         c->jwt_mint_rate = (unsigned) rate;
         c->jwt_clock_skew_sec = skew;
         c->jwt_expiry_leeway_sec = leeway;
+        c->max_entries = (size_t) entries;
         return 0;
 }
 
@@ -318,6 +326,7 @@ size_t agent_config_restart_changes(const AgentConfig *cur,
                 {"jwtMintRatePerUID", cur->jwt_mint_rate == next->jwt_mint_rate},
                 {"jwtClockSkew", cur->jwt_clock_skew_sec == next->jwt_clock_skew_sec},
                 {"jwtExpiryLeeway", cur->jwt_expiry_leeway_sec == next->jwt_expiry_leeway_sec},
+                {"maxEntries", cur->max_entries == next->max_entries},
         };
         size_t n = 0;
 

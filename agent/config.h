@@ -21,6 +21,9 @@
 /* Upper bounds of -maxConnections and -maxCallsPerUID. */
 #define AGENT_MAX_CONNECTIONS_MAX 65536
 #define AGENT_MAX_CALLS_PER_UID_MAX 65536
+/* -maxEntries: registration entries the manager keeps (default, upper bound). */
+#define AGENT_MAX_ENTRIES_DEFAULT 100000
+#define AGENT_MAX_ENTRIES_MAX 1000000
 
 typedef struct AgentConfig {
         char *trust_domain;   /* bare name */
@@ -46,6 +49,7 @@ typedef struct AgentConfig {
         unsigned jwt_mint_rate;        /* new JWT-SVIDs per second per uid, 0 = no limit */
         int64_t jwt_clock_skew_sec;    /* ValidateJWTSVID: nbf/iat in the future */
         int64_t jwt_expiry_leeway_sec; /* ValidateJWTSVID: grace after exp */
+        size_t max_entries;            /* registration entries kept (manager) */
 } AgentConfig;
 
 typedef enum AgentConfigFlags {
@@ -67,9 +71,9 @@ int agent_config_parse_flags(
 /* Options that only take effect at start: every one but logLevel and workloadKeyType
  * (trustDomain, serverAddress, serverPort, dataDir, socketPath, joinToken (the flag's
  * value, or the -joinTokenFile path when either config names a file), x509popCert,
- * x509popKey, trustBundle, healthAddress, and the Workload API limits). Returns how many of them
- * differ between cur and next and stores the first max of their names (flag names without the dash,
- * static strings) in ret (may be NULL). */
+ * x509popKey, trustBundle, healthAddress, maxEntries and the Workload API limits).
+ * Returns how many of them differ between cur and next and stores the first max of
+ * their names (flag names without the dash, static strings) in ret (may be NULL). */
 size_t agent_config_restart_changes(const AgentConfig *cur,
                                     const AgentConfig *next,
                                     const char **ret,

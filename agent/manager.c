@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,37 +24,13 @@ int64_t manager_now(Manager *m) {
         return m->cfg.clock ? m->cfg.clock(m->cfg.clock_userdata) : (int64_t) time(NULL);
 }
 
-void managed_entry_drop_svid(ManagedEntry *e) {
-        free(e->chain_der);
-        explicit_erase(e->key_pkcs8, e->key_len);
-        free(e->key_pkcs8);
-        e->chain_der = e->key_pkcs8 = NULL;
-        e->chain_len = e->key_len = 0;
-        e->not_before = e->not_after = e->renew_at = 0;
-}
-
-ManagedEntry *managed_entry_free(ManagedEntry *e) {
-        if (!e)
-                return NULL;
-        free(e->entry_id);
-        free(e->spiffe_id);
-        free(e->hint);
-        selector_set_done(&e->selectors);
-        strv_free(e->dns_names, e->n_dns_names);
-        strv_free(e->federates_with, e->n_federates_with);
-        managed_entry_drop_svid(e);
-        free(e);
-        return NULL;
-}
-DEFINE_TRIVIAL_CLEANUP_FUNC(ManagedEntry *, managed_entry_free)
-
 /* Index of entry_id in the sorted array, or where it would go (*found false). */
 static size_t entry_index(Manager *m, const char *entry_id, bool *found) {
         size_t lo = 0, hi = m->n_entries;
 
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(m->entries[mid]->entry_id, entry_id);
+                int c = strcmp(managed_entry_id(m->entries[mid]), entry_id);
                 if (c == 0) {
                         *found = true;
                         return mid;
@@ -89,102 +66,21 @@ static void entry_remove(Manager *m, const char *entry_id) {
                 entry_remove_at(m, i);
 }
 
-/* Checks an entry from the server and copies what the agent needs. Returns 0 with
- * *ret NULL for an entry no workload can match (node alias, no selectors, expired,
- * not active); -EINVAL + reason for an invalid one. */
-static int managed_entry_from_pb(Manager *m,
-                                 const Warden__Types__V1__Entry *pb,
-                                 ManagedEntry **ret,
-                                 const char **reterr_reason) {
-        _cleanup_(managed_entry_freep) ManagedEntry *e = NULL;
-        int r;
-
-        *ret = NULL;
-        if (!pb->id || !*pb->id || strlen(pb->id) > MANAGER_ENTRY_ID_MAX)
-                return *reterr_reason = "bad entry ID", -EINVAL;
-        if (warden_spiffeid_validate_workload(pb->spiffe_id, reterr_reason) < 0)
-                return -EINVAL;
-        if (!warden_spiffeid_member_of(pb->spiffe_id, m->trust_domain))
-                return *reterr_reason = "SPIFFE ID of another trust domain", -EINVAL;
-        if (pb->n_dns_names > WARDEN_SVID_DNS_NAMES_MAX ||
-            pb->n_federates_with > MANAGER_FEDERATES_WITH_MAX)
-                return *reterr_reason = "too many DNS names or federated trust domains", -EINVAL;
-        for (size_t i = 0; i < pb->n_federates_with; i++)
-                if (warden_trust_domain_validate(pb->federates_with[i], reterr_reason) < 0)
-                        return -EINVAL;
-        if (pb->node || pb->n_selectors == 0 ||
-            (pb->expires_at > 0 && pb->expires_at <= manager_now(m)) ||
-            (pb->state && *pb->state && !streq(pb->state, "active")))
-                return 0;
-        e = calloc(1, sizeof(*e));
-        if (!e)
-                return -ENOMEM;
-        r = pb_to_selectors(pb->selectors, pb->n_selectors, &e->selectors, reterr_reason);
-        if (r < 0)
-                return r;
-        e->entry_id = strdup(pb->id);
-        e->spiffe_id = strdup(pb->spiffe_id);
-        if (!e->entry_id || !e->spiffe_id)
-                return -ENOMEM;
-        if (pb->hint && *pb->hint && strlen(pb->hint) <= MANAGER_HINT_MAX) {
-                e->hint = strdup(pb->hint);
-                if (!e->hint)
-                        return -ENOMEM;
-        }
-        r = strv_copy(pb->dns_names, pb->n_dns_names, &e->dns_names);
-        if (r < 0)
-                return r;
-        e->n_dns_names = pb->n_dns_names;
-        r = strv_copy(pb->federates_with, pb->n_federates_with, &e->federates_with);
-        if (r < 0)
-                return r;
-        e->n_federates_with = pb->n_federates_with;
-        e->x509_ttl = pb->x509_svid_ttl;
-        e->jwt_ttl = pb->jwt_svid_ttl;
-        e->revision = pb->revision;
-        e->created_at = pb->created_at;
-        *ret = TAKE_PTR(e);
-        return 0;
-}
-
-/* Moves the SVID state of old into new when it is still good for new. */
-static void entry_carry_over(ManagedEntry *old, ManagedEntry *new) {
-        new->sign_gen = old->sign_gen;
-        new->in_flight = old->in_flight;
-        new->failures = old->failures;
-        new->retry_at = old->retry_at;
-        new->stale =
-                old->stale || old->revision != new->revision || old->x509_ttl != new->x509_ttl ||
-                !strv_equal(old->dns_names, old->n_dns_names, new->dns_names, new->n_dns_names);
-        if (!streq(old->spiffe_id, new->spiffe_id)) {
-                /* Another identity: the old SVID must not be served under it. */
-                new->stale = true;
-                return;
-        }
-        new->chain_der = TAKE_PTR(old->chain_der);
-        new->chain_len = old->chain_len;
-        new->key_pkcs8 = TAKE_PTR(old->key_pkcs8);
-        new->key_len = old->key_len;
-        old->key_len = old->chain_len = 0;
-        new->not_before = old->not_before;
-        new->not_after = old->not_after;
-        new->renew_at = old->renew_at;
-}
-
-/* Inserts or updates one entry; takes e. Returns 1 when added/updated, 0 skipped. */
-static int entry_upsert(Manager *m, ManagedEntry *e) {
+/* Inserts or updates one entry; takes e. A new one is refused when in_use entries count
+ * against the cap already. Returns 1 when added/updated, 0 skipped. */
+static int entry_upsert(Manager *m, ManagedEntry *e, size_t in_use) {
         bool found;
-        size_t i = entry_index(m, e->entry_id, &found);
+        size_t i = entry_index(m, managed_entry_id(e), &found);
         int r;
 
         e->seen = true;
         if (found) {
-                entry_carry_over(m->entries[i], e);
+                managed_entry_carry_over(m->entries[i], e);
                 managed_entry_free(m->entries[i]);
                 m->entries[i] = e;
                 return 1;
         }
-        if (m->n_entries >= MANAGER_ENTRIES_MAX) {
+        if (in_use >= m->max_entries) {
                 managed_entry_free(e);
                 return 0;
         }
@@ -199,16 +95,21 @@ static int entry_upsert(Manager *m, ManagedEntry *e) {
         return 1;
 }
 
+/* The cap counts what stays: in a delta the entries kept so far (deletions are applied
+ * first), in a full snapshot those of its parts (the rest go after the last part). */
 static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp) {
         size_t skipped_cap = 0;
         int r;
 
+        for (size_t i = 0; i < resp->n_deleted_entry_ids; i++)
+                entry_remove(m, resp->deleted_entry_ids[i]);
         /* A full snapshot may come in parts (docs/sync.md): entries not in any part
-         * are removed after the last one. */
+         * are removed after the last one, and the cap counts the parts' entries. */
         if (resp->full_snapshot) {
                 for (size_t i = 0; i < m->n_entries; i++)
                         m->entries[i]->seen = false;
                 m->in_snapshot = true;
+                m->snapshot_kept = 0;
         }
         for (size_t i = 0; i < resp->n_entries; i++) {
                 const Warden__Types__V1__Entry *pb = resp->entries[i];
@@ -226,16 +127,19 @@ static int apply_entries(Manager *m, const Warden__Node__V1__SyncResponse *resp)
                                 entry_remove(m, pb->id);
                         continue;
                 }
-                r = entry_upsert(m, e);
+                r = entry_upsert(m, e, m->in_snapshot ? m->snapshot_kept : m->n_entries);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         skipped_cap++;
+                else if (m->in_snapshot)
+                        m->snapshot_kept++;
         }
-        if (skipped_cap > 0)
-                log_warning("More than %d entries: %zu ignoring", MANAGER_ENTRIES_MAX, skipped_cap);
-        for (size_t i = 0; i < resp->n_deleted_entry_ids; i++)
-                entry_remove(m, resp->deleted_entry_ids[i]);
+        if (skipped_cap > 0) {
+                log_warning("More than %zu entries (-maxEntries) for this agent: %zu more ignored",
+                            m->max_entries, skipped_cap);
+                (void) metrics_counter_add(m->metrics.entries_over_cap, NULL, skipped_cap);
+        }
         if (m->in_snapshot && !resp->more) {
                 for (size_t i = m->n_entries; i > 0; i--)
                         if (!m->entries[i - 1]->seen)
@@ -356,7 +260,7 @@ void manager_get_counts(Manager *m, size_t *ret_entries, size_t *ret_svids) {
         int64_t now = manager_now(m);
 
         for (size_t i = 0; i < m->n_entries; i++)
-                if (m->entries[i]->chain_der && now < m->entries[i]->not_after)
+                if (m->entries[i]->svid && now < m->entries[i]->svid->not_after)
                         n++;
         if (ret_entries)
                 *ret_entries = m->n_entries;
@@ -364,38 +268,18 @@ void manager_get_counts(Manager *m, size_t *ret_entries, size_t *ret_svids) {
                 *ret_svids = n;
 }
 
-static int cached_svid_from_entry(const ManagedEntry *e, int64_t now, CachedSvid **ret) {
-        _cleanup_(cached_svid_freep) CachedSvid *c = calloc(1, sizeof(CachedSvid));
+/* e->pub, made anew when e changed or its SVID expired (then served without it). */
+static int entry_publishable(Manager *m, ManagedEntry *e, int64_t now) {
+        bool valid = e->svid && now < e->svid->not_after;
         int r;
 
-        if (!c)
-                return -ENOMEM;
-        c->entry_id = strdup(e->entry_id);
-        c->spiffe_id = strdup(e->spiffe_id);
-        if (!c->entry_id || !c->spiffe_id || (e->hint && !(c->hint = strdup(e->hint))))
-                return -ENOMEM;
-        r = selector_set_copy(&e->selectors, &c->selectors);
+        if (e->pub && (valid || !e->pub->svid))
+                return 0;
+        e->pub = cached_svid_unref(e->pub);
+        r = cached_svid_new(e->info, valid ? e->svid : NULL, &e->pub);
         if (r < 0)
                 return r;
-        r = strv_copy(e->federates_with, e->n_federates_with, &c->federates_with);
-        if (r < 0)
-                return r;
-        c->n_federates_with = e->n_federates_with;
-        c->entry_created_at = e->created_at;
-        c->jwt_svid_ttl = e->jwt_ttl;
-        if (e->chain_der && now < e->not_after) {
-                c->chain_der = malloc(e->chain_len);
-                c->key_pkcs8 = malloc(e->key_len);
-                if (!c->chain_der || !c->key_pkcs8)
-                        return -ENOMEM;
-                memcpy(c->chain_der, e->chain_der, e->chain_len);
-                memcpy(c->key_pkcs8, e->key_pkcs8, e->key_len);
-                c->chain_len = e->chain_len;
-                c->key_len = e->key_len;
-                c->not_before = e->not_before;
-                c->expires_at = e->not_after;
-        }
-        *ret = TAKE_PTR(c);
+        m->churn++;
         return 0;
 }
 
@@ -423,9 +307,10 @@ static int build_snapshot(Manager *m, AgentSnapshot **ret) {
                         return -ENOMEM;
         }
         for (size_t i = 0; i < m->n_entries; i++) {
-                r = cached_svid_from_entry(m->entries[i], now, &s->svids[i]);
+                r = entry_publishable(m, m->entries[i], now);
                 if (r < 0)
                         return r;
+                s->svids[i] = cached_svid_ref(m->entries[i]->pub);
                 s->n_svids = i + 1;
         }
         *ret = TAKE_PTR(s);
@@ -455,7 +340,18 @@ int manager_publish(Manager *m) {
         manager_update_jwt_gauge(m);
         if (m->cb)
                 m->cb(s, m->cb_userdata);
+        manager_trim_heap(m);
         return 0;
+}
+
+void manager_trim_heap(Manager *m) {
+        if (m->churn < MANAGER_TRIM_CHURN && (m->jobs_in_flight > 0 || m->churn == 0))
+                return;
+        /* The CachedSvids of the snapshot just replaced, Sync messages decoded on the link
+         * thread and chains received on the worker leave freed memory scattered in the
+         * arenas; glibc would keep it. A few ms per MANAGER_TRIM_CHURN entries changed. */
+        (void) malloc_trim(0);
+        m->churn = 0;
 }
 
 AgentSnapshot *manager_snapshot(Manager *m) {
@@ -514,6 +410,7 @@ int manager_new(const ManagerConfig *cfg,
         if (!m->trust_domain)
                 return -ENOMEM;
         m->cfg.trust_domain = m->trust_domain;
+        m->max_entries = cfg->max_entries > 0 ? cfg->max_entries : MANAGER_ENTRIES_MAX;
         r = taskq_new(true, &m->results);
         if (r >= 0)
                 r = taskq_new(false, &m->work);

@@ -23,7 +23,12 @@
  * failures are retried with back-off (MANAGER_RETRY_MIN_SEC doubling to
  * MANAGER_RETRY_MAX_SEC; reset by every Sync message). An SVID whose notAfter passed
  * leaves the snapshot. Only entries that can match a workload are kept (at least one
- * selector, not a node alias), at most MANAGER_ENTRIES_MAX.
+ * selector, not a node alias), at most ManagerConfig.max_entries (more are ignored with a
+ * warning and counted in entries_over_cap).
+ *
+ * Memory: an entry's data and SVID are kept once, as immutable refcounted objects
+ * (snapshot.h) that every snapshot shares; a publish only references them. After
+ * large changes the manager hands freed heap back to the kernel (malloc_trim).
  *
  * JWT cache: key = SHA-256(caller's uid, spiffe_id NUL, then each sorted audience
  * followed by NUL); at most ManagerConfig.jwt_cache_max tokens, partitioned by uid (when
@@ -49,7 +54,7 @@
 
 #define MANAGER_BATCH_DELAY_MS 50
 #define MANAGER_BATCH_MAX 100
-#define MANAGER_ENTRIES_MAX 10000
+#define MANAGER_ENTRIES_MAX 100000 /* default of ManagerConfig.max_entries */
 #define MANAGER_RETRY_MIN_SEC 1
 #define MANAGER_RETRY_MAX_SEC 60
 #define MANAGER_JWT_CACHE_MAX_DEFAULT 1000
@@ -97,6 +102,7 @@ typedef struct ManagerConfig {
         const char *trust_domain;   /* bare name */
         WardenKeyType key_type;     /* workload keys */
         size_t jwt_cache_max;       /* 0 = MANAGER_JWT_CACHE_MAX_DEFAULT */
+        size_t max_entries;         /* entries kept; 0 = MANAGER_ENTRIES_MAX */
         double jwt_mint_rate;       /* mints/s per uid; 0 = default, < 0 = no limit */
         double jwt_mint_burst;      /* 0 = default (5 s worth of jwt_mint_rate, >= 1) */
         int64_t (*clock)(void *ud); /* Unix seconds; NULL = time(NULL) (tests inject) */
@@ -104,8 +110,9 @@ typedef struct ManagerConfig {
         /* Borrowed (copied pointers); NULL = no metrics. The manager counts
          * svids_issued (X509-SVIDs signed for it, JWT-SVIDs minted), svids_rotated
          * (X509-SVIDs replacing one still in the cache) and sets svid_cache_entries
-         * (valid X509-SVIDs, at every publish) and jwt_cache_entries (at every publish
-         * and cache store). */
+         * (valid X509-SVIDs, at every publish), jwt_cache_entries (at every publish
+         * and cache store) and entries_over_cap (entries of a Sync message ignored at
+         * max_entries). */
         const AgentMetrics *metrics;
 } ManagerConfig;
 

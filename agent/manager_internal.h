@@ -22,41 +22,33 @@
 #define MANAGER_ENTRY_ID_MAX 256
 #define MANAGER_HINT_MAX 1024
 #define MANAGER_FEDERATES_WITH_MAX 64
+/* manager_trim_heap(): trim after this many CachedSvids were made (or when signing
+ * went quiet after any). */
+#define MANAGER_TRIM_CHURN 1024
 /* The rotation timer wakes at least this often (wall-clock jumps). */
 #define MANAGER_TIMER_MAX_SEC 3600
 
 typedef struct JwtCache JwtCache;
 
-/* One authorized entry and its X.509-SVID. */
+/* One authorized entry and its X.509-SVID. What workloads see is immutable and shared
+ * with the published snapshots (refcounted, never copied): info (replaced when the
+ * entry changes), svid (replaced when renewed) and pub, the CachedSvid made of both
+ * (NULL when either changed: the next publish makes a new one). */
 typedef struct ManagedEntry {
-        char *entry_id;
-        char *spiffe_id;
-        char *hint; /* NULL when empty */
-        SelectorSet selectors;
+        EntryInfo *info;
+        SvidData *svid; /* NULL until signed */
+        CachedSvid *pub;
         char **dns_names;
         size_t n_dns_names;
-        char **federates_with;
-        size_t n_federates_with;
         int32_t x509_ttl;
-        int32_t jwt_ttl;
-        int64_t revision;
-        int64_t created_at;
-        bool seen; /* marks during a full snapshot */
-
-        /* the SVID (chain_der NULL until signed) */
-        uint8_t *chain_der;
-        size_t chain_len;
-        uint8_t *key_pkcs8; /* secret */
-        size_t key_len;
-        int64_t not_before;
-        int64_t not_after;
-        int64_t renew_at;
+        bool seen;  /* marks during a full snapshot */
         bool stale; /* the entry changed since the SVID was requested: sign again */
-
-        /* signing */
-        uint64_t sign_gen; /* the request in flight (Manager.sign_seq); others are dropped */
         bool in_flight;
         unsigned failures;
+        int64_t revision;
+        int64_t renew_at;
+        /* signing */
+        uint64_t sign_gen; /* the request in flight (Manager.sign_seq); others are dropped */
         int64_t retry_at;
 } ManagedEntry;
 
@@ -75,11 +67,15 @@ struct Manager {
 
         ManagedEntry **entries; /* sorted by entry_id */
         size_t n_entries, allocated_entries;
+        size_t max_entries;      /* ManagerConfig.max_entries or MANAGER_ENTRIES_MAX */
+        size_t churn;            /* CachedSvids made since the heap was last trimmed */
+        unsigned jobs_in_flight; /* sign jobs on the worker */
         WardenBundle *bundle;
         WardenBundle **federated;
         size_t n_federated;
         bool synced;       /* a Sync message was applied */
         bool in_snapshot;  /* a full snapshot's later parts are still coming (`more`) */
+        size_t snapshot_kept; /* entries the parts so far brought, against the cap */
         uint64_t sign_seq; /* numbers sign requests */
 
         pthread_mutex_t snapshot_lock; /* guards snapshot (the pointer) only */
@@ -98,9 +94,34 @@ int64_t manager_now(Manager *m);
 #define MANAGER_TIME_STRING_MAX 32
 const char *manager_format_time(int64_t t, char buf[static MANAGER_TIME_STRING_MAX]);
 ManagedEntry *manager_find_entry(Manager *m, const char *entry_id);
+
+/* manager_entry.c */
 ManagedEntry *managed_entry_free(ManagedEntry *e);
-/* Drops the SVID of e (key wiped). */
-void managed_entry_drop_svid(ManagedEntry *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ManagedEntry *, managed_entry_free)
+/* Checks an entry from the server and copies what the agent needs. Returns 0 with
+ * *ret NULL for an entry no workload can match (node alias, no selectors, expired,
+ * not active); -EINVAL + reason for an invalid one. */
+int managed_entry_from_pb(Manager *m,
+                          const Warden__Types__V1__Entry *pb,
+                          ManagedEntry **ret,
+                          const char **reterr_reason);
+/* Moves the SVID state of old into new (an update of the same entry ID) when it is
+ * still good for new; an unchanged entry keeps its shared EntryInfo and CachedSvid. */
+void managed_entry_carry_over(ManagedEntry *old, ManagedEntry *new);
+/* Replaces the SVID of e, taking svid (NULL drops it; the key is wiped once no
+ * snapshot holds it any more). */
+void managed_entry_set_svid(ManagedEntry *e, SvidData *svid);
+static inline const char *managed_entry_id(const ManagedEntry *e) {
+        return e->info->entry_id;
+}
+static inline const char *managed_entry_spiffe_id(const ManagedEntry *e) {
+        return e->info->spiffe_id;
+}
+
+/* manager.c */
+/* Gives the heap back to the kernel (malloc_trim) once many CachedSvids were made
+ * since the last time, or when signing went quiet after some. */
+void manager_trim_heap(Manager *m);
 /* Builds and publishes a new snapshot from the current state, then calls the callback. */
 int manager_publish(Manager *m);
 

@@ -114,7 +114,7 @@ static double random_unit(void) {
 bool managed_entry_needs_signing(const ManagedEntry *e, int64_t now) {
         if (e->in_flight || now < e->retry_at)
                 return false;
-        return !e->chain_der || e->stale || now >= e->renew_at;
+        return !e->svid || e->stale || now >= e->renew_at;
 }
 
 static void sign_job_free(void *p) {
@@ -213,44 +213,48 @@ static void count_svid(Manager *m, const ManagedEntry *e, const SignItem *it, bo
         if (rotated)
                 (void) metrics_counter_inc(m->metrics.svids_rotated, NULL);
         log_info("X509-SVID %s entry_id=%s spiffe_id=%s serial=%s expires=%s",
-                 rotated ? "rotated" : "issued", e->entry_id, e->spiffe_id, strna(it->serial),
-                 manager_format_time(it->not_after, t));
+                 rotated ? "rotated" : "issued", managed_entry_id(e), managed_entry_spiffe_id(e),
+                 strna(it->serial), manager_format_time(it->not_after, t));
+}
+
+static void apply_failure(ManagedEntry *e, int r, int64_t now) {
+        e->failures++;
+        e->retry_at = now + manager_retry_delay(e->failures);
+        if (e->failures == 1)
+                log_warning("Failed to get an SVID for entry %s (%s): %s, retrying",
+                            managed_entry_id(e), managed_entry_spiffe_id(e), sign_failure(r));
 }
 
 static void apply_item(Manager *m, SignItem *it, int64_t now) {
         ManagedEntry *e = manager_find_entry(m, it->entry_id);
+        SvidData *svid = NULL;
         bool rotated;
 
         if (!e || e->sign_gen != it->gen)
                 return; /* deleted or asked again since */
         e->in_flight = false;
-        if (it->r >= 0 && !streq(e->spiffe_id, it->spiffe_id))
+        if (it->r >= 0 && !streq(managed_entry_spiffe_id(e), it->spiffe_id))
                 it->r = -ESTALE; /* the entry's identity changed meanwhile */
+        /* One allocation, made here: what stays for the SVID's lifetime lives in the main
+         * thread's arena, not between the worker's short-lived buffers. */
+        if (it->r >= 0)
+                it->r = svid_data_new(it->chain_der, it->chain_len, it->key_pkcs8, it->key_len,
+                                      it->not_before, it->not_after, &svid);
         if (it->r < 0) {
-                e->failures++;
-                e->retry_at = now + manager_retry_delay(e->failures);
-                if (e->failures == 1)
-                        log_warning("Failed to get an SVID for entry %s (%s): %s, retrying",
-                                    e->entry_id, e->spiffe_id, sign_failure(it->r));
+                apply_failure(e, it->r, now);
                 return;
         }
-        rotated = e->chain_der != NULL;
-        managed_entry_drop_svid(e);
-        e->chain_der = TAKE_PTR(it->chain_der);
-        e->chain_len = it->chain_len;
-        e->key_pkcs8 = TAKE_PTR(it->key_pkcs8);
-        e->key_len = it->key_len;
-        it->key_len = 0;
-        e->not_before = it->not_before;
-        e->not_after = it->not_after;
-        e->renew_at = manager_renew_time(e->not_before, e->not_after, random_unit());
+        rotated = e->svid != NULL;
+        managed_entry_set_svid(e, svid);
+        e->renew_at = manager_renew_time(svid->not_before, svid->not_after, random_unit());
         if (e->renew_at <= now) /* a very short SVID: don't ask again in a tight loop */
                 e->renew_at = now + MANAGER_RETRY_MIN_SEC;
         e->failures = 0;
         e->retry_at = 0;
         count_svid(m, e, it, rotated);
-        log_debug("SVID for %s (entry %s) valid until %s, renewal at %s", e->spiffe_id, e->entry_id,
-                  FORMAT_TIMESTAMP(e->not_after), FORMAT_TIMESTAMP(e->renew_at));
+        log_debug("SVID for %s (entry %s) valid until %s, renewal at %s",
+                  managed_entry_spiffe_id(e), managed_entry_id(e),
+                  FORMAT_TIMESTAMP(svid->not_after), FORMAT_TIMESTAMP(e->renew_at));
 }
 
 /* Main thread: a job came back. */
@@ -259,6 +263,8 @@ static void sign_done_run(void *p) {
         Manager *m = job->m;
         int64_t now = manager_now(m);
 
+        if (m->jobs_in_flight > 0)
+                m->jobs_in_flight--;
         for (size_t i = 0; i < job->n; i++)
                 apply_item(m, &job->items[i], now);
         sign_job_free(job);
@@ -279,8 +285,8 @@ static int post_job(Manager *m, ManagedEntry **batch, size_t n) {
         job->n = n;
         gen = ++m->sign_seq;
         for (size_t i = 0; i < n; i++) {
-                job->items[i].entry_id = strdup(batch[i]->entry_id);
-                job->items[i].spiffe_id = strdup(batch[i]->spiffe_id);
+                job->items[i].entry_id = strdup(managed_entry_id(batch[i]));
+                job->items[i].spiffe_id = strdup(managed_entry_spiffe_id(batch[i]));
                 job->items[i].gen = gen;
                 if (!job->items[i].entry_id || !job->items[i].spiffe_id) {
                         sign_job_free(job);
@@ -292,6 +298,7 @@ static int post_job(Manager *m, ManagedEntry **batch, size_t n) {
                 sign_job_free(job);
                 return r;
         }
+        m->jobs_in_flight++;
         for (size_t i = 0; i < n; i++) {
                 batch[i]->sign_gen = gen;
                 batch[i]->in_flight = true;
@@ -357,11 +364,11 @@ static bool drop_expired(Manager *m, int64_t now) {
 
         for (size_t i = 0; i < m->n_entries; i++) {
                 ManagedEntry *e = m->entries[i];
-                if (!e->chain_der || now < e->not_after)
+                if (!e->svid || now < e->svid->not_after)
                         continue;
                 log_warning("SVID for %s (entry %s) expired before it could be renewed",
-                            e->spiffe_id, e->entry_id);
-                managed_entry_drop_svid(e);
+                            managed_entry_spiffe_id(e), managed_entry_id(e));
+                managed_entry_set_svid(e, NULL);
                 any = true;
         }
         return any;
@@ -381,13 +388,13 @@ static int64_t earliest_event(Manager *m, int64_t now) {
                 const ManagedEntry *e = m->entries[i];
                 if (managed_entry_needs_signing(e, now))
                         continue; /* the batch timer takes it */
-                if (e->chain_der && e->not_after < next)
-                        next = e->not_after;
+                if (e->svid && e->svid->not_after < next)
+                        next = e->svid->not_after;
                 if (e->in_flight)
                         continue;
                 if (e->retry_at > now && e->retry_at < next)
                         next = e->retry_at;
-                else if (e->chain_der && !e->stale && e->renew_at < next)
+                else if (e->svid && !e->stale && e->renew_at < next)
                         next = e->renew_at;
         }
         return next;

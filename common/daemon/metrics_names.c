@@ -76,6 +76,12 @@ static const MetricDef agent_defs[] = {
          "Times the sync stream to the server was re-established.",
          {NULL},
          offsetof(AgentMetrics, sync_reconnects)},
+        {METRIC_COUNTER,
+         METRIC_AGENT_ENTRIES_OVER_CAP,
+         "Registration entries ignored because the agent held -maxEntries already "
+         "(counted per Sync message).",
+         {NULL},
+         offsetof(AgentMetrics, entries_over_cap)},
 };
 
 static const MetricDef server_defs[] = {

@@ -32,6 +32,7 @@
 #define METRIC_AGENT_SVID_CACHE_ENTRIES "warden_agent_svid_cache_entries"
 #define METRIC_AGENT_JWT_CACHE_ENTRIES "warden_agent_jwt_cache_entries"
 #define METRIC_AGENT_SYNC_RECONNECTS "warden_agent_sync_reconnects_total"
+#define METRIC_AGENT_ENTRIES_OVER_CAP "warden_agent_entries_over_cap_total"
 /* Server: signings {kind}, signing seconds {kind}, datastore seconds {op}, node
  * attestations {method, result}, open agent streams, node API refusals {limit}. */
 #define METRIC_SERVER_SIGNINGS "warden_server_signings_total"
@@ -78,6 +79,7 @@ typedef struct AgentMetrics {
         Metric *svid_cache_entries;           /* gauge: X509-SVIDs in the cache */
         Metric *jwt_cache_entries;            /* gauge: JWT-SVIDs in the cache */
         Metric *sync_reconnects;              /* counter: sync stream re-established */
+        Metric *entries_over_cap;             /* counter: entries ignored at -maxEntries */
 } AgentMetrics;
 
 typedef struct ServerMetrics {

@@ -107,7 +107,7 @@ static int sign_ok(Fuzz *f, const ManagerSignRequest *req, ManagerSignResult *re
                 .ca_cert = ca->cert,
                 .ca_key = ca->key,
                 .public_key = pub,
-                .spiffe_id = e->spiffe_id,
+                .spiffe_id = managed_entry_spiffe_id(e),
                 .dns_names = (const char *const *) e->dns_names,
                 .n_dns_names = e->n_dns_names,
                 .ttl_seconds = e->x509_ttl > 0 && e->x509_ttl < 3600 ? e->x509_ttl : 3600,
@@ -172,12 +172,14 @@ static int fuzz_mint_jwt(void *ud,
 /* ---- invariants ---- */
 
 static bool svid_was_checked(const Fuzz *f, const ManagedEntry *e) {
+        const SvidData *d = e->svid;
+
         for (size_t i = 0; i < f->n_checked; i++) {
                 const CheckedSvid *c = &f->checked[i];
-                if (c->chain_len == e->chain_len && c->key_len == e->key_len &&
-                    memcmp(c->chain, e->chain_der, c->chain_len) == 0 &&
-                    memcmp(c->key, e->key_pkcs8, c->key_len) == 0 &&
-                    strcmp(c->spiffe_id, e->spiffe_id) == 0)
+                if (c->chain_len == d->chain_len && c->key_len == d->key_len &&
+                    memcmp(c->chain, d->bytes, c->chain_len) == 0 &&
+                    memcmp(c->key, d->bytes + d->chain_len, c->key_len) == 0 &&
+                    strcmp(c->spiffe_id, managed_entry_spiffe_id(e)) == 0)
                         return true;
         }
         return false;
@@ -185,18 +187,19 @@ static bool svid_was_checked(const Fuzz *f, const ManagedEntry *e) {
 
 static void svid_remember(Fuzz *f, const ManagedEntry *e) {
         CheckedSvid *c = &f->checked[f->n_checked];
+        const SvidData *d = e->svid;
 
         if (f->n_checked >= FUZZ_CHECKED_MAX)
                 return;
-        c->chain = malloc(e->chain_len);
-        c->key = malloc(e->key_len);
-        c->spiffe_id = strdup(e->spiffe_id);
+        c->chain = malloc(d->chain_len);
+        c->key = malloc(d->key_len);
+        c->spiffe_id = strdup(managed_entry_spiffe_id(e));
         if (!c->chain || !c->key || !c->spiffe_id)
                 abort();
-        memcpy(c->chain, e->chain_der, e->chain_len);
-        memcpy(c->key, e->key_pkcs8, e->key_len);
-        c->chain_len = e->chain_len;
-        c->key_len = e->key_len;
+        memcpy(c->chain, d->bytes, d->chain_len);
+        memcpy(c->key, d->bytes + d->chain_len, d->key_len);
+        c->chain_len = d->chain_len;
+        c->key_len = d->key_len;
         f->n_checked++;
 }
 
@@ -205,33 +208,38 @@ static void check_svid(Fuzz *f, const ManagedEntry *e) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_free_ char *id = NULL;
+        const SvidData *d = e->svid;
 
-        if (!e->key_pkcs8 || e->not_after <= e->not_before)
+        if (d->key_len == 0 || d->chain_len == 0 || d->not_after <= d->not_before)
                 abort();
         if (svid_was_checked(f, e))
                 return;
-        if (warden_x509_chain_from_der(e->chain_der, e->chain_len, &chain) < 0 ||
+        if (warden_x509_chain_from_der(d->bytes, d->chain_len, &chain) < 0 ||
             warden_x509_spiffe_id(sk_X509_value(chain, 0), &id) < 0 ||
-            strcmp(id, e->spiffe_id) != 0)
+            strcmp(id, managed_entry_spiffe_id(e)) != 0)
                 abort();
-        if (warden_key_from_pkcs8_der(e->key_pkcs8, e->key_len, &key) < 0 ||
+        if (warden_key_from_pkcs8_der(d->bytes + d->chain_len, d->key_len, &key) < 0 ||
             !warden_key_public_equal(X509_get0_pubkey(sk_X509_value(chain, 0)), key))
                 abort();
         svid_remember(f, e);
 }
 
 static void check_entry(Fuzz *f, const ManagedEntry *e) {
-        if (!e->entry_id || !*e->entry_id || strlen(e->entry_id) > MANAGER_ENTRY_ID_MAX)
+        const EntryInfo *i = e->info;
+
+        if (!i->entry_id || !*i->entry_id || strlen(i->entry_id) > MANAGER_ENTRY_ID_MAX)
                 abort();
-        if (warden_spiffeid_validate_workload(e->spiffe_id, NULL) < 0 ||
-            !warden_spiffeid_member_of(e->spiffe_id, FUZZ_TD))
+        if (warden_spiffeid_validate_workload(i->spiffe_id, NULL) < 0 ||
+            !warden_spiffeid_member_of(i->spiffe_id, FUZZ_TD))
                 abort();
-        if (e->selectors.n == 0 || (e->hint && (!*e->hint || strlen(e->hint) > MANAGER_HINT_MAX)))
+        if (i->selectors.n == 0 || (i->hint && (!*i->hint || strlen(i->hint) > MANAGER_HINT_MAX)))
                 abort();
         if (e->n_dns_names > WARDEN_SVID_DNS_NAMES_MAX ||
-            e->n_federates_with > MANAGER_FEDERATES_WITH_MAX)
+            i->n_federates_with > MANAGER_FEDERATES_WITH_MAX)
                 abort();
-        if (e->chain_der)
+        if (e->pub && (e->pub->info != e->info || (e->pub->svid && e->pub->svid != e->svid)))
+                abort(); /* what is published is what the manager holds */
+        if (e->svid)
                 check_svid(f, e);
 }
 
@@ -262,10 +270,11 @@ static void check_snapshot(Manager *m) {
                 abort();
         for (size_t i = 0; i < s->n_svids; i++) {
                 const CachedSvid *c = s->svids[i];
-                if (strcmp(c->entry_id, m->entries[i]->entry_id) != 0 ||
-                    strcmp(c->spiffe_id, m->entries[i]->spiffe_id) != 0)
+                if (strcmp(c->entry_id, managed_entry_id(m->entries[i])) != 0 ||
+                    strcmp(c->spiffe_id, managed_entry_spiffe_id(m->entries[i])) != 0)
                         abort();
-                if (c->chain_der && c->chain_len != m->entries[i]->chain_len)
+                if (c->chain_der &&
+                    (!m->entries[i]->svid || c->chain_len != m->entries[i]->svid->chain_len))
                         abort();
         }
         agent_snapshot_unref(s);
@@ -274,11 +283,12 @@ static void check_snapshot(Manager *m) {
 static void check_manager(Fuzz *f) {
         Manager *m = f->m;
 
-        if (m->n_entries > MANAGER_ENTRIES_MAX)
+        if (m->n_entries > m->max_entries)
                 abort();
         for (size_t i = 0; i < m->n_entries; i++) {
                 check_entry(f, m->entries[i]);
-                if (i > 0 && strcmp(m->entries[i - 1]->entry_id, m->entries[i]->entry_id) >= 0)
+                if (i > 0 && strcmp(managed_entry_id(m->entries[i - 1]),
+                                    managed_entry_id(m->entries[i])) >= 0)
                         abort();
         }
         check_bundles(m);
@@ -371,7 +381,7 @@ static void run_clock(Fuzz *f, const uint8_t *p, size_t len) {
         manager_tick(f->m);
         run_worker(f);
         for (size_t i = 0; i < f->m->n_entries; i++)
-                if (f->m->entries[i]->chain_der && f->m->entries[i]->not_after <= f->clock)
+                if (f->m->entries[i]->svid && f->m->entries[i]->svid->not_after <= f->clock)
                         abort(); /* manager_tick() drops expired SVIDs */
 }
 
@@ -467,6 +477,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ManagerConfig cfg = {
                 .trust_domain = FUZZ_TD,
                 .key_type = WARDEN_KEY_EC_P256,
+                .max_entries = 100, /* the cap is reached, too */
                 .clock = fuzz_clock,
                 .clock_userdata = &f,
         };

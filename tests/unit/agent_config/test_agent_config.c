@@ -159,6 +159,55 @@ static void test_config_limits(void **state) {
         expect_error("-jwtClockSkew", "-trustDomain", "example.org", "-jwtClockSkew", "soon", NULL);
 }
 
+/* -maxEntries: default, bounds, the config file, and that it needs a restart. */
+static void test_config_max_entries(void **state) {
+        _cleanup_free_ char *dir = test_tmpdir(), *conf = NULL;
+        const char *names[4];
+        AgentConfig a = {}, b = {};
+        char *msg = NULL;
+        FILE *f;
+
+        (void) state;
+        assert_ok(parse(&a, &msg, "-trustDomain", "example.org", NULL));
+        assert_int_equal(a.max_entries, AGENT_MAX_ENTRIES_DEFAULT);
+        assert_int_equal(a.max_entries, 100000);
+        agent_config_done(&a);
+        assert_ok(parse(&a, &msg, "-trustDomain", "example.org", "-maxEntries", "1", NULL));
+        assert_int_equal(a.max_entries, 1);
+        assert_ok(parse(&b, &msg, "-trustDomain", "example.org", "-maxEntries", "1000000", NULL));
+        assert_int_equal(b.max_entries, AGENT_MAX_ENTRIES_MAX);
+        assert_int_equal(agent_config_restart_changes(&a, &b, names, ELEMENTSOF(names)), 1);
+        assert_string_equal(names[0], "maxEntries");
+        agent_config_done(&a);
+        agent_config_done(&b);
+        expect_error("-maxEntries: must be 1..1000000, got 0", "-trustDomain", "example.org",
+                     "-maxEntries", "0", NULL);
+        expect_error("-maxEntries: must be 1..1000000, got 1000001", "-trustDomain", "example.org",
+                     "-maxEntries", "1000001", NULL);
+        expect_error("-maxEntries: must be 1..1000000, got -5", "-trustDomain", "example.org",
+                     "-maxEntries", "-5", NULL);
+        expect_error("-maxEntries", "-trustDomain", "example.org", "-maxEntries", "many", NULL);
+
+        /* the config file; the flag wins */
+        assert_true(asprintf(&conf, "%s/agent.conf", dir) > 0);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f, "trustDomain = \"example.org\"\nmaxEntries = 2500\n");
+        fclose(f);
+        assert_ok(parse(&a, &msg, "-config", conf, NULL));
+        assert_int_equal(a.max_entries, 2500);
+        agent_config_done(&a);
+        assert_ok(parse(&a, &msg, "-config", conf, "-maxEntries", "7", NULL));
+        assert_int_equal(a.max_entries, 7);
+        agent_config_done(&a);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f, "trustDomain = \"example.org\"\nmaxEntries = 0\n");
+        fclose(f);
+        expect_error("-maxEntries: must be 1..1000000, got 0", "-config", conf, NULL);
+        test_rmdir_free(TAKE_PTR(dir));
+}
+
 /* -healthAddress, parsing for a reload, and the options that need a restart. */
 static void test_config_reload(void **state) {
         _cleanup_free_ char *dir = test_tmpdir(), *tok = NULL;
@@ -244,6 +293,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),
                 cmocka_unit_test(test_config_limits),
+                cmocka_unit_test(test_config_max_entries),
                 cmocka_unit_test(test_config_reload),
         };
 

@@ -145,6 +145,10 @@ static void on_snapshot(AgentSnapshot *s, void *ud) {
 }
 
 void fx_init(Fixture *fx, size_t jwt_cache_max) {
+        fx_init_max(fx, jwt_cache_max, 0);
+}
+
+void fx_init_max(Fixture *fx, size_t jwt_cache_max, size_t max_entries) {
         *fx = (Fixture){.clock = (int64_t) time(NULL)};
         assert_ok(warden_key_generate(WARDEN_KEY_EC_P256, &fx->ca_key));
         assert_ok(warden_ca_create_self_signed(fx->ca_key, FX_TD, 24 * 3600, 0, &fx->ca));
@@ -160,6 +164,7 @@ void fx_init(Fixture *fx, size_t jwt_cache_max) {
                 .trust_domain = FX_TD,
                 .key_type = WARDEN_KEY_EC_P256,
                 .jwt_cache_max = jwt_cache_max,
+                .max_entries = max_entries,
                 .clock = clock_cb,
                 .clock_userdata = fx,
                 .metrics = &fx->metrics,

@@ -45,6 +45,8 @@ typedef struct Fixture {
 /* Sets up CA, JWT key, bundle, event loop and a started manager (jwt_cache_max 0 =
  * default). */
 void fx_init(Fixture *fx, size_t jwt_cache_max);
+/* fx_init() with ManagerConfig.max_entries (0 = default). */
+void fx_init_max(Fixture *fx, size_t jwt_cache_max, size_t max_entries);
 void fx_done(Fixture *fx);
 
 int64_t fx_now(Fixture *fx);

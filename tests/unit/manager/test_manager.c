@@ -21,6 +21,9 @@ void test_jwt_cache_partition(void **state);
 void test_jwt_fetch_rate(void **state);
 void test_manager_metrics(void **state);
 void test_manager_key_type(void **state);
+void test_manager_cap(void **state);
+void test_manager_cap_default(void **state);
+void test_manager_sharing(void **state);
 
 static void apply(Fixture *fx, bool full, const char *const *entries, size_t n) {
         Warden__Node__V1__SyncResponse *resp = fx_sync(fx, full, entries, n);
@@ -386,6 +389,9 @@ int main(void) {
                 cmocka_unit_test(test_jwt_fetch_rate),
                 cmocka_unit_test(test_manager_metrics),
                 cmocka_unit_test(test_manager_key_type),
+                cmocka_unit_test(test_manager_cap),
+                cmocka_unit_test(test_manager_cap_default),
+                cmocka_unit_test(test_manager_sharing),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -398,6 +398,7 @@ static void test_names(void **state) {
                 "# TYPE warden_agent_svid_cache_entries gauge\n",
                 "# TYPE warden_agent_jwt_cache_entries gauge\n",
                 "# TYPE warden_agent_sync_reconnects_total counter\n",
+                "# TYPE warden_agent_entries_over_cap_total counter\n",
                 "# TYPE warden_server_signings_total counter\n",
                 "# TYPE warden_server_signing_seconds histogram\n",
                 "# TYPE warden_server_datastore_seconds histogram\n",
@@ -418,6 +419,8 @@ static void test_names(void **state) {
                          metrics_registry_find(reg, METRIC_WORKLOAD_API_CALLS));
         assert_ptr_equal(a.sync_reconnects,
                          metrics_registry_find(reg, METRIC_AGENT_SYNC_RECONNECTS));
+        assert_ptr_equal(a.entries_over_cap,
+                         metrics_registry_find(reg, METRIC_AGENT_ENTRIES_OVER_CAP));
         assert_ptr_equal(sv.agent_streams, metrics_registry_find(reg, METRIC_SERVER_AGENT_STREAMS));
         assert_ptr_equal(sv.node_api_limited,
                          metrics_registry_find(reg, METRIC_SERVER_NODE_API_LIMITED));

@@ -274,11 +274,12 @@ Fixture *fx_free(Fixture *f) {
 
 /* --- snapshots --- */
 
-static int sign_svid(Fixture *f, CachedSvid *c) {
+static int sign_svid(Fixture *f, const char *spiffe_id, SvidData **ret) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_freep) X509 *leaf = NULL;
+        _cleanup_free_ uint8_t *der = NULL;
         uint8_t *pk = NULL;
-        size_t pk_len = 0;
+        size_t pk_len = 0, der_len = 0;
         int r;
 
         r = warden_key_generate(WARDEN_KEY_EC_P256, &key);
@@ -287,64 +288,69 @@ static int sign_svid(Fixture *f, CachedSvid *c) {
         r = warden_svid_sign(&(WardenSvidParams){.ca_cert = f->ca,
                                                  .ca_key = f->ca_key,
                                                  .public_key = key,
-                                                 .spiffe_id = c->spiffe_id,
+                                                 .spiffe_id = spiffe_id,
                                                  .ttl_seconds = 3600},
                              &leaf);
         if (r < 0)
                 return r;
-        r = warden_x509_to_der(leaf, &c->chain_der, &c->chain_len);
+        r = warden_x509_to_der(leaf, &der, &der_len);
         if (r < 0)
                 return r;
         r = warden_key_to_pkcs8_der(key, &pk, &pk_len);
         if (r < 0)
                 return r;
-        c->key_pkcs8 = malloc(pk_len);
-        if (c->key_pkcs8) {
-                memcpy(c->key_pkcs8, pk, pk_len);
-                c->key_len = pk_len;
-        }
+        r = svid_data_new(der, der_len, pk, pk_len, warden_x509_not_before(leaf),
+                          warden_x509_not_after(leaf), ret);
         warden_key_der_free(pk, pk_len);
-        if (!c->key_pkcs8)
+        return r;
+}
+
+static int make_info(const FxEntry *e, EntryInfo **ret) {
+        _cleanup_(entry_info_unrefp) EntryInfo *i = NULL;
+        int r;
+
+        r = entry_info_new(&i);
+        if (r < 0)
+                return r;
+        i->entry_id = strdup(e->entry_id);
+        i->spiffe_id = strdup(e->spiffe_id);
+        i->hint = e->hint ? strdup(e->hint) : NULL;
+        if (!i->entry_id || !i->spiffe_id || (e->hint && !i->hint))
                 return -ENOMEM;
-        c->not_before = warden_x509_not_before(leaf);
-        c->expires_at = warden_x509_not_after(leaf);
+        for (size_t k = 0; k < FX_MAX_SELECTORS && e->selectors[k]; k++) {
+                r = selector_set_add_string(&i->selectors, e->selectors[k], NULL);
+                if (r < 0)
+                        return r;
+        }
+        i->created_at = e->created_at;
+        i->jwt_svid_ttl = 300;
+        if (e->federates_with) {
+                i->federates_with = calloc(1, sizeof(char *));
+                if (!i->federates_with)
+                        return -ENOMEM;
+                i->federates_with[0] = strdup(e->federates_with);
+                if (!i->federates_with[0])
+                        return -ENOMEM;
+                i->n_federates_with = 1;
+        }
+        *ret = TAKE_PTR(i);
         return 0;
 }
 
 static int make_svid(Fixture *f, const FxEntry *e, CachedSvid **ret) {
-        _cleanup_(cached_svid_freep) CachedSvid *c = calloc(1, sizeof(*c));
+        _cleanup_(entry_info_unrefp) EntryInfo *info = NULL;
+        _cleanup_(svid_data_unrefp) SvidData *svid = NULL;
         int r;
 
-        if (!c)
-                return -ENOMEM;
-        c->entry_id = strdup(e->entry_id);
-        c->spiffe_id = strdup(e->spiffe_id);
-        c->hint = e->hint ? strdup(e->hint) : NULL;
-        if (!c->entry_id || !c->spiffe_id || (e->hint && !c->hint))
-                return -ENOMEM;
-        for (size_t i = 0; i < FX_MAX_SELECTORS && e->selectors[i]; i++) {
-                r = selector_set_add_string(&c->selectors, e->selectors[i], NULL);
-                if (r < 0)
-                        return r;
-        }
-        c->entry_created_at = e->created_at;
-        c->jwt_svid_ttl = 300;
-        if (e->federates_with) {
-                c->federates_with = calloc(1, sizeof(char *));
-                if (!c->federates_with)
-                        return -ENOMEM;
-                c->federates_with[0] = strdup(e->federates_with);
-                if (!c->federates_with[0])
-                        return -ENOMEM;
-                c->n_federates_with = 1;
-        }
+        r = make_info(e, &info);
+        if (r < 0)
+                return r;
         if (!e->pending) {
-                r = sign_svid(f, c);
+                r = sign_svid(f, e->spiffe_id, &svid);
                 if (r < 0)
                         return r;
         }
-        *ret = TAKE_PTR(c);
-        return 0;
+        return cached_svid_new(info, svid, ret);
 }
 
 static int make_bundle(
