@@ -73,10 +73,10 @@ struct Manager {
         WardenBundle *bundle;
         WardenBundle **federated;
         size_t n_federated;
-        bool synced;       /* a Sync message was applied */
-        bool in_snapshot;  /* a full snapshot's later parts are still coming (`more`) */
+        bool synced;          /* a Sync message was applied */
+        bool in_snapshot;     /* a full snapshot's later parts are still coming (`more`) */
         size_t snapshot_kept; /* entries the parts so far brought, against the cap */
-        uint64_t sign_seq; /* numbers sign requests */
+        uint64_t sign_seq;    /* numbers sign requests */
 
         pthread_mutex_t snapshot_lock; /* guards snapshot (the pointer) only */
         AgentSnapshot *snapshot;

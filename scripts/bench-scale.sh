@@ -302,9 +302,9 @@ RSS3=$(rss_kb "$SPID")
 ENTRY_RATE=$(awk -v e="$E" -v ns="$LOAD_NS" 'BEGIN { printf "%.0f", (ns > 0 ? e / (ns / 1e9) : 0) }')
 # A few unmeasured changes first: the bulk load leaves SQLite's WAL checkpoint and page
 # cache settling, which is not the cost of a change.
-say "warm-up: 10 changes"
+say "warm-up: 30 changes"
 parents f1 $((K % A1)) >"$T/c2.parents"
-round warm "$T/c2.parents" 10 "$PACE"
+round warm "$T/c2.parents" 30 "$PACE"
 say "round c2: $K changes, $A1 agents, $E entries"
 round c2 "$T/c2.parents" "$K" "$PACE"
 read -r L2_P50 L2_P99 D2_P50 D2_MAX B2 C2 M2 X2 N2 S2 < <(round_stats c2 f1)
