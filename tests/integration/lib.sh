@@ -234,6 +234,25 @@ wcli() {
   fi
 }
 
+# ---- the test node client (tests/tools/warden-test-node) ----
+
+NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
+
+# node CMD ARGS...: the test node client against the last started server.
+node() {
+  local cmd=$1
+  shift
+  "$NODE_BIN" "$cmd" -server "127.0.0.1:$SERVER_PORT" "$@"
+}
+
+# new_entry SPIFFE_ID PARENT_ID SELECTOR [flags]: creates an entry, prints its ID.
+new_entry() {
+  local id=$1 parent=$2 sel=$3
+  shift 3
+  wcli entry create -spiffeID "$id" -parentID "$parent" -selector "$sel" "$@" |
+    sed -n 's/^Entry ID *: *//p'
+}
+
 # ---- warden-agent helpers ----
 
 AGENT_STARTS=0

@@ -8,23 +8,7 @@
 # re-attests).
 . "$(dirname "$0")/lib.sh"
 
-NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
 TDID=spiffe://example.org
-
-# node CMD ARGS...: the test node client against the server.
-node() {
-  local cmd=$1
-  shift
-  "$NODE_BIN" "$cmd" -server "127.0.0.1:$SERVER_PORT" "$@"
-}
-
-# entry_id SPIFFE_ID PARENT_ID SELECTOR [flags]: creates an entry, prints its ID.
-new_entry() {
-  local id=$1 parent=$2 sel=$3
-  shift 3
-  wcli entry create -spiffeID "$id" -parentID "$parent" -selector "$sel" "$@" |
-    sed -n 's/^Entry ID *: *//p'
-}
 
 # uri_sans PEM: the URI SANs of the first certificate, one per line.
 uri_sans() {

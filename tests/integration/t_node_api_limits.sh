@@ -6,7 +6,6 @@
 # until it attests. Every refusal is counted in warden_server_node_api_limited_total.
 . "$(dirname "$0")/lib.sh"
 
-NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
 cp "$WARDEN_SOURCE_DIR/tests/integration/py/tcp_flood.py" "$T/tcp_flood.py"
 
 # limited LIMIT: refusals counted for it (0 before the first); limited_reaches LIMIT N.

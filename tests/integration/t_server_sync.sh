@@ -8,21 +8,7 @@
 # agent keeps its SVIDs across a server restart and still gets changes after it.
 . "$(dirname "$0")/lib.sh"
 
-NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
 TDID=spiffe://example.org
-
-node() {
-  local cmd=$1
-  shift
-  "$NODE_BIN" "$cmd" -server "127.0.0.1:$SERVER_PORT" "$@"
-}
-
-new_entry() {
-  local id=$1 parent=$2 sel=$3
-  shift 3
-  wcli entry create -spiffeID "$id" -parentID "$parent" -selector "$sel" "$@" |
-    sed -n 's/^Entry ID *: *//p'
-}
 
 # bulk FILE PARENT FROM TO [HINTLEN]: a -data file of entries w/FROM..w/(TO-1) under PARENT.
 bulk() {

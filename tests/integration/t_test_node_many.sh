@@ -5,7 +5,6 @@
 # every agent's stream reports each change.
 . "$(dirname "$0")/lib.sh"
 
-NODE_BIN="$WARDEN_BUILD_DIR/tests/tools/warden-test-node"
 ALIAS=spiffe://example.org/smoke/fleet
 
 start_server srv -attestRatePerSource 0

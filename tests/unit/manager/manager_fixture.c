@@ -249,6 +249,13 @@ Warden__Node__V1__SyncResponse *fx_sync(Fixture *fx,
         return r;
 }
 
+void fx_apply(Fixture *fx, bool full, const char *const *entries, size_t n) {
+        Warden__Node__V1__SyncResponse *resp = fx_sync(fx, full, entries, n);
+
+        assert_ok(manager_apply_sync(fx->m, resp));
+        pb_free(resp);
+}
+
 const CachedSvid *fx_find(const AgentSnapshot *s, const char *entry_id) {
         for (size_t i = 0; s && i < s->n_svids; i++)
                 if (streq(s->svids[i]->entry_id, entry_id))

@@ -62,6 +62,9 @@ Warden__Node__V1__SyncResponse *fx_sync(Fixture *fx,
                                         const char *const *entries,
                                         size_t n);
 
+/* fx_sync() applied to the manager (must succeed), then freed. */
+void fx_apply(Fixture *fx, bool full, const char *const *entries, size_t n);
+
 /* The snapshot's SVID for entry_id (borrowed from s), or NULL. */
 const CachedSvid *fx_find(const AgentSnapshot *s, const char *entry_id);
 /* Number of signed SVIDs in the current snapshot. */

@@ -25,13 +25,6 @@ void test_manager_cap(void **state);
 void test_manager_cap_default(void **state);
 void test_manager_sharing(void **state);
 
-static void apply(Fixture *fx, bool full, const char *const *entries, size_t n) {
-        Warden__Node__V1__SyncResponse *resp = fx_sync(fx, full, entries, n);
-
-        assert_ok(manager_apply_sync(fx->m, resp));
-        pb_free(resp);
-}
-
 static bool signed_at_least(Fixture *fx, const void *arg) {
         return fx_signed(fx) >= *(const size_t *) arg;
 }
@@ -141,9 +134,9 @@ static void test_delete(void **state) {
         Warden__Node__V1__SyncResponse *resp;
 
         fx_init(&fx, 0);
-        apply(&fx, true, three, 3);
+        fx_apply(&fx, true, three, 3);
         fx_run_until(&fx, signed_at_least, &want);
-        apply(&fx, true, three, 2); /* e3 gone */
+        fx_apply(&fx, true, three, 2); /* e3 gone */
         {
                 _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
                 assert_int_equal(s->n_svids, 2);
@@ -181,7 +174,7 @@ static void test_snapshot_parts(void **state) {
 
         (void) state;
         fx_init(&fx, 0);
-        apply(&fx, true, three, 3);
+        fx_apply(&fx, true, three, 3);
         fx_run_until(&fx, signed_at_least, &want);
         {
                 _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
@@ -219,7 +212,7 @@ static void test_rotation(void **state) {
         _cleanup_free_ char *serial = NULL;
 
         fx_init(&fx, 0);
-        apply(&fx, true, one, 1);
+        fx_apply(&fx, true, one, 1);
         fx_run_until(&fx, signed_at_least, &want);
         serial = serial_of(&fx, "e1", "spiffe://" FX_TD "/w1");
         /* notBefore = t0 - 10, lifetime 110 s: renewal between t0 + 39.5 and t0 + 50.5 */
@@ -247,14 +240,14 @@ static void test_entry_change(void **state) {
         _cleanup_free_ char *s1 = NULL;
 
         fx_init(&fx, 0);
-        apply(&fx, true, v1, 2);
+        fx_apply(&fx, true, v1, 2);
         fx_run_until(&fx, signed_at_least, &want);
         s1 = serial_of(&fx, "e1", "spiffe://" FX_TD "/w1");
-        apply(&fx, true, v2, 2); /* revision bump of e1 only */
+        fx_apply(&fx, true, v2, 2); /* revision bump of e1 only */
         SerialChange sc = {"e1", s1};
         fx_run_until(&fx, serial_changed, &sc);
         assert_int_equal(__atomic_load_n(&fx.signed_n, __ATOMIC_SEQ_CST), 3);
-        apply(&fx, true, v3, 2);
+        fx_apply(&fx, true, v3, 2);
         {
                 _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
                 assert_string_equal(fx_find(s, "e2")->spiffe_id, "spiffe://" FX_TD "/moved");
@@ -285,7 +278,7 @@ static void test_failures(void **state) {
         unsigned calls;
 
         fx_init(&fx, 0);
-        apply(&fx, true, one, 1);
+        fx_apply(&fx, true, one, 1);
         fx_run_until(&fx, signed_at_least, &want);
         __atomic_store_n(&fx.fail, 1, __ATOMIC_SEQ_CST);
         fx_advance(&fx, 61); /* past renewal */
@@ -314,7 +307,7 @@ static void test_failures(void **state) {
         assert_int_equal(fx_signed(&fx), 0);
         /* the server is back: a Sync message resets the back-off */
         __atomic_store_n(&fx.fail, 0, __ATOMIC_SEQ_CST);
-        apply(&fx, true, one, 1);
+        fx_apply(&fx, true, one, 1);
         fx_run_until(&fx, signed_at_least, &want);
         free(serial_of(&fx, "e1", "spiffe://" FX_TD "/w1"));
         fx_done(&fx);
@@ -329,7 +322,7 @@ static void test_batches(void **state) {
         fx_init(&fx, 0);
         for (size_t i = 0; i < n; i++)
                 assert_true(asprintf(&specs[i], "e%zu /w%zu unix:uid:%zu", i, i, i) > 0);
-        apply(&fx, true, (const char *const *) specs, n);
+        fx_apply(&fx, true, (const char *const *) specs, n);
         fx_run_until(&fx, signed_at_least, &n);
         assert_int_equal(__atomic_load_n(&fx.sign_calls, __ATOMIC_SEQ_CST), 2);
         for (size_t i = 0; i < n; i++)

@@ -15,13 +15,6 @@ void test_manager_cap(void **state);
 void test_manager_cap_default(void **state);
 void test_manager_sharing(void **state);
 
-static void apply(Fixture *fx, bool full, const char *const *entries, size_t n) {
-        Warden__Node__V1__SyncResponse *resp = fx_sync(fx, full, entries, n);
-
-        assert_ok(manager_apply_sync(fx->m, resp));
-        pb_free(resp);
-}
-
 static double over_cap(Fixture *fx) {
         MetricSeries *s = NULL;
 
@@ -55,7 +48,7 @@ void test_manager_cap(void **state) {
         (void) state;
         fx_init_max(&fx, 0, 3);
         assert_int_equal(fx.m->max_entries, 3);
-        apply(&fx, true, five, 5);
+        fx_apply(&fx, true, five, 5);
         assert_int_equal(n_svids(&fx), 3);
         assert_true(over_cap(&fx) == 2);
         fx_run_until(&fx, signed_at_least, &want);
@@ -71,7 +64,7 @@ void test_manager_cap(void **state) {
         }
 
         /* full: all at the cap; an update of a kept entry passes */
-        apply(&fx, false, e2_again, 1);
+        fx_apply(&fx, false, e2_again, 1);
         assert_int_equal(n_svids(&fx), 3);
         assert_true(over_cap(&fx) == 2);
 
@@ -99,7 +92,7 @@ void test_manager_cap(void **state) {
          * stays, not the entries about to go */
         static const char *const other[] = {"f1 /x1 unix:uid:11", "f2 /x2 unix:uid:12",
                                             "f3 /x3 unix:uid:13", "f4 /x4 unix:uid:14"};
-        apply(&fx, true, other, 4);
+        fx_apply(&fx, true, other, 4);
         assert_true(over_cap(&fx) == 4);
         {
                 _cleanup_(agent_snapshot_unrefp) AgentSnapshot *s = manager_snapshot(fx.m);
@@ -135,7 +128,7 @@ void test_manager_sharing(void **state) {
 
         (void) state;
         fx_init(&fx, 0);
-        apply(&fx, true, v1, 2);
+        fx_apply(&fx, true, v1, 2);
         fx_run_until(&fx, signed_at_least, &want);
         s1 = manager_snapshot(fx.m);
         assert_non_null(fx_find(s1, "e1")->chain_der);
@@ -150,7 +143,7 @@ void test_manager_sharing(void **state) {
 
         /* the same entries again (a reconnect's full snapshot): nothing new, no signing */
         unsigned signed_before = __atomic_load_n(&fx.signed_n, __ATOMIC_SEQ_CST);
-        apply(&fx, true, v1, 2);
+        fx_apply(&fx, true, v1, 2);
         s2 = manager_snapshot(fx.m);
         assert_true(s2->version > s1->version);
         assert_ptr_equal(fx_find(s1, "e1"), fx_find(s2, "e1"));
@@ -160,7 +153,7 @@ void test_manager_sharing(void **state) {
         assert_int_equal(__atomic_load_n(&fx.signed_n, __ATOMIC_SEQ_CST), signed_before);
 
         /* e2 changed: a new CachedSvid with the old SVID until re-signed; e1 untouched */
-        apply(&fx, true, v2, 2);
+        fx_apply(&fx, true, v2, 2);
         s3 = manager_snapshot(fx.m);
         assert_ptr_equal(fx_find(s3, "e1"), fx_find(s1, "e1"));
         assert_ptr_not_equal(fx_find(s3, "e2"), fx_find(s1, "e2"));
