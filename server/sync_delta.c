@@ -117,7 +117,7 @@ static int diff_entries(const SyncState *st,
                 const Entry *e = view->entries[i];
                 const SyncSent *old = full ? NULL : sent_find(st, e->id);
 
-                if (old && old->revision == e->revision)
+                if (old && old->revision == e->revision && old->created_at == e->created_at)
                         continue;
                 r = add_entry(m, &allocated, &bytes, max_bytes, e);
                 if (r < 0)
@@ -174,7 +174,8 @@ static int sent_after(const SyncState *st,
                         r = -ENOMEM;
                         goto fail;
                 }
-                v[n++].revision = in_m ? e->revision : old->revision;
+                v[n].revision = in_m ? e->revision : old->revision;
+                v[n++].created_at = in_m ? e->created_at : old->created_at;
         }
         *ret = v;
         *ret_n = n;

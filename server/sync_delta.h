@@ -5,7 +5,8 @@
  * message that brings it to a given authorized set. Pure: no datastore, no stream,
  * so the delta rules are tested on their own (tests/unit/node_api/test_sync_delta.c).
  *
- * A SyncState records every entry the agent holds (id + revision, sorted by id) and
+ * A SyncState records every entry the agent holds (id + revision + created_at, sorted by
+ * id: an entry deleted and created again under the same id starts at revision 1) and
  * every federated bundle it holds (trust domain + hash of the stored bytes).
  * sync_delta_next() fills a SyncResponse with what the agent lacks (entries new or
  * with another revision, whole), what it must drop (entry ids, trust domains), and
@@ -22,6 +23,7 @@
 typedef struct SyncSent {
         char *id;
         int64_t revision;
+        int64_t created_at;
 } SyncSent;
 
 typedef struct SyncFederated {

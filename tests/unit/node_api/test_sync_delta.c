@@ -111,7 +111,7 @@ static void world_view(World *w, AuthzView *v) {
 static void world_mutate(World *w) {
         size_t i = (size_t) rand() % N_POOL;
 
-        switch (rand() % 6) {
+        switch (rand() % 7) {
         case 0:
         case 1: /* authorize or revoke one entry */
                 w->authorized[i] = !w->authorized[i];
@@ -121,6 +121,12 @@ static void world_mutate(World *w) {
                 free(w->pool[i]->hint);
                 assert_true(asprintf(&w->pool[i]->hint, "rev-%" PRId64 "-%0*d",
                                      w->pool[i]->revision, rand() % 50, 0) > 0);
+                break;
+        case 6: /* deleted and created again under the same id: revision 1 again */
+                w->pool[i]->revision = 1;
+                w->pool[i]->created_at++;
+                free(w->pool[i]->hint);
+                assert_true(asprintf(&w->pool[i]->hint, "again-%d", rand()) > 0);
                 break;
         case 3: /* an entry starts or stops federating */
                 if (w->pool[i]->n_federates_with > 0) {
@@ -155,6 +161,7 @@ static Warden__Node__V1__SyncResponse *msg_new(void) {
 typedef struct Held {
         char *id;
         int64_t revision;
+        int64_t created_at;
         bool seen;
 } Held;
 
@@ -208,6 +215,7 @@ static void agent_apply(Agent *a, const Warden__Node__V1__SyncResponse *m) {
                         h->id = strdup(m->entries[i]->id);
                 }
                 h->revision = m->entries[i]->revision;
+                h->created_at = m->entries[i]->created_at;
                 h->seen = true;
         }
         for (size_t i = 0; i < m->n_deleted_entry_ids; i++)
@@ -246,6 +254,7 @@ static void assert_agent_matches(Agent *a, World *w, const AuthzView *v) {
 
                 assert_non_null(h);
                 assert_int_equal(h->revision, v->entries[i]->revision);
+                assert_int_equal(h->created_at, v->entries[i]->created_at);
                 for (size_t k = 0; k < v->entries[i]->n_federates_with; k++)
                         wanted[td_index(v->entries[i]->federates_with[k])] = true;
         }
