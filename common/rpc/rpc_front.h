@@ -23,11 +23,10 @@ typedef struct RpcFrontConn RpcFrontConn;
 #define RPC_RELAY_BUF_SIZE (16u * 1024u)
 
 typedef struct RpcRelayBuf {
-        char *data; /* what is left to send (malloc'd), or NULL */
+        char *data; /* RPC_RELAY_BUF_SIZE bytes */
         size_t off, len;
-        bool borrowed; /* data is the relay thread's scratch buffer (inside a read) */
-        bool eof;      /* its reader saw end-of-file */
-        bool shut_wr;  /* the other end got shutdown(SHUT_WR) after the last byte */
+        bool eof;     /* its reader saw end-of-file */
+        bool shut_wr; /* the other end got shutdown(SHUT_WR) after the last byte */
 } RpcRelayBuf;
 
 /* One end of a relayed connection: [0] the TCP client, [1] gRPC's Unix socket. */
