@@ -37,6 +37,11 @@
 #define RPC_FRONT_FD_SPARE 32
 #define RPC_FRONT_FD_RESERVE 128
 #define RPC_FRONT_FDS_PER_CONN 3
+/* A closed connection counts against the cap until gRPC has closed its end of our Unix
+ * socket too (its descriptor is in use until then): at most this many at once, each at
+ * most this long. */
+#define RPC_FRONT_DRAINS_MAX 16
+#define RPC_FRONT_DRAIN_MS 2000
 
 typedef struct RpcFrontListener {
         int fd;
@@ -65,7 +70,10 @@ struct RpcFront {
         RpcFrontConn *uhead, *utail; /* unauthenticated, oldest first */
         RpcFrontConn *hash[RPC_FRONT_HASH];
         RpcFrontConn *graveyard; /* closed in this epoll batch, freed after it */
-        size_t n_conns;
+        RpcFrontConn *draining;  /* closed, gRPC's end still open (prev/next), oldest last */
+        size_t n_conns;          /* open and draining ones */
+        size_t n_draining;
+        bool wait_drain; /* listeners unwatched until a drain ends */
 
         uint64_t n_accepted, n_refused, n_evicted, n_timeouts, n_backoffs; /* atomics */
 };
@@ -122,8 +130,83 @@ static void unauth_unlink_locked(RpcFront *f, RpcFrontConn *c) {
         c->uprev = c->unext = NULL;
 }
 
-/* Takes a connection out of every list and closes it; freed after the epoll batch. */
-static void conn_close_locked(RpcFront *f, RpcFrontConn *c) {
+static void watch_listeners(RpcFront *f, bool on);
+
+/* The end of a drain: gRPC closed its end (or took too long); freed after the batch. */
+static void drain_finish_locked(RpcFront *f, RpcFrontConn *c) {
+        if (!c->draining)
+                return;
+        c->draining = false;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                f->draining = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        f->n_draining--;
+        f->n_conns--;
+        rpc_relay_done(f->epoll_fd, c);
+        c->next = f->graveyard;
+        f->graveyard = c;
+}
+
+/* Closes our TCP end and half-closes the Unix one: gRPC reads end-of-file and closes its
+ * end, which EPOLLHUP tells us. 0, or -errno when the connection cannot drain. */
+static int drain_start_locked(RpcFront *f, RpcFrontConn *c) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->end[1]};
+        RpcRelayEnd *u = &c->end[1];
+
+        if (u->fd < 0 || shutdown(u->fd, SHUT_WR) < 0)
+                return -errno;
+        if (epoll_ctl(f->epoll_fd, u->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, u->fd, &ev) < 0)
+                return -errno;
+        u->events = ev.events;
+        if (c->end[0].fd >= 0) {
+                if (c->end[0].events)
+                        (void) epoll_ctl(f->epoll_fd, EPOLL_CTL_DEL, c->end[0].fd, NULL);
+                close(c->end[0].fd);
+                c->end[0].fd = -EBADF;
+                c->end[0].events = 0;
+        }
+        c->draining = true;
+        c->drain_ms = rpc_now_ms();
+        c->prev = NULL;
+        c->next = f->draining;
+        if (f->draining)
+                f->draining->prev = c;
+        f->draining = c;
+        f->n_draining++;
+        return 0;
+}
+
+/* Reads and drops what gRPC still sends; false once its end is closed. */
+static bool drain_handle(RpcRelayEnd *e, uint32_t events) {
+        char buf[4096];
+        ssize_t n;
+
+        if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+                return false;
+        do
+                n = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        while (n > 0 || (n < 0 && errno == EINTR));
+        return n < 0 && errno == EAGAIN;
+}
+
+/* Ends drains past RPC_FRONT_DRAIN_MS (gRPC never took the connection from its backlog,
+ * or is stuck): the descriptor is ours to close either way. */
+static void sweep_drains_locked(RpcFront *f, uint64_t now) {
+        RpcFrontConn *c = f->draining, *next;
+
+        for (; c; c = next) {
+                next = c->next;
+                if (now - c->drain_ms >= RPC_FRONT_DRAIN_MS)
+                        drain_finish_locked(f, c);
+        }
+}
+
+/* Takes a connection out of every list and closes it; freed after the epoll batch. With
+ * drain, its Unix end stays until gRPC has closed the other end (drain_start_locked()). */
+static void conn_close_locked_full(RpcFront *f, RpcFrontConn *c, bool drain) {
         if (c->dead)
                 return;
         c->dead = true;
@@ -144,10 +227,16 @@ static void conn_close_locked(RpcFront *f, RpcFrontConn *c) {
                 c->next->prev = c->prev;
         else
                 f->tail = c->prev;
+        if (drain && drain_start_locked(f, c) >= 0)
+                return;
         f->n_conns--;
         rpc_relay_done(f->epoll_fd, c);
         c->next = f->graveyard;
         f->graveyard = c;
+}
+
+static void conn_close_locked(RpcFront *f, RpcFrontConn *c) {
+        conn_close_locked_full(f, c, true);
 }
 
 static void conn_close(RpcFront *f, RpcFrontConn *c) {
@@ -204,16 +293,18 @@ static bool backlog_pending(int lfd) {
 }
 
 /* Room for one more? At the cap, for a client that really waits, closes the oldest
- * unauthenticated connection. */
+ * unauthenticated connection; its slot is free once gRPC has closed its end too (the
+ * listeners wait for that: f->wait_drain). */
 static bool make_room(RpcFront *f, int lfd) {
-        RpcFrontConn *victim;
+        RpcFrontConn *victim = NULL;
 
         if (f->n_conns < f->max_conns)
                 return true;
         if (!backlog_pending(lfd))
                 return false;
         pthread_mutex_lock(&f->lock);
-        victim = f->uhead;
+        if (f->n_draining < RPC_FRONT_DRAINS_MAX)
+                victim = f->uhead;
         if (victim) {
                 log_debug("rpc: TCP connection cap %u reached, closing the oldest "
                           "unauthenticated connection (from %s)",
@@ -221,8 +312,10 @@ static bool make_room(RpcFront *f, int lfd) {
                 observe(f, RPC_TCP_EVICTED, victim->source_text, &f->n_evicted);
                 conn_close_locked(f, victim);
         }
+        if (f->n_draining > 0)
+                f->wait_drain = true;
         pthread_mutex_unlock(&f->lock);
-        return victim != NULL;
+        return f->n_conns < f->max_conns;
 }
 
 static int conn_new(RpcFront *f, int fd, int ufd, uint32_t name, const RpcSourceAddr *src) {
@@ -274,8 +367,11 @@ static int accept_one(RpcFront *f, const RpcFrontListener *l) {
         uint32_t name = 0;
         int r;
 
-        if (!make_room(f, l->fd))
+        if (!make_room(f, l->fd)) {
+                if (f->wait_drain)
+                        return 0; /* a drain ends soon and watches the listeners again */
                 return backlog_pending(l->fd) ? -EBUSY : 0;
+        }
         fd = accept4(l->fd, (struct sockaddr *) &ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
                 return accept_error_is_transient(errno) ? 0 : -errno;
@@ -347,6 +443,8 @@ static int front_timeout(RpcFront *f, uint64_t now, uint64_t backoff_until) {
                 if (due < t)
                         t = due;
         }
+        if (f->draining && t > 100)
+                t = 100; /* drains past their time are ended by the loop */
         pthread_mutex_unlock(&f->lock);
         return t == UINT64_MAX ? -1 : t >= 1000 ? 1000 : (int) t + 1;
 }
@@ -372,6 +470,14 @@ static bool front_event(RpcFront *f, const struct epoll_event *ev, bool *backoff
         }
         RpcRelayEnd *e = p;
 
+        if (e->conn->draining) {
+                if (e == &e->conn->end[1] && !drain_handle(e, ev->events)) {
+                        pthread_mutex_lock(&f->lock);
+                        drain_finish_locked(f, e->conn);
+                        pthread_mutex_unlock(&f->lock);
+                }
+                return false;
+        }
         if (!e->conn->dead && !rpc_relay_handle(f->epoll_fd, e, ev->events))
                 conn_close(f, e->conn);
         return false;
@@ -406,6 +512,16 @@ static void *front_thread(void *p) {
                         watch_listeners(f, true);
                 }
                 sweep_handshakes(f, now);
+                pthread_mutex_lock(&f->lock);
+                sweep_drains_locked(f, now);
+                if (f->wait_drain && f->n_conns < f->max_conns) {
+                        f->wait_drain = false;
+                        if (backoff_until == 0)
+                                watch_listeners(f, true);
+                }
+                pthread_mutex_unlock(&f->lock);
+                if (f->wait_drain)
+                        watch_listeners(f, false);
                 free_graveyard(f);
         }
         return NULL;
@@ -457,7 +573,10 @@ void rpc_front_stop(RpcFront *f) {
         }
         pthread_mutex_lock(&f->lock);
         while (f->head)
-                conn_close_locked(f, f->head);
+                conn_close_locked_full(f, f->head, false);
+        while (f->draining)
+                drain_finish_locked(f, f->draining);
+        f->wait_drain = false;
         pthread_mutex_unlock(&f->lock);
         free_graveyard(f);
         for (size_t i = 0; i < f->n_listeners; i++) {

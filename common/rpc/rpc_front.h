@@ -23,10 +23,11 @@ typedef struct RpcFrontConn RpcFrontConn;
 #define RPC_RELAY_BUF_SIZE (16u * 1024u)
 
 typedef struct RpcRelayBuf {
-        char *data; /* RPC_RELAY_BUF_SIZE bytes */
+        char *data; /* what is left to send (malloc'd), or NULL */
         size_t off, len;
-        bool eof;     /* its reader saw end-of-file */
-        bool shut_wr; /* the other end got shutdown(SHUT_WR) after the last byte */
+        bool borrowed; /* data is the relay thread's scratch buffer (inside a read) */
+        bool eof;      /* its reader saw end-of-file */
+        bool shut_wr;  /* the other end got shutdown(SHUT_WR) after the last byte */
 } RpcRelayBuf;
 
 /* One end of a relayed connection: [0] the TCP client, [1] gRPC's Unix socket. */
@@ -46,8 +47,10 @@ struct RpcFrontConn {
         char source_text[48];
         uint32_t name; /* the autobound abstract name, 5 hex digits */
         uint64_t accepted_ms;
-        bool authed; /* a call with a client certificate arrived (under the lock) */
-        bool dead;   /* closed, freed after the epoll batch */
+        bool authed;   /* a call with a client certificate arrived (under the lock) */
+        bool dead;     /* closed, freed after the epoll batch */
+        bool draining; /* closed on our side; waiting for gRPC to close its end */
+        uint64_t drain_ms;
 };
 
 /* Relay I/O for one end's epoll events (relay thread). Returns false when the
