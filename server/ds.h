@@ -274,8 +274,9 @@ int ds_set_meta(Datastore *ds, const char *key, int64_t value);
  *   str(subject) str(data) str(prev_hash: 32 bytes)
  * data is JSON text, hashed exactly as stored. ds_audit_verify() recomputes the chain:
  * a changed field breaks that record's hash, a row deleted in the middle leaves a gap
- * in seq. Deleting the newest rows cannot be detected this way (nothing follows them);
- * that needs a checkpoint of the last hash kept elsewhere (not done yet). */
+ * in seq. Deleting the newest rows cannot be detected this way (nothing follows them)
+ * until the next record is written (its seq leaves the gap); catching it at once needs a
+ * checkpoint of the last hash kept elsewhere (not done yet). */
 
 #define DS_AUDIT_HASH_SIZE 32
 #define DS_AUDIT_ACTOR_MAX 255  /* bytes of an actor */

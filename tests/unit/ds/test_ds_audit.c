@@ -218,6 +218,14 @@ static void test_tampering(void **state) {
                    "WHERE seq = 4");
         assert_intact(f->ds, 7);
 
+        /* Deleting the newest row goes unnoticed until the next record is written:
+         * AUTOINCREMENT does not hand its seq out again, so that shows the gap. */
+        sql(f->ds, "DELETE FROM audit WHERE seq = 7");
+        assert_intact(f->ds, 6);
+        assert_ok(ds_audit_append(f->ds, "note", NULL, "", NULL));
+        assert_broken(f->ds, 7, "is missing");
+        sql(f->ds, "DELETE FROM audit WHERE seq = 8");
+
         /* A deleted middle row is a gap; the next write does not hide it. */
         sql(f->ds, "DELETE FROM audit WHERE seq = 4");
         assert_broken(f->ds, 4, "is missing");
