@@ -276,7 +276,9 @@ int ds_set_meta(Datastore *ds, const char *key, int64_t value);
  * a changed field breaks that record's hash, a row deleted in the middle leaves a gap
  * in seq. Deleting the newest rows cannot be detected this way (nothing follows them)
  * until the next record is written (its seq leaves the gap); catching it at once needs a
- * checkpoint of the last hash kept elsewhere (not done yet). */
+ * checkpoint of the last hash kept elsewhere (not done yet). The hash has no key: whoever
+ * can write the file can also recompute every hash after an edit; only such a checkpoint
+ * (or a signature) outside the database can catch that. */
 
 #define DS_AUDIT_HASH_SIZE 32
 #define DS_AUDIT_ACTOR_MAX 255  /* bytes of an actor */
