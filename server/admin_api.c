@@ -50,6 +50,8 @@ static const AdminMethod admin_methods[] = {
         {"PurgeAgents", admin_purge_agents},
         {"GetLogger", admin_get_logger},
         {"SetLogger", admin_set_logger},
+        {"ListAuditRecords", admin_list_audit_records},
+        {"VerifyAudit", admin_verify_audit},
 };
 
 int admin_fail(int r, char *err, size_t n, const char *fmt, ...) {
@@ -182,7 +184,10 @@ static void admin_dispatch(RpcCall *c, void *userdata) {
         }
         snprintf(who.actor, sizeof(who.actor), "uid:%u", (unsigned) peer->uid);
         log_debug("admin: %s from uid %u", m->name, (unsigned) peer->uid);
+        /* The audit records of the handler's writes name the caller. */
+        (void) ds_set_actor(s->ds, who.actor);
         r = m->handler(s, c, &who, err, sizeof(err));
+        (void) ds_set_actor(s->ds, NULL);
         if (r >= 0)
                 return;
         if (r != -EINVAL && r != -ENOENT && r != -EEXIST)

@@ -167,3 +167,7 @@ int admin_purge_agents(Server *s, RpcCall *c, const AdminCaller *who, char *err,
 int admin_get_bundle(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
 int admin_mint_x509_svid(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
 int admin_mint_jwt_svid(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+
+/* admin_api_audit.c */
+int admin_list_audit_records(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);
+int admin_verify_audit(Server *s, RpcCall *c, const AdminCaller *who, char *err, size_t n);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Datastore front end: argument checks, ids, timestamps and token hashing, then
  * dispatch to the backend (ds_internal.h). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,11 +166,41 @@ static int entry_check_storable(const Entry *e) {
         return 0;
 }
 
+/* ---- audit records staged for the backend write (ds_internal.h) ---- */
+
+static int stage_entry(Datastore *ds, const char *kind, const char *spiffe_id, const char *id) {
+        _cleanup_free_ char *q = NULL, *data = NULL;
+        int r;
+
+        r = ds_json_quote(id, &q);
+        if (r < 0)
+                return r;
+        if (asprintf(&data, "{\"id\":%s}", q) < 0)
+                return -ENOMEM;
+        return ds_audit_stage(ds, kind, spiffe_id, data);
+}
+
+/* Never the token: its SHA-256. */
+static int stage_token(Datastore *ds,
+                       const uint8_t hash[DS_TOKEN_HASH_SIZE],
+                       int64_t expires_at,
+                       const char *alias) {
+        char hex[DS_TOKEN_HASH_SIZE * 2 + 1], data[160];
+
+        for (size_t i = 0; i < DS_TOKEN_HASH_SIZE; i++)
+                snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+        snprintf(data, sizeof(data), "{\"token_sha256\":\"%s\",\"expires_at\":%lld}", hex,
+                 (long long) expires_at);
+        return ds_audit_stage(ds, "token.create", alias ? alias : "", data);
+}
+
 /* ---- lifecycle ---- */
 
 Datastore *ds_close(Datastore *ds) {
-        if (ds)
+        if (ds) {
+                ds_audit_unstage(ds, true);
                 ds->ops->close(ds);
+        }
         return NULL;
 }
 
@@ -257,7 +288,11 @@ int ds_create_entries(Datastore *ds, Entry *const *entries, size_t n, size_t *re
         r = create_entries_prepare(entries, n, ids, &bad);
         if (r < 0)
                 goto out;
-        r = DS_OP(ds, create_entries, entries, ids, n, now, &bad);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = stage_entry(ds, "entry.create", entries[i]->spiffe_id, ids[i]);
+        if (r >= 0)
+                r = DS_OP(ds, create_entries, entries, ids, n, now, &bad);
+        ds_audit_unstage(ds, false);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
@@ -323,15 +358,29 @@ int ds_update_entry(Datastore *ds, const Entry *e, Entry **ret) {
         r = entry_check_storable(e);
         if (r < 0)
                 return r;
-        return DS_OP(ds, update_entry, e, ret);
+        r = stage_entry(ds, "entry.update", e->spiffe_id, e->id);
+        if (r >= 0)
+                r = DS_OP(ds, update_entry, e, ret);
+        ds_audit_unstage(ds, false);
+        return r;
 }
 
 int ds_delete_entry(Datastore *ds, const char *id) {
+        _cleanup_(entry_freep) Entry *old = NULL;
+        int r;
+
         if (!ds || !id)
                 return -EINVAL;
         if (entry_id_validate(id) < 0)
                 return -ENOENT;
-        return DS_OP(ds, delete_entry, id);
+        r = DS_OP(ds, get_entry, id, &old); /* for the audit record's subject */
+        if (r < 0)
+                return r;
+        r = stage_entry(ds, "entry.delete", old->spiffe_id, id);
+        if (r >= 0)
+                r = DS_OP(ds, delete_entry, id);
+        ds_audit_unstage(ds, false);
+        return r;
 }
 
 int ds_count_entries(Datastore *ds, int64_t *ret) {
@@ -380,15 +429,27 @@ int ds_list_agents_page(
 }
 
 int ds_set_agent_banned(Datastore *ds, const char *spiffe_id, bool banned) {
+        int r;
+
         if (!ds || !spiffe_id)
                 return -EINVAL;
-        return DS_OP(ds, set_agent_banned, spiffe_id, banned);
+        r = ds_audit_stage(ds, banned ? "agent.ban" : "agent.unban", spiffe_id, NULL);
+        if (r >= 0)
+                r = DS_OP(ds, set_agent_banned, spiffe_id, banned);
+        ds_audit_unstage(ds, false);
+        return r;
 }
 
 int ds_delete_agent(Datastore *ds, const char *spiffe_id) {
+        int r;
+
         if (!ds || !spiffe_id)
                 return -EINVAL;
-        return DS_OP(ds, delete_agent, spiffe_id);
+        r = ds_audit_stage(ds, "agent.delete", spiffe_id, NULL);
+        if (r >= 0)
+                r = DS_OP(ds, delete_agent, spiffe_id);
+        ds_audit_unstage(ds, false);
+        return r;
 }
 
 int ds_update_agent_svid(Datastore *ds,
@@ -421,7 +482,11 @@ int ds_create_join_token(Datastore *ds,
         r = hash_token(token, hash);
         if (r < 0)
                 return r;
-        return DS_OP(ds, create_join_token, hash, expires_at, alias_spiffe_id, now_seconds());
+        r = stage_token(ds, hash, expires_at, alias_spiffe_id);
+        if (r >= 0)
+                r = DS_OP(ds, create_join_token, hash, expires_at, alias_spiffe_id, now_seconds());
+        ds_audit_unstage(ds, false);
+        return r;
 }
 
 int ds_consume_join_token(Datastore *ds, const char *token, int64_t now, JoinToken **ret) {

@@ -34,7 +34,7 @@
 typedef struct Datastore Datastore;
 
 /* Highest schema version this binary knows (PRAGMA user_version of a SQLite file). */
-#define DS_SCHEMA_VERSION 4
+#define DS_SCHEMA_VERSION 5
 
 #define DS_BATCH_MAX 1000               /* entries per ds_create_entries() */
 #define DS_JOIN_TOKEN_MAX 1024          /* bytes of a join token */
@@ -255,3 +255,85 @@ int ds_delete_bundle(Datastore *ds, const char *td);
 int ds_get_meta(Datastore *ds, const char *key, int64_t *ret);
 /* Creates or replaces the value of key. */
 int ds_set_meta(Datastore *ds, const char *key, int64_t value);
+
+/* ---- Audit log ----
+ * A tamper-evident, hash-chained record of administrative writes, appended in the
+ * same transaction as the write it describes (a write that fails appends nothing):
+ *   entry.create / entry.update / entry.delete  subject = the entry's SPIFFE ID,
+ *                                               data {"id": ...}
+ *   agent.ban / agent.unban / agent.delete      subject = the agent's SPIFFE ID
+ *   token.create                                subject = the alias SPIFFE ID or "",
+ *                                               data {"token_sha256": hex, "expires_at": N}
+ * (never the token itself). actor is the string last given to ds_set_actor().
+ *
+ * Records are numbered by seq (1, 2, ...; never reused). Each stores prev_hash, the
+ * hash of the record before it (32 zero bytes for the first), and hash = SHA-256 over
+ * this canonical form, where u64(x) is x as 8 bytes big-endian and str(s) is
+ * u64(length of s in bytes) followed by the bytes of s (no terminator):
+ *   str("warden.audit.v1") u64(seq) u64(at as two's complement) str(kind) str(actor)
+ *   str(subject) str(data) str(prev_hash: 32 bytes)
+ * data is JSON text, hashed exactly as stored. ds_audit_verify() recomputes the chain:
+ * a changed field breaks that record's hash, a row deleted in the middle leaves a gap
+ * in seq. Deleting the newest rows cannot be detected this way (nothing follows them)
+ * until the next record is written (its seq leaves the gap); catching it at once needs a
+ * checkpoint of the last hash kept elsewhere (not done yet). The hash has no key: whoever
+ * can write the file can also recompute every hash after an edit; only such a checkpoint
+ * (or a signature) outside the database can catch that. */
+
+#define DS_AUDIT_HASH_SIZE 32
+#define DS_AUDIT_ACTOR_MAX 255  /* bytes of an actor */
+#define DS_AUDIT_FIELD_MAX 4096 /* bytes of kind, subject or data */
+#define DS_AUDIT_PAGE_MAX 1000
+
+typedef struct DsAuditRecord {
+        uint64_t seq;
+        int64_t at;
+        char *kind;
+        char *actor;
+        char *subject;
+        char *data;
+        uint8_t prev_hash[DS_AUDIT_HASH_SIZE];
+        uint8_t hash[DS_AUDIT_HASH_SIZE];
+} DsAuditRecord;
+
+/* Criteria of ds_audit_list(); zero/NULL fields match everything. */
+typedef struct DsAuditFilter {
+        int64_t since; /* at >= since (0: any) */
+        int64_t until; /* at <= until (0: any) */
+        const char *subject;
+        const char *kind;
+        uint64_t after_seq; /* seq > after_seq */
+        size_t limit;       /* 1..DS_AUDIT_PAGE_MAX; 0 = DS_AUDIT_PAGE_MAX */
+} DsAuditFilter;
+
+/* Who the following writes of ds are done for: "uid:<n>" for the admin API, an agent's
+ * SPIFFE ID for the node API; NULL or "" gives back the default, "server".
+ * -EINVAL when longer than DS_AUDIT_ACTOR_MAX. */
+int ds_set_actor(Datastore *ds, const char *actor);
+/* The current actor (never NULL). */
+const char *ds_get_actor(Datastore *ds);
+
+/* Appends one record in a transaction of its own. actor NULL: the current actor;
+ * data_json NULL: "{}". kind, subject: 0..DS_AUDIT_FIELD_MAX bytes (kind non-empty). */
+int ds_audit_append(Datastore *ds,
+                    const char *kind,
+                    const char *actor,
+                    const char *subject,
+                    const char *data_json);
+
+/* Records matching f (NULL: the first page of all), ascending seq. None: *ret = NULL,
+ * *ret_n = 0. Free with ds_audit_record_array_free(). */
+int ds_audit_list(Datastore *ds, const DsAuditFilter *f, DsAuditRecord **ret, size_t *ret_n);
+void ds_audit_record_array_free(DsAuditRecord *records, size_t n);
+
+/* Walks the whole chain in seq order. 0 when intact (*ret_count = the records). When
+ * broken: -EBADMSG, *reterr_seq = the first bad record and *reterr_reason one of
+ * "was changed" (its hash does not match its content), "is missing" (a gap in seq),
+ * "does not follow the record before it" (prev_hash differs from that record's hash). */
+int ds_audit_verify(Datastore *ds,
+                    uint64_t *ret_count,
+                    uint64_t *reterr_seq,
+                    const char **reterr_reason);
+
+/* SHA-256 of the canonical form above of r (r->hash is not read). */
+int ds_audit_hash(const DsAuditRecord *r, uint8_t ret[DS_AUDIT_HASH_SIZE]);

@@ -83,12 +83,41 @@ typedef struct DatastoreOps {
 
         int (*get_meta)(Datastore *ds, const char *key, int64_t *ret);
         int (*set_meta)(Datastore *ds, const char *key, int64_t value);
+
+        /* Writes ds->audit[0..n_audit) in a transaction of its own. */
+        int (*audit_append)(Datastore *ds);
+        /* f->limit: 1..DS_AUDIT_PAGE_MAX. */
+        int (*audit_list)(Datastore *ds,
+                          const DsAuditFilter *f,
+                          DsAuditRecord **ret,
+                          size_t *ret_n);
 } DatastoreOps;
+
+/* An audit record waiting for the write it describes (ds_audit.c). */
+typedef struct DsAuditStaged {
+        const char *kind; /* static */
+        char *subject;
+        char *data;
+} DsAuditStaged;
 
 struct Datastore {
         const DatastoreOps *ops;
-        Metric *seconds; /* ds_set_metrics(); NULL = off */
+        Metric *seconds;                    /* ds_set_metrics(); NULL = off */
+        char actor[DS_AUDIT_ACTOR_MAX + 1]; /* ds_set_actor(); "" = "server" */
+        /* Staged by the front end around one backend write: the backend appends them
+         * (with the current actor) inside that write's transaction, just before it
+         * commits, then sets audit_written; the front end clears them afterwards. */
+        DsAuditStaged *audit;
+        size_t n_audit, n_audit_allocated;
+        bool audit_written;
 };
+
+/* Stages one record (subject, data copied; data NULL: "{}"). */
+int ds_audit_stage(Datastore *ds, const char *kind, const char *subject, const char *data);
+/* Drops the staged records; free_array also frees the array (ds_close()). */
+void ds_audit_unstage(Datastore *ds, bool free_array);
+/* s as a JSON string literal with quotes, malloc'd. */
+int ds_json_quote(const char *s, char **ret);
 
 /* The canonical, unambiguous text of a selector set used for the duplicate
  * check: selectors sorted by (type, value), duplicates dropped, each written as

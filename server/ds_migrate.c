@@ -123,11 +123,23 @@ static const char migration_4[] = "CREATE TABLE events ("
                                   ");"
                                   "CREATE INDEX events_at ON events (at);";
 
+/* Audit log (ds.h "Audit log"): AUTOINCREMENT so that a seq is never handed out twice,
+ * which makes a deleted row a visible gap in the chain. */
+static const char migration_5[] = "CREATE TABLE audit ("
+                                  "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                  "  at INTEGER NOT NULL,"
+                                  "  kind TEXT NOT NULL,"
+                                  "  actor TEXT NOT NULL,"
+                                  "  subject TEXT NOT NULL,"
+                                  "  data TEXT NOT NULL,"
+                                  "  prev_hash BLOB NOT NULL,"
+                                  "  hash BLOB NOT NULL"
+                                  ");"
+                                  "CREATE INDEX audit_at ON audit (at);"
+                                  "CREATE INDEX audit_subject_seq ON audit (subject, seq);";
+
 static const char *const migrations[] = {
-        migration_1,
-        migration_2,
-        migration_3,
-        migration_4,
+        migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DS_SCHEMA_VERSION,

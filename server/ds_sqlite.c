@@ -143,22 +143,38 @@ int ds_sqlite_begin(DsSqlite *s, bool write) {
                 r = ds_sqlite_stmt(s, STMT_BEGIN, "BEGIN", &st);
         if (r < 0)
                 return r;
-        return ds_sqlite_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
+        if (r >= 0)
+                s->write_txn = write;
+        return r;
 }
 
 int ds_sqlite_commit(DsSqlite *s) {
         sqlite3_stmt *st;
         int r;
 
+        /* The audit records of a write go into its own transaction. */
+        if (s->write_txn && s->base.n_audit > 0 && !s->base.audit_written) {
+                r = ds_sqlite_audit_write(s);
+                if (r < 0)
+                        return r;
+        }
         r = ds_sqlite_stmt(s, STMT_COMMIT, "COMMIT", &st);
         if (r < 0)
                 return r;
-        return ds_sqlite_exec_stmt(st);
+        r = ds_sqlite_exec_stmt(st);
+        if (r < 0)
+                return r;
+        if (s->write_txn && s->base.n_audit > 0)
+                s->base.audit_written = true;
+        s->write_txn = false;
+        return 0;
 }
 
 void ds_sqlite_rollback(DsSqlite *s) {
         sqlite3_stmt *st;
 
+        s->write_txn = false;
         if (sqlite3_get_autocommit(s->db))
                 return; /* no transaction open (SQLite may have rolled back itself) */
         if (ds_sqlite_stmt(s, STMT_ROLLBACK, "ROLLBACK", &st) < 0 || ds_sqlite_exec_stmt(st) < 0)
@@ -328,6 +344,8 @@ static const DatastoreOps sqlite_ops = {
         .change_sequence = ds_sqlite_change_sequence,
         .list_events = ds_sqlite_list_events,
         .last_event_id = ds_sqlite_last_event_id,
+        .audit_append = ds_sqlite_audit_append,
+        .audit_list = ds_sqlite_audit_list,
         .prune_events = ds_sqlite_prune_events,
         .create_entries = ds_sqlite_create_entries,
         .get_entry = ds_sqlite_get_entry,

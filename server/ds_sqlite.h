@@ -62,6 +62,10 @@ typedef enum StmtId {
         STMT_BUNDLE_DELETE,
         STMT_META_GET,
         STMT_META_SET,
+        STMT_AUDIT_INSERT,
+        STMT_AUDIT_LAST_SEQ,
+        STMT_AUDIT_LAST_HASH,
+        STMT_AUDIT_LIST,
         _STMT_MAX,
 } StmtId;
 
@@ -71,7 +75,8 @@ typedef enum StmtId {
 typedef struct DsSqlite {
         Datastore base;
         sqlite3 *db;
-        bool ready; /* opened and migrated */
+        bool ready;     /* opened and migrated */
+        bool write_txn; /* the open transaction is a write (ds_sqlite_begin()) */
         sqlite3_stmt *stmts[_STMT_MAX];
         sqlite3_stmt *list_stmts[DS_LIST_STMT_VARIANTS];
 } DsSqlite;
@@ -124,6 +129,10 @@ static inline void ds_sqlite_resetp(sqlite3_stmt **st) {
                 sqlite3_clear_bindings(*st);
         }
 }
+
+/* Appends the staged audit records of s->base (ds_internal.h), inside the caller's
+ * write transaction; ds_sqlite_commit() calls it. */
+int ds_sqlite_audit_write(DsSqlite *s);
 
 /* Adds 1 to the persisted change sequence (inside the caller's transaction). */
 int ds_sqlite_bump_change_seq(DsSqlite *s);
@@ -179,6 +188,9 @@ int ds_sqlite_update_agent_svid(Datastore *ds,
                                 const char *serial,
                                 int64_t exp);
 int ds_sqlite_touch_agent(Datastore *ds, const char *spiffe_id, int64_t now);
+/* ds_sqlite_audit.c */
+int ds_sqlite_audit_append(Datastore *ds);
+int ds_sqlite_audit_list(Datastore *ds, const DsAuditFilter *f, DsAuditRecord **ret, size_t *ret_n);
 /* ds_sqlite_events.c */
 int ds_sqlite_list_events(
         Datastore *ds, uint64_t after_id, size_t limit, DsEvent **ret, size_t *ret_n);

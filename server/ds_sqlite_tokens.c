@@ -31,7 +31,8 @@ int ds_sqlite_create_join_token(Datastore *ds,
                 ds_sqlite_resetp(&st);
                 return r;
         }
-        return ds_sqlite_exec_stmt(st);
+        /* A transaction of its own, for the audit record. */
+        return ds_sqlite_run_write(s, st, 0, NULL);
 }
 
 /* Reads the token row inside the caller's transaction and checks it can be used. */

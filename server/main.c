@@ -19,6 +19,7 @@ static const Verb verbs[] = {
         {"jwt", cli_jwt_main, "JWT-SVIDs: mint"},
         {"healthcheck", cli_healthcheck_main, "Exit 0 if the server is serving"},
         {"logger", cli_logger_main, "The running server's log level: get, set, reset"},
+        {"audit", cli_audit_main, "The audit log of changes: show, verify"},
 };
 
 static const VerbTable table = {

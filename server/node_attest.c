@@ -76,7 +76,10 @@ static void create_alias(NodeApi *n, const char *alias_id, const char *agent_id)
                             reason);
                 return;
         }
+        /* Audited as done by the agent (if its ID fits; else "server"). */
+        (void) ds_set_actor(n->server->ds, agent_id);
         r = ds_create_entries(n->server->ds, &e, 1, NULL);
+        (void) ds_set_actor(n->server->ds, NULL);
         if (r == -EEXIST)
                 return;
         if (r < 0) {

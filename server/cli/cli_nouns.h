@@ -14,6 +14,7 @@ int cli_x509_main(int argc, char **argv);
 int cli_jwt_main(int argc, char **argv);
 int cli_healthcheck_main(int argc, char **argv);
 int cli_logger_main(int argc, char **argv);
+int cli_audit_main(int argc, char **argv);
 /* `warden-server validate` (cli_validate.c). */
 int cli_validate_main(int argc, char **argv);
 

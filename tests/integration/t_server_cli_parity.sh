@@ -2,9 +2,10 @@
 # The admin CLI verbs a SPIRE user expects, on a real server: the entry JSON backup/restore
 # round trip, entry update -data / clearing lists / no-change updates, entry delete -file,
 # show and count filters, agent count/list filters and purge, jwt mint -write,
-# healthcheck -shallow -verbose, logger get|set|reset, help for every verb, booleans,
-# -output json on every verb that prints, and the refusals of entries that can only go
-# wrong (unknown selector types, federation without a bundle, past expiry, short TTLs).
+# healthcheck -shallow -verbose, logger get|set|reset, audit show|verify, help for every
+# verb, booleans, -output json on every verb that prints, and the refusals of entries that
+# can only go wrong (unknown selector types, federation without a bundle, past expiry,
+# short TTLs).
 . "$(dirname "$0")/lib.sh"
 
 AGENT=spiffe://example.org/warden/agent/join_token/n1
@@ -233,7 +234,7 @@ LIVE=spiffe://example.org/warden/agent/join_token/live
 for cmd in "entry show" "entry count" "token generate" "agent list" "agent count" \
   "agent show -spiffeID $LIVE" "agent purge -dryRun" "bundle show" "bundle show -format spiffe" \
   "x509 mint -spiffeID spiffe://example.org/w" "jwt mint -spiffeID spiffe://example.org/w -audience a" \
-  "healthcheck" "logger get" "logger set -level info" "logger reset" \
+  "healthcheck" "logger get" "logger set -level info" "logger reset" "audit show" "audit verify" \
   "entry create -spiffeID spiffe://example.org/j -parentID $AGENT -selector unix:uid:77" \
   "agent ban -spiffeID $LIVE" "agent evict -spiffeID $LIVE"; do
   # shellcheck disable=SC2086
@@ -252,7 +253,7 @@ wcli entry delete -entryID "$J" -output json | is_json "entry delete"
 step "help VERB and VERB -h for every verb and sub-verb"
 for v in "entry create" "entry show" "entry update" "entry delete" "entry count" "token generate" \
   "agent list" "agent show" "agent count" "agent evict" "agent ban" "agent purge" "bundle show" \
-  "x509 mint" "jwt mint" "logger get" "logger set" "logger reset"; do
+  "x509 mint" "jwt mint" "logger get" "logger set" "logger reset" "audit show" "audit verify"; do
   # shellcheck disable=SC2086
   set -- $v
   expect_ok "help $v" "$SERVER_BIN" help "$1" "$2"
@@ -262,7 +263,7 @@ for v in "entry create" "entry show" "entry update" "entry delete" "entry count"
   expect_ok "$1 help $2" "$SERVER_BIN" "$1" help "$2"
   assert_contains "$OUT" "Usage: warden-server $v"
 done
-for n in entry token agent bundle x509 jwt logger; do
+for n in entry token agent bundle x509 jwt logger audit; do
   expect_ok "help $n" "$SERVER_BIN" help "$n"
   assert_contains "$OUT" "Usage: warden-server $n <command>"
   expect_ok "$n -h" "$SERVER_BIN" "$n" -h

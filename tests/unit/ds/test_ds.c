@@ -583,5 +583,6 @@ int main(void) {
         r |= test_ds_files_run();
         r |= test_ds_plan_run();
         r |= test_ds_events_run();
+        r |= test_ds_audit_run();
         return r;
 }

@@ -36,3 +36,4 @@ int test_ds_agents_run(void);
 int test_ds_files_run(void);
 int test_ds_plan_run(void);
 int test_ds_events_run(void);
+int test_ds_audit_run(void);

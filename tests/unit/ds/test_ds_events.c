@@ -383,7 +383,7 @@ static void test_migration_from_v3(void **state) {
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
         assert_ok(ds_open_sqlite(path, &ds));
-        assert_int_equal(ds_schema_version(ds), 4);
+        assert_int_equal(ds_schema_version(ds), DS_SCHEMA_VERSION);
         db = ds_sqlite(ds)->db;
         assert_true(has_object(db, "table", "events"));
         assert_true(has_object(db, "index", "events_at"));
@@ -403,7 +403,7 @@ static void test_migration_from_v3(void **state) {
         assert_int_equal(test_ds_seq(ds), 13);
         ds = ds_close(ds);
         assert_ok(ds_sqlite_file_schema_version(path, &v));
-        assert_int_equal(v, 4);
+        assert_int_equal(v, DS_SCHEMA_VERSION);
 }
 
 /* The new operations are timed under their names, like the others. */
