@@ -71,10 +71,17 @@ expect_ok "served after the server restart" acli fetch x509
 [ "$(serial "$DATA")" = "$S1" ] || fail "the node SVID on disk changed while read-only"
 
 step "the data dir is writable again: the node SVID in use is saved"
+LINES=$(wc -l <"$AGENT_LOG")
 chattr -i "$DATA"
 saved() { [ "$(serial "$DATA")" != "$S1" ]; }
 wait_for saved || fail "not saved: $(tail -n 5 "$AGENT_LOG")"
-assert_contains "$(cat "$AGENT_LOG")" "Saved the node SVID in $DATA"
+# The save retry saves the one in use; a renewal due at that moment (node SVIDs are short
+# here, and slow under sanitizers) saves its new one instead: either is right.
+save_logged() {
+  tail -n +"$((LINES + 1))" "$AGENT_LOG" |
+    grep -qE "Saved the node SVID in $DATA|Node SVID renewed agent_id=$AID"
+}
+wait_for save_logged || fail "no save logged: $(tail -n 5 "$AGENT_LOG")"
 [ ! -e "$DATA/agent_svid.key.next" ] || fail "agent_svid.key.next left"
 
 step "restart: the saved node SVID is used, no attestation, one agent on the server"
