@@ -40,7 +40,6 @@
 /* Request caps */
 #define NODE_JOIN_TOKEN_MAX 256
 #define NODE_BATCH_MAX 500
-#define NODE_FEDERATED_BUNDLES_MAX 64
 
 /* Node SVID serials: after a renewal the replaced SVID still works until the new one is
  * first used, at most until it expires (node_serial.c). */
